@@ -1,0 +1,95 @@
+"""Parameter constraints declared as data and checked in one place.
+
+Every parameter error has the same shape, after scikit-learn's:
+``The 'latent_dim' parameter of VAE must be an int in the range [1, inf). Got 0 instead.``
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A number of type `kind` (int or float) in [low, high] (None = unbounded).
+
+    ``closed`` says which ends are included: "both", "left", "right" or "neither".
+    """
+
+    kind: type
+    low: float | None = None
+    high: float | None = None
+    closed: str = "both"
+
+    def accepts(self, v) -> bool:
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            return False
+        if self.kind is int and not isinstance(v, numbers.Integral):
+            return False
+        if isinstance(v, float) and not math.isfinite(v):
+            return False
+        lo_ok = self.low is None or (v >= self.low if self.closed in ("both", "left") else v > self.low)
+        hi_ok = self.high is None or (v <= self.high if self.closed in ("both", "right") else v < self.high)
+        return lo_ok and hi_ok
+
+    def __str__(self):
+        left = "[" if self.closed in ("both", "left") and self.low is not None else "("
+        right = "]" if self.closed in ("both", "right") and self.high is not None else ")"
+        lo = "-inf" if self.low is None else self.low
+        hi = "inf" if self.high is None else self.high
+        name = "an int" if self.kind is int else "a float"
+        return f"{name} in the range {left}{lo}, {hi}{right}"
+
+
+@dataclass(frozen=True)
+class Options:
+    """One of a fixed set of values."""
+
+    values: tuple
+
+    def accepts(self, v) -> bool:
+        return isinstance(v, (str, bool, type(None))) and v in self.values
+
+    def __str__(self):
+        return "a str among {" + ", ".join(repr(v) for v in self.values) + "}"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """A non-empty sequence of positive ints (layer widths)."""
+
+    def accepts(self, v) -> bool:
+        return (isinstance(v, (tuple, list)) and len(v) > 0
+                and all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0
+                        for s in v))
+
+    def __str__(self):
+        return "a non-empty tuple of positive ints"
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """Any one of several constraints (e.g. None or a positive float)."""
+
+    options: tuple
+
+    def accepts(self, v) -> bool:
+        return any(c is None and v is None or c is not None and c.accepts(v) for c in self.options)
+
+    def __str__(self):
+        return " or ".join("None" if c is None else str(c) for c in self.options)
+
+
+def check_params(owner: str, params: dict, constraints: dict) -> None:
+    """Raise ConfigError naming the first parameter of `params` that breaks its constraint."""
+    for name, constraint in constraints.items():
+        if name not in params:
+            continue
+        value = params[name]
+        if not constraint.accepts(value):
+            raise ConfigError(f"The {name!r} parameter of {owner} must be {constraint}. "
+                              f"Got {value!r} instead.")

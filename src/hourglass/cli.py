@@ -1,0 +1,243 @@
+"""``hourglass`` — the command line, a thin layer over :mod:`hourglass.workflow`.
+
+Model flags are generated from the model's config dataclass (``hourglass train vae --help`` lists
+them with the comment that documents each field), so a new model gets its flags for free.
+Every user mistake prints one line, ``hourglass: error: ...``, and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import inspect
+import json
+import re
+import sys
+
+from . import __version__
+from .errors import HourglassError
+from .models import describe_models, get_model_class, list_models
+from .train import TrainConfig, list_optimizers
+from .train.trainer import BINARIZE
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (usage goes to --help)."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"hourglass: error: {message} (see {self.prog} --help)\n")
+
+
+def field_comments(cls) -> dict[str, str]:
+    """The trailing comment of each dataclass field, across the class hierarchy: its help text."""
+    notes: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        try:
+            src = inspect.getsource(klass)
+        except (OSError, TypeError):
+            continue
+        for m in re.finditer(r"^\s+(\w+)\s*:[^=\n]*=[^#\n]*#\s*(.+)$", src, re.M):
+            notes[m.group(1)] = m.group(2).strip()
+    return notes
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated ints, got {text!r}") from None
+    if not sizes:
+        raise argparse.ArgumentTypeError("expected at least one size")
+    return sizes
+
+
+def _optional_float(text: str):
+    return None if text.lower() == "none" else float(text)
+
+
+def add_model_flags(p: argparse.ArgumentParser, model_name: str) -> list[str]:
+    """One flag per config field of the model (input_shape comes from the data)."""
+    config_cls = get_model_class(model_name).config_class
+    notes = field_comments(config_cls)
+    g = p.add_argument_group(f"{model_name} model options")
+    names = []
+    for f in dataclasses.fields(config_cls):
+        if f.name == "input_shape":
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        help_ = notes.get(f.name, "") + f" (default: {f.default})"
+        if f.name == "likelihood":
+            g.add_argument(flag, default="auto", choices=["auto", "bernoulli", "gaussian"],
+                           help=notes.get(f.name, "") + "; auto: Bernoulli for data in [0, 1]")
+        elif isinstance(f.default, bool):
+            g.add_argument(flag, default=f.default, action=argparse.BooleanOptionalAction,
+                           help=notes.get(f.name, ""))
+        elif isinstance(f.default, tuple):
+            g.add_argument(flag, type=_sizes, default=f.default, metavar="N,N", help=help_)
+        elif isinstance(f.default, int):
+            g.add_argument(flag, type=int, default=f.default, help=help_)
+        elif isinstance(f.default, float) or f.default is None:
+            g.add_argument(flag, type=_optional_float, default=f.default, help=help_)
+        else:
+            g.add_argument(flag, default=f.default, help=help_)
+        names.append(f.name)
+    return names
+
+
+def add_train_flags(p: argparse.ArgumentParser) -> None:
+    notes = field_comments(TrainConfig)
+    g = p.add_argument_group("training options")
+    d = TrainConfig()
+    g.add_argument("--epochs", type=int, default=d.epochs, help=notes.get("epochs", ""))
+    g.add_argument("--batch-size", type=int, default=d.batch_size, help=notes.get("batch_size", ""))
+    g.add_argument("--optimizer", default=d.optimizer, choices=list_optimizers(),
+                   help="optimizer from the course notes")
+    g.add_argument("--lr", type=float, default=None, help="learning rate (default: the optimizer's)")
+    g.add_argument("--momentum", type=float, default=None, help=notes.get("momentum", ""))
+    g.add_argument("--weight-decay", type=float, default=0.0, help=notes.get("weight_decay", ""))
+    g.add_argument("--grad-clip", type=float, default=None, help=notes.get("grad_clip", ""))
+    g.add_argument("--patience", type=int, default=None, help=notes.get("patience", ""))
+    g.add_argument("--binarize", default="auto", choices=["auto", *BINARIZE],
+                   help="binarize inputs for a Bernoulli decoder; auto: dynamic for grey levels")
+    g.add_argument("--seed", type=int, default=0, help=notes.get("seed", ""))
+    g.add_argument("--device", default="auto", help=notes.get("device", ""))
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def build_parser(model_name: str | None = None) -> argparse.ArgumentParser:
+    p = _Parser(prog="hourglass", description="Autoencoders and deep generative models: "
+                "train, evaluate, sample, embed.")
+    p.add_argument("--version", action="version", version=f"hourglass {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train a model into a run directory, then evaluate it",
+                       description="Train MODEL on --data into the run directory --out, evaluate "
+                       "it on the test split and write report.html. `hourglass train MODEL "
+                       "--help` lists the model's own options.")
+    t.add_argument("model", help="model name: " + ", ".join(list_models()))
+    t.add_argument("--data", default="digits", help="dataset: digits (default), fashion-mnist, "
+                   "mnist:/idx/folder, file.npy|npz|csv, swiss-roll, s-curve")
+    t.add_argument("--out", required=True, help="run directory to create")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the interrupted run in --out from its last checkpoint")
+    t.add_argument("--val-fraction", type=float, default=0.1,
+                   help="share of the training data held out for validation (default: 0.1)")
+    t.add_argument("--n", type=int, default=None, help="use only N training examples")
+    t.add_argument("--download", action="store_true",
+                   help="allow downloading the dataset into the cache if it is not on disk")
+    t.add_argument("--k", type=int, default=1000,
+                   help="importance samples for the test log-likelihood (default: 1000)")
+    t.add_argument("--no-eval", action="store_true", help="skip evaluation after training")
+    add_train_flags(t)
+    if model_name is not None:
+        t.set_defaults(model_fields=add_model_flags(t, model_name))
+
+    e = sub.add_parser("evaluate", help="test metrics, figures and report of a run",
+                       description="Compute the test NLL (nats, bits/dim), reconstruction error "
+                       "and k-NN accuracy of the codes; rewrite metrics.json, figures/ and "
+                       "report.html.")
+    e.add_argument("run", help="run directory")
+    e.add_argument("--k", type=int, default=1000, help="importance samples (default: 1000)")
+    e.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+
+    s = sub.add_parser("sample", help="draw samples from a trained generative model")
+    s.add_argument("run", help="run directory")
+    s.add_argument("-n", type=int, default=64, help="number of samples (default: 64)")
+    s.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    s.add_argument("--out", default=None, help="PNG to write (default: RUN/figures/samples.png)")
+    s.add_argument("--npy", default=None, help="also save the samples as this .npy file")
+    s.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+
+    m = sub.add_parser("embed", help="save the codes of a dataset as .npy")
+    m.add_argument("run", help="run directory")
+    m.add_argument("--data", required=True, help="dataset (same forms as for train)")
+    m.add_argument("--split", default="test", help="train | val | test | all (default: test)")
+    m.add_argument("--out", required=True, help=".npy file to write")
+    m.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+
+    sub.add_parser("list", help="list models, datasets and optimizers")
+    return p
+
+
+def _model_name_in(argv: list[str]) -> str | None:
+    """The MODEL positional of `train`, if present (to add its flags before parsing)."""
+    if len(argv) >= 2 and argv[0] == "train" and not argv[1].startswith("-"):
+        return argv[1]
+    return None
+
+
+def cmd_list() -> None:
+    from .data import list_datasets
+    print("models:")
+    for name, doc in describe_models():
+        print(f"  {name:<16} {doc}")
+    print("datasets:")
+    for d in list_datasets():
+        print(f"  {d['name']:<16} {d.get('description', '')}")
+    print("optimizers:")
+    print("  " + ", ".join(list_optimizers()))
+
+
+def _print_metrics(metrics: dict) -> None:
+    for k, v in metrics.items():
+        print(f"  {k:<22} {v:.6g}" if isinstance(v, float) else f"  {k:<22} {v}")
+
+
+def run(argv: list[str]) -> int:
+    from . import workflow
+    model_name = _model_name_in(argv)
+    if model_name is not None:
+        get_model_class(model_name)  # unknown model: one clear line listing the valid ones
+    args = build_parser(model_name).parse_args(argv)
+    if args.command == "list":
+        cmd_list()
+    elif args.command == "train":
+        params = {f: getattr(args, f) for f in args.model_fields}
+        config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
+                             optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
+                             weight_decay=args.weight_decay, grad_clip=args.grad_clip,
+                             patience=args.patience, binarize="none", seed=args.seed,
+                             device=args.device, progress=not args.quiet).validate("train")
+        config.binarize = args.binarize  # "auto" is resolved against the data
+        workflow.train_run(args.model, args.data, out=args.out, model_params=params,
+                           train_config=config, val_fraction=args.val_fraction, n=args.n,
+                           download=args.download, resume=args.resume,
+                           evaluate=not args.no_eval, k=args.k)
+        if not args.no_eval:
+            from .runs import read_metrics
+            print(f"test metrics of {args.out}:")
+            _print_metrics(read_metrics(args.out))
+            print(f"report: {args.out}/report.html")
+        else:
+            print(f"trained: {args.out}")
+    elif args.command == "evaluate":
+        metrics = workflow.evaluate_run(args.run, k=args.k, device=args.device)
+        _print_metrics(metrics)
+        print(f"report: {args.run}/report.html")
+    elif args.command == "sample":
+        for kind, path in workflow.sample_run(args.run, n=args.n, seed=args.seed, out=args.out,
+                                              npy=args.npy, device=args.device).items():
+            print(f"{kind}: {path}")
+    elif args.command == "embed":
+        path = workflow.embed_run(args.run, args.data, out=args.out, split=args.split,
+                                  device=args.device)
+        print(f"codes: {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        return run(argv)
+    except HourglassError as e:
+        print(f"hourglass: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("hourglass: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,381 @@
+"""scikit-learn estimators over the models: ``AE`` and ``VAE``.
+
+They follow the estimator contract: keyword-only parameters stored unchanged by ``__init__``,
+validated at ``fit`` (errors name the parameter, the allowed values and the value given), fitted
+state in attributes ending in ``_``, ``fit`` returns ``self``. They work in ``Pipeline``,
+``GridSearchCV`` and with ``clone``.
+
+Input is an array of shape ``(n_samples, n_features)``, or ``(n_samples, C, H, W)`` /
+``(n_samples, H, W)`` images (NumPy or torch). **uint8 input is read as 8-bit images and scaled to
+[0, 1]**; other input is used as given. ``likelihood="auto"`` picks a Bernoulli decoder when every
+value lies in [0, 1] and a Gaussian one otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from . import runs
+from ._validation import AnyOf, Interval, Options, Sizes, check_params
+from .errors import ConfigError
+from .models import build
+from .train import TrainConfig, resolve_device, train
+from .train.optim import OPTIMIZERS
+from .train.trainer import BINARIZE, Batches
+
+
+def _to_numpy(X):
+    if torch.is_tensor(X):
+        return X.detach().cpu().numpy()
+    return X
+
+
+class _AutoencoderEstimator(TransformerMixin, BaseEstimator):
+    """Shared machinery; subclasses set `_model_name` and add their own parameters."""
+
+    _model_name = ""
+    _parameter_constraints = {
+        "latent_dim": Interval(int, 1, None),
+        "arch": Options(("mlp", "conv")),
+        "hidden": Sizes(),
+        "channels": Sizes(),
+        "likelihood": Options(("auto", "bernoulli", "gaussian")),
+        "sigma": AnyOf((None, Interval(float, 0, None, closed="neither"))),
+        "dropout": Interval(float, 0, 1, closed="left"),
+        "batch_norm": Options((True, False)),
+        "image_shape": AnyOf((None, Sizes())),
+        "epochs": Interval(int, 1, None),
+        "batch_size": Interval(int, 1, None),
+        "optimizer": Options(tuple(OPTIMIZERS)),
+        "lr": AnyOf((None, Interval(float, 0, None, closed="neither"))),
+        "weight_decay": Interval(float, 0, None),
+        "grad_clip": AnyOf((None, Interval(float, 0, None, closed="neither"))),
+        "binarize": Options(BINARIZE),
+        "validation_fraction": Interval(float, 0, 1, closed="left"),
+        "patience": AnyOf((None, Interval(int, 1, None))),
+        "verbose": Options((True, False)),
+    }
+
+    def __init__(self, *, latent_dim=16, arch="mlp", hidden=(512, 256), channels=(32, 64),
+                 likelihood="auto", sigma=None, dropout=0.0, batch_norm=False, image_shape=None,
+                 epochs=30, batch_size=128, optimizer="adam", lr=None, weight_decay=0.0,
+                 grad_clip=None, binarize="none", validation_fraction=0.0, patience=None,
+                 device="auto", random_state=None, verbose=False):
+        self.latent_dim = latent_dim
+        self.arch = arch
+        self.hidden = hidden
+        self.channels = channels
+        self.likelihood = likelihood
+        self.sigma = sigma
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.image_shape = image_shape
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.grad_clip = grad_clip
+        self.binarize = binarize
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ---- input handling -------------------------------------------------------------------
+    def _check_X(self, X, *, reset: bool) -> torch.Tensor:
+        """Validate X (2-D or image-shaped; finite; non-empty) and return a float tensor of shape
+        (n, *input_shape) in model units."""
+        X = _to_numpy(X)
+        is_uint8 = isinstance(X, np.ndarray) and X.dtype == np.uint8
+        nd = np.ndim(X) if isinstance(X, np.ndarray) else None
+        if nd is not None and nd > 2:
+            X2 = X.reshape(X.shape[0], -1)
+            shape = X.shape[1:] if nd == 4 else (1, *X.shape[1:])
+        else:
+            X2, shape = X, None
+        X2 = validate_data(self, X2, reset=reset, dtype=[np.float32, np.float64],
+                           ensure_min_samples=1)
+        if reset:
+            self.input_ndim_ = nd if nd is not None and nd > 2 else 2
+            self.input_shape_ = self._infer_shape(shape, X2.shape[1])
+        x = torch.from_numpy(np.array(X2, dtype=np.float32))
+        if is_uint8:
+            x = x / 255
+        return x.view(x.shape[0], *self.input_shape_)
+
+    def _infer_shape(self, shape, n_features):
+        if self.image_shape is not None:
+            shape = tuple(self.image_shape)
+            if len(shape) == 2:
+                shape = (1, *shape)
+            if math.prod(shape) != n_features:
+                raise ConfigError(f"image_shape={tuple(self.image_shape)} holds {math.prod(shape)} "
+                                  f"values but X has {n_features} features per sample.")
+            return shape
+        if shape is not None:
+            return tuple(int(s) for s in shape)
+        if self.arch == "conv":
+            side = math.isqrt(n_features)
+            if side * side != n_features:
+                raise ConfigError(f"arch='conv' needs images: pass X of shape (n, C, H, W) or set "
+                                  f"image_shape; {n_features} features is not a square image.")
+            return (1, side, side)
+        return (n_features,)
+
+    def _out(self, x: torch.Tensor) -> np.ndarray:
+        """Model-space output back to the user's layout: (n, D) if fit on 2-D input."""
+        x = x.detach().cpu()
+        if self.input_ndim_ == 2:
+            x = x.reshape(x.shape[0], -1)
+        elif self.input_ndim_ == 3:
+            x = x.reshape(x.shape[0], *self.input_shape_[1:])
+        return x.numpy().astype(np.float64)
+
+    # ---- fitting --------------------------------------------------------------------------
+    def _model_config(self, x: torch.Tensor) -> dict:
+        likelihood = self.likelihood
+        if likelihood == "auto":
+            likelihood = "bernoulli" if bool(((x >= 0) & (x <= 1)).all()) else "gaussian"
+        elif likelihood == "bernoulli" and not bool(((x >= 0) & (x <= 1)).all()):
+            raise ConfigError("likelihood='bernoulli' needs data in [0, 1]; this X has values "
+                              f"in [{float(x.min()):.4g}, {float(x.max()):.4g}]. Scale X to [0, 1] "
+                              "or use likelihood='gaussian'.")
+        return dict(input_shape=self.input_shape_, latent_dim=self.latent_dim, arch=self.arch,
+                    hidden=tuple(self.hidden), channels=tuple(self.channels),
+                    likelihood=likelihood, sigma=self.sigma, dropout=float(self.dropout),
+                    batch_norm=self.batch_norm, **self._extra_model_config())
+
+    def _extra_model_config(self) -> dict:
+        return {}
+
+    def fit(self, X, y=None):
+        """Fit the model to X (y is ignored). Returns self."""
+        name = type(self).__name__
+        check_params(name, self.get_params(), self._parameter_constraints)
+        resolve_device(self.device)
+        x = self._check_X(X, reset=True)
+        seed = int(check_random_state(self.random_state).randint(0, 2 ** 31 - 1))
+        torch.manual_seed(seed)
+        self.model_config_ = self._model_config(x)
+        self.model_ = build(self._model_name, **self.model_config_)
+        x_train, x_val = x, None
+        if self.validation_fraction > 0:
+            n_val = int(round(self.validation_fraction * x.shape[0]))
+            if n_val < 1 or n_val >= x.shape[0]:
+                raise ConfigError(f"validation_fraction={self.validation_fraction} leaves no "
+                                  f"training or no validation rows for {x.shape[0]} samples.")
+            perm = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(seed))
+            x_train, x_val = x[perm[n_val:]], x[perm[:n_val]]
+        elif self.patience is not None:
+            raise ConfigError("patience (early stopping) needs validation_fraction > 0.")
+        config = TrainConfig(epochs=self.epochs, batch_size=self.batch_size,
+                             optimizer=self.optimizer, lr=self.lr, weight_decay=self.weight_decay,
+                             grad_clip=self.grad_clip, patience=self.patience,
+                             binarize=self.binarize, seed=seed, device=self.device,
+                             progress=self.verbose)
+        self.history_ = train(self.model_, x_train, val_x=x_val, config=config)
+        self.model_.eval()
+        self._after_fit(x_train)
+        return self
+
+    def _after_fit(self, x):
+        pass
+
+    # ---- using the model ------------------------------------------------------------------
+    @property
+    def _device(self):
+        return next(self.model_.parameters()).device
+
+    @torch.no_grad()
+    def _batched(self, fn, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+        self.model_.eval()
+        return torch.cat([fn(x[i:i + batch_size].to(self._device)).cpu()
+                          for i in range(0, x.shape[0], batch_size)])
+
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the training binarization deterministically (threshold or a seeded sample)."""
+        if self.binarize == "none":
+            return x
+        mode = "threshold" if self.binarize == "threshold" else "static"
+        return Batches(x, None, device="cpu", binarize=mode, seed=0).x.float()
+
+    def transform(self, X):
+        """Codes of X, shape (n_samples, latent_dim) (the posterior mean for a VAE)."""
+        check_is_fitted(self)
+        x = self._check_X(X, reset=False)
+        return self._batched(self.model_.encode, x).numpy().astype(np.float64)
+
+    def inverse_transform(self, X):
+        """Decode codes to the mean of p(x|z), in the layout X had at fit."""
+        check_is_fitted(self)
+        z = _check_codes(X, self.latent_dim)
+        return self._out(self._batched(self.model_.decode, z))
+
+    def score(self, X, y=None):
+        """Mean of :meth:`score_samples` over X."""
+        return float(np.mean(self.score_samples(X)))
+
+    def save(self, path: str | Path) -> Path:
+        """Write a run directory (config.json + model.safetensors) that :meth:`load` reads back."""
+        check_is_fitted(self)
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()}
+        runs.write_config(path, model_name=self._model_name, model_config=self.model_config_,
+                          estimator={"class": type(self).__name__, "params": params,
+                                     "input_ndim": self.input_ndim_,
+                                     "n_features_in": self.n_features_in_},
+                          history=self.history_)
+        runs.save_weights(path, self.model_, self._extra_tensors())
+        return path
+
+    def _extra_tensors(self) -> dict:
+        return {}
+
+    @classmethod
+    def load(cls, path: str | Path, *, device: str = "cpu"):
+        """Read an estimator saved by :meth:`save` (safetensors + JSON only; nothing is unpickled)."""
+        model, config, extra = runs.load_model(path, device=device)
+        est_info = config.get("estimator")
+        if not est_info or est_info.get("class") != cls.__name__:
+            found = (est_info or {}).get("class") or f"a '{config['model']}' training run"
+            raise ConfigError(f"{path} holds {found}, not a {cls.__name__} estimator. "
+                              f"Use hourglass.runs.load_model for training runs.")
+        params = {k: tuple(v) if isinstance(v, list) else v for k, v in est_info["params"].items()}
+        est = cls(**params)
+        est.model_, est.model_config_ = model, config["model_config"]
+        est.input_ndim_ = est_info["input_ndim"]
+        est.input_shape_ = tuple(config["model_config"]["input_shape"])
+        est.n_features_in_ = est_info["n_features_in"]
+        est.history_ = config.get("history", [])
+        est._load_extra(extra)
+        return est
+
+    def _load_extra(self, extra: dict):
+        pass
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64"]
+        tags.non_deterministic = False
+        return tags
+
+
+def _check_codes(Z, latent_dim: int) -> torch.Tensor:
+    Z = np.asarray(_to_numpy(Z), dtype=np.float64) if not isinstance(Z, np.ndarray) else Z
+    if Z.ndim != 2 or Z.shape[1] != latent_dim:
+        raise ConfigError(f"Codes must have shape (n_samples, {latent_dim}); got {Z.shape}.")
+    if not np.isfinite(Z).all():
+        raise ConfigError("Codes contain NaN or infinity.")
+    return torch.as_tensor(Z, dtype=torch.float32)
+
+
+class AE(_AutoencoderEstimator):
+    """Autoencoder as a scikit-learn transformer.
+
+    ``score_samples`` is the log-likelihood of each input under its own reconstruction,
+    $\\log p(x \\mid g(h(x)))$ (minus the reconstruction error; not a density of x).
+    ``sample`` decodes draws from a Gaussian fitted to the training codes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hourglass import AE
+    >>> X = np.random.default_rng(0).random((200, 16))
+    >>> ae = AE(latent_dim=2, hidden=(32,), epochs=2, random_state=0).fit(X)
+    >>> ae.transform(X).shape
+    (200, 2)
+    """
+
+    _model_name = "ae"
+
+    def _after_fit(self, x):
+        z = self._batched(self.model_.encode, x).double()
+        self.code_mean_ = z.mean(0)
+        self.code_cov_ = torch.atleast_2d(torch.cov(z.T)) if z.shape[0] > 1 else torch.eye(z.shape[1])
+
+    def _extra_tensors(self):
+        return {"code_mean": self.code_mean_, "code_cov": self.code_cov_}
+
+    def _load_extra(self, extra):
+        self.code_mean_, self.code_cov_ = extra["code_mean"], extra["code_cov"]
+
+    def score_samples(self, X):
+        """Per-sample $\\log p(x \\mid g(h(x)))$, nats."""
+        check_is_fitted(self)
+        x = self._prepare(self._check_X(X, reset=False))
+        return self._batched(self.model_.reconstruction_log_likelihood, x).numpy().astype(np.float64)
+
+    def sample(self, n_samples: int = 1, *, random_state=None):
+        """Decode `n_samples` codes drawn from N(mean, cov) of the training codes."""
+        check_is_fitted(self)
+        rng = check_random_state(random_state)
+        cov = self.code_cov_.numpy() + 1e-6 * np.eye(self.latent_dim)
+        z = rng.multivariate_normal(self.code_mean_.numpy(), cov, size=n_samples)
+        return self._out(self._batched(self.model_.decode, torch.as_tensor(z, dtype=torch.float32)))
+
+
+class VAE(_AutoencoderEstimator):
+    """Variational autoencoder as a scikit-learn transformer and density estimator.
+
+    ``transform`` gives the posterior means; ``score_samples`` the importance-weighted bound
+    $\\mathcal L_k(x) \\le \\log p(x)$ with ``k = n_importance`` samples, in nats; ``sample`` decodes
+    draws from the N(0, I) prior. ``beta > 1`` makes it a beta-VAE.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hourglass import VAE
+    >>> X = np.random.default_rng(0).random((200, 16))
+    >>> vae = VAE(latent_dim=2, hidden=(32,), epochs=2, random_state=0).fit(X)
+    >>> vae.transform(X).shape, vae.sample(5).shape
+    ((200, 2), (5, 16))
+    """
+
+    _model_name = "vae"
+    _parameter_constraints = {**_AutoencoderEstimator._parameter_constraints,
+                              "beta": Interval(float, 0, None),
+                              "n_importance": Interval(int, 1, None)}
+
+    def __init__(self, *, latent_dim=16, arch="mlp", hidden=(512, 256), channels=(32, 64),
+                 likelihood="auto", sigma=None, dropout=0.0, batch_norm=False, image_shape=None,
+                 beta=1.0, n_importance=200, epochs=30, batch_size=128, optimizer="adam", lr=None,
+                 weight_decay=0.0, grad_clip=None, binarize="none", validation_fraction=0.0,
+                 patience=None, device="auto", random_state=None, verbose=False):
+        super().__init__(latent_dim=latent_dim, arch=arch, hidden=hidden, channels=channels,
+                         likelihood=likelihood, sigma=sigma, dropout=dropout,
+                         batch_norm=batch_norm, image_shape=image_shape, epochs=epochs,
+                         batch_size=batch_size, optimizer=optimizer, lr=lr,
+                         weight_decay=weight_decay, grad_clip=grad_clip, binarize=binarize,
+                         validation_fraction=validation_fraction, patience=patience,
+                         device=device, random_state=random_state, verbose=verbose)
+        self.beta = beta
+        self.n_importance = n_importance
+
+    def _extra_model_config(self):
+        return {"beta": float(self.beta)}
+
+    def score_samples(self, X):
+        """Per-sample importance-weighted log-likelihood bound (k = n_importance), nats."""
+        check_is_fitted(self)
+        x = self._prepare(self._check_X(X, reset=False))
+        seed = 0 if self.random_state is None else int(check_random_state(self.random_state).randint(2 ** 31 - 1))
+        gen = torch.Generator(device=self._device).manual_seed(seed)
+        fn = lambda xb: self.model_.log_prob(xb, k=self.n_importance, generator=gen)  # noqa: E731
+        return self._batched(fn, x, batch_size=100).numpy().astype(np.float64)
+
+    def sample(self, n_samples: int = 1, *, random_state=None):
+        """Decode `n_samples` draws from the prior N(0, I): the mean of p(x|z)."""
+        check_is_fitted(self)
+        seed = int(check_random_state(random_state).randint(2 ** 31 - 1))
+        gen = torch.Generator(device=self._device).manual_seed(seed)
+        return self._out(self.model_.sample(n_samples, generator=gen))

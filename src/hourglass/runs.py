@@ -1,0 +1,110 @@
+"""Run directories: everything one training run leaves behind, readable without unpickling.
+
+::
+
+    runs/fm-vae/
+      config.json          what to rebuild: model name + config, data spec, training config
+      model.safetensors    the trained weights
+      checkpoint.*         the last epoch's model, optimizer and RNG state (for --resume)
+      history.csv          one row per epoch
+      metrics.json         test metrics written by `evaluate`
+      figures/*.png        reconstructions, samples, codes, training curves
+      report.html          all of the above on one self-contained page
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
+from . import __version__
+from ._io import atomic_save_safetensors, atomic_write_json
+from .errors import ConfigError, RunError
+from .models import get_model_class
+
+CONFIG, WEIGHTS = "config.json", "model.safetensors"
+
+
+def write_config(run_dir: str | Path, *, model_name: str, model_config: dict, **extra) -> dict:
+    """Write config.json: enough to rebuild the model (name + its config) plus anything in `extra`."""
+    config = {"hourglass_version": __version__, "model": model_name,
+              "model_config": model_config, **extra}
+    atomic_write_json(Path(run_dir) / CONFIG, config)
+    return config
+
+
+def save_weights(run_dir: str | Path, model: torch.nn.Module, extra_tensors: dict | None = None):
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    tensors.update({f"extra.{k}": v for k, v in (extra_tensors or {}).items()})
+    atomic_save_safetensors(Path(run_dir) / WEIGHTS, tensors)
+
+
+def read_config(run_dir: str | Path) -> dict:
+    path = Path(run_dir) / CONFIG
+    if not Path(run_dir).is_dir():
+        raise RunError(f"{run_dir} is not a run directory (it does not exist). "
+                       "Train one first: hourglass train vae --out RUN_DIR.")
+    if not path.exists():
+        raise RunError(f"{run_dir} has no {CONFIG}: not a Hourglass run directory.")
+    try:
+        config = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RunError(f"{path} is not valid JSON ({e}).") from None
+    if not isinstance(config, dict) or "model" not in config or "model_config" not in config:
+        raise RunError(f"{path} lacks the 'model' and 'model_config' entries of a run config.")
+    return config
+
+
+def load_model(run_dir: str | Path, *, device: str | torch.device = "cpu",
+               weights: str = WEIGHTS) -> tuple[torch.nn.Module, dict, dict]:
+    """Rebuild the model of a run and load its weights: returns (model, config, extra tensors).
+
+    Only JSON and safetensors are read; a weights file in any other format (a pickle, say) is
+    refused, never executed.
+    """
+    config = read_config(run_dir)
+    try:
+        cls = get_model_class(config["model"])
+        model = cls(cls.config_class.from_dict(config["model_config"], owner=cls.__name__))
+    except ConfigError as e:
+        raise RunError(f"The config of {run_dir} cannot be used: {e}") from None
+    path = Path(run_dir) / weights
+    if not path.exists():
+        raise RunError(f"{run_dir} has no {weights}: the run did not finish training. "
+                       "Continue it with --resume.")
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise RunError(f"{path} is not a safetensors file ({e}); Hourglass loads weights only "
+                       "from safetensors and never unpickles.") from None
+    state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
+    if missing or unexpected or wrong:
+        detail = "; ".join(s for s in (
+            missing and f"missing {missing[:3]}", unexpected and f"unexpected {unexpected[:3]}",
+            wrong and "wrong shape for " + ", ".join(
+                f"{k} {tuple(state[k].shape)} != {tuple(expected[k].shape)}" for k in wrong[:3]))
+            if s)
+        raise RunError(f"The weights in {path} do not fit the model of its config.json ({detail}).")
+    model.load_state_dict(state)
+    model.to(device).eval()
+    extra = {k[6:]: v for k, v in tensors.items() if k.startswith("extra.")}
+    return model, config, extra
+
+
+def read_metrics(run_dir: str | Path) -> dict:
+    """metrics.json of a run, or {} when it has none yet."""
+    path = Path(run_dir) / "metrics.json"
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise RunError(f"{path} is not valid JSON ({e}).") from None

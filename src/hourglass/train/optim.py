@@ -1,0 +1,55 @@
+"""The optimizers of the course notes (002, week 2), by name, with sensible default learning rates.
+
+| name     | update                                                                  |
+|----------|-------------------------------------------------------------------------|
+| sgd      | $\\theta \\leftarrow \\theta - \\eta g$                                    |
+| momentum | $v \\leftarrow \\mu v + g,\\ \\theta \\leftarrow \\theta - \\eta v$           |
+| nesterov | momentum with the gradient taken at the look-ahead point                |
+| adagrad  | per-parameter rates scaled by the running sum of squared gradients      |
+| adadelta | Adagrad with a decaying average and unit-free steps                     |
+| rmsprop  | rates scaled by a decaying average of squared gradients                 |
+| adam     | RMSprop + momentum with bias correction                                 |
+| adamw    | Adam with decoupled weight decay                                        |
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import ConfigError
+
+# name -> (constructor, default learning rate, extra fixed arguments)
+OPTIMIZERS = {
+    "sgd": (torch.optim.SGD, 1e-3, {}),
+    "momentum": (torch.optim.SGD, 1e-3, {"momentum": 0.9}),
+    "nesterov": (torch.optim.SGD, 1e-3, {"momentum": 0.9, "nesterov": True}),
+    "adagrad": (torch.optim.Adagrad, 1e-2, {}),
+    "adadelta": (torch.optim.Adadelta, 1.0, {}),
+    "rmsprop": (torch.optim.RMSprop, 1e-3, {}),
+    "adam": (torch.optim.Adam, 1e-3, {}),
+    "adamw": (torch.optim.AdamW, 1e-3, {}),
+}
+
+
+def list_optimizers() -> list[str]:
+    return list(OPTIMIZERS)
+
+
+def default_lr(name: str) -> float:
+    return _lookup(name)[1]
+
+
+def _lookup(name: str):
+    if name not in OPTIMIZERS:
+        raise ConfigError(f"Unknown optimizer {name!r}. Valid optimizers: {', '.join(OPTIMIZERS)}.")
+    return OPTIMIZERS[name]
+
+
+def make_optimizer(name: str, params, *, lr: float | None = None, weight_decay: float = 0.0,
+                   momentum: float | None = None) -> torch.optim.Optimizer:
+    """Build the optimizer `name`; `lr=None` takes its default, `momentum` overrides 0.9."""
+    cls, lr0, extra = _lookup(name)
+    extra = dict(extra)
+    if momentum is not None and "momentum" in extra:
+        extra["momentum"] = momentum
+    return cls(params, lr=lr0 if lr is None else lr, weight_decay=weight_decay, **extra)

@@ -1,0 +1,233 @@
+"""The one training loop. Nothing in it is specific to any model (after minGPT's trainer).
+
+A model is an ``nn.Module`` whose ``forward(x, y=None)`` returns a dict of scalar loss terms with
+the key ``"loss"``; the loop minimizes ``"loss"`` and logs every term. The data stay in memory as
+one tensor (uint8 or float) on the training device; each batch is an index slice of a shuffled
+permutation, converted to float and (optionally) binarized on the fly: no per-example Python.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .._io import atomic_write_text
+from .._validation import AnyOf, Interval, Options, check_params
+from ..errors import ConfigError, RunError
+from .checkpoint import load_checkpoint, save_checkpoint
+from .optim import OPTIMIZERS, make_optimizer
+
+BINARIZE = ("none", "dynamic", "static", "threshold")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 30                  # passes over the training split
+    batch_size: int = 128             # examples per gradient step
+    optimizer: str = "adam"           # sgd, momentum, nesterov, adagrad, adadelta, rmsprop, adam, adamw
+    lr: float | None = None           # None: the optimizer's default
+    momentum: float | None = None     # for momentum/nesterov; None: 0.9
+    weight_decay: float = 0.0         # L2 penalty (decoupled for adamw)
+    grad_clip: float | None = None    # clip the global gradient norm to this value
+    patience: int | None = None       # early stopping: epochs without val improvement; None = off
+    binarize: str = "none"            # none | dynamic (resample each batch) | static | threshold
+    seed: int = 0                     # same seed, same numbers
+    device: str = "auto"              # auto | cpu | cuda | cuda:N
+    progress: bool = True             # tqdm progress bar with the loss terms
+
+    constraints = {
+        "epochs": Interval(int, 1, None),
+        "batch_size": Interval(int, 1, None),
+        "optimizer": Options(tuple(OPTIMIZERS)),
+        "lr": AnyOf((None, Interval(float, 0, None, closed="neither"))),
+        "momentum": AnyOf((None, Interval(float, 0, 1, closed="left"))),
+        "weight_decay": Interval(float, 0, None),
+        "grad_clip": AnyOf((None, Interval(float, 0, None, closed="neither"))),
+        "patience": AnyOf((None, Interval(int, 1, None))),
+        "binarize": Options(BINARIZE),
+        "seed": Interval(int, 0, None),
+        "progress": Options((True, False)),
+    }
+
+    def validate(self, owner: str = "TrainConfig") -> "TrainConfig":
+        check_params(owner, asdict(self), self.constraints)
+        resolve_device(self.device)
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not isinstance(device, str) or not (device == "cpu" or device.startswith("cuda")):
+        raise ConfigError(f"The 'device' parameter must be 'auto', 'cpu', 'cuda' or 'cuda:N'. "
+                          f"Got {device!r} instead.")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={device!r} was asked for but CUDA is not available here. "
+                          "Use --device cpu (or auto).")
+    return torch.device(device)
+
+
+class Batches:
+    """In-memory data as one tensor on the device, served as float batches.
+
+    ``scale`` turns stored values into model inputs (1/255 for uint8 images); ``binarize`` decides
+    whether a batch is resampled as Bernoulli(x) each time ("dynamic") or was sampled once
+    ("static", done here at construction) or thresholded at 0.5.
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor | None, *, device, binarize="none",
+                 seed: int = 0):
+        self.scale = 1 / 255 if x.dtype == torch.uint8 else 1.0
+        self.mode = binarize
+        if binarize in ("static", "threshold"):  # fixed once: store the 0/1 result as uint8
+            g = torch.Generator().manual_seed(seed)
+            p = x.float() * self.scale
+            x = (torch.bernoulli(p, generator=g) if binarize == "static" else p > 0.5).to(torch.uint8)
+            self.scale, self.mode = 1.0, "none"
+        self.x = x.to(device)
+        self.y = None if y is None else y.to(device)
+
+    def __len__(self):
+        return self.x.shape[0]
+
+    def get(self, idx):
+        xb = self.x[idx].float()
+        if self.scale != 1.0:
+            xb.mul_(self.scale)
+        if self.mode == "dynamic":
+            xb = torch.bernoulli(xb)
+        return xb, (None if self.y is None else self.y[idx])
+
+
+def _history_csv(history: list[dict]) -> str:
+    cols: list[str] = []
+    for row in history:
+        cols += [c for c in row if c not in cols]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+    w.writeheader()
+    w.writerows(history)
+    return buf.getvalue()
+
+
+@torch.no_grad()
+def evaluate_loss(model, batches: Batches, batch_size: int = 1000) -> dict[str, float]:
+    """Mean of every loss term over a split, in eval mode."""
+    was_training = model.training
+    model.eval()
+    totals: dict[str, torch.Tensor] = {}
+    n = len(batches)
+    for start in range(0, n, batch_size):
+        idx = slice(start, min(n, start + batch_size))
+        xb, yb = batches.get(idx)
+        for k, v in model(xb, yb).items():
+            totals[k] = totals.get(k, 0.0) + v.detach() * xb.shape[0]
+    model.train(was_training)
+    return {k: float(v) / n for k, v in totals.items()}
+
+
+def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = None,
+          val_x: torch.Tensor | None = None, val_y: torch.Tensor | None = None,
+          config: TrainConfig | None = None, run_dir: str | Path | None = None,
+          resume: bool = False) -> list[dict]:
+    """Train `model` on `x` (and labels `y` for models that use them); return the history.
+
+    Each epoch appends one row: ``epoch``, ``train_<term>`` for every loss term, ``val_<term>``
+    when a validation split is given, ``time_s``. With ``patience``, training stops after that many
+    epochs without a lower validation loss and the best weights are restored. With ``run_dir``, a
+    checkpoint and ``history.csv`` are written atomically at every epoch end; ``resume=True``
+    continues from them.
+    """
+    config = (config or TrainConfig()).validate()
+    if config.patience is not None and val_x is None:
+        raise ConfigError("patience (early stopping) needs a validation split: pass val_x "
+                          "or set patience=None.")
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    model.to(device).train()
+    optimizer = make_optimizer(config.optimizer, model.parameters(), lr=config.lr,
+                               weight_decay=config.weight_decay, momentum=config.momentum)
+    data = Batches(x, y, device=device, binarize=config.binarize, seed=config.seed)
+    # validation sees one fixed binarization, so its numbers are comparable across epochs
+    val_mode = "static" if config.binarize == "dynamic" else config.binarize
+    val = None if val_x is None else Batches(val_x, val_y, device=device, binarize=val_mode,
+                                             seed=config.seed + 1)
+    shuffle = torch.Generator().manual_seed(config.seed)
+    history: list[dict] = []
+    best_loss, best_state, bad_epochs, start_epoch = math.inf, None, 0, 0
+    run_dir = None if run_dir is None else Path(run_dir)
+    if resume:
+        if run_dir is None:
+            raise ConfigError("resume=True needs the run_dir of the interrupted run.")
+        state = load_checkpoint(run_dir, model=model, optimizer=optimizer, generator=shuffle)
+        history, start_epoch = state["history"], state["epoch"]
+        best_loss, bad_epochs = state["best_loss"], state["bad_epochs"]
+        best_state = state["best_model_state"]
+
+    n, bs = len(data), config.batch_size
+    for epoch in range(start_epoch, config.epochs):
+        t0 = time.perf_counter()
+        perm = torch.randperm(n, generator=shuffle).to(device)
+        totals: dict[str, torch.Tensor] = {}
+        steps = range(0, n, bs)
+        bar = tqdm(steps, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
+                   disable=not config.progress, mininterval=0.5)
+        for step, start in enumerate(bar):
+            idx = perm[start:start + bs]
+            xb, yb = data.get(idx)
+            terms = model(xb, yb)
+            optimizer.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            if config.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            m = idx.shape[0]
+            for k, v in terms.items():
+                totals[k] = totals[k] + v.detach() * m if k in totals else v.detach() * m
+            if config.progress and step % 20 == 0:
+                bar.set_postfix({k: f"{float(v) / min(n, start + m):.4g}"
+                                 for k, v in totals.items()}, refresh=False)
+        bar.close()
+        row = {"epoch": epoch + 1, **{f"train_{k}": float(v) / n for k, v in totals.items()}}
+        bad_terms = [k for k, v in row.items() if not math.isfinite(v)]
+        if bad_terms:
+            raise RunError(f"The training loss became non-finite in epoch {epoch + 1} "
+                           f"({', '.join(bad_terms)}). Lower the learning rate (--lr) or set "
+                           "--grad-clip; the last checkpoint (if any) is intact.")
+        if val is not None:
+            row.update({f"val_{k}": v for k, v in evaluate_loss(model, val).items()})
+        row["time_s"] = time.perf_counter() - t0
+        history.append(row)
+        stop = False
+        if config.patience is not None:
+            if row["val_loss"] < best_loss:
+                best_loss, bad_epochs = row["val_loss"], 0
+                best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+            else:
+                bad_epochs += 1
+                stop = bad_epochs >= config.patience
+        if config.progress:
+            tqdm.write("  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                 for k, v in row.items()))
+        if run_dir is not None:
+            save_checkpoint(run_dir, model=model, optimizer=optimizer, generator=shuffle,
+                            epoch=epoch + 1, best_model_state=best_state,
+                            state={"history": history, "best_loss": best_loss,
+                                   "bad_epochs": bad_epochs})
+            atomic_write_text(run_dir / "history.csv", _history_csv(history))
+        if stop:
+            break
+    if best_state is not None:  # early stopping: keep the weights of the best validation epoch
+        model.load_state_dict(best_state)
+    return history

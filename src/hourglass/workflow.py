@@ -1,0 +1,254 @@
+"""The library calls behind the CLI: train a run, evaluate it, sample from it, embed data with it.
+
+A run directory is the unit (see :mod:`hourglass.runs`). These functions are what
+``hourglass train|evaluate|sample|embed`` call; the CLI only parses flags and prints.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import runs
+from ._io import atomic_write_bytes, atomic_write_json
+from .data import Dataset, load
+from .errors import ConfigError, RunError
+from .evaluate import batched, evaluate_model
+from .models import get_model_class
+from .train import Batches, TrainConfig, resolve_device, train
+
+EVAL_SEED = 0  # seed of the fixed test binarization and the IWAE samples, stated in metrics.json
+
+
+def resolve_likelihood(likelihood: str, ds: Dataset) -> str:
+    """'auto': Bernoulli for data in [0, 1] (images), Gaussian otherwise."""
+    if likelihood != "auto":
+        return likelihood
+    lo, hi = ds.value_range
+    in_unit = ds.dtype == torch.uint8 or (lo >= 0 and hi <= 1)
+    return "bernoulli" if in_unit else "gaussian"
+
+
+def resolve_binarize(binarize: str, likelihood: str, ds: Dataset) -> str:
+    """'auto': dynamic binarization for a Bernoulli decoder on grey-level data, else none."""
+    if binarize != "auto":
+        return binarize
+    if likelihood != "bernoulli":
+        return "none"
+    x = ds.train.x[:1000]
+    already_binary = bool(((x == 0) | (x == (255 if x.dtype == torch.uint8 else 1))).all())
+    return "none" if already_binary else "dynamic"
+
+
+def _check_writable(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise RunError(f"Cannot write the run directory {out} ({e.strerror}). "
+                       "Choose another --out.") from None
+
+
+def load_run_data(config: dict) -> Dataset:
+    d = config["data"]
+    return load(d["spec"], val_fraction=d["val_fraction"], seed=d["seed"], n=d.get("n"),
+                download=False)
+
+
+def train_run(model_name: str, data: str, *, out: str | Path, model_params: dict | None = None,
+              train_config: TrainConfig | None = None, val_fraction: float = 0.1,
+              n: int | None = None, download: bool = False, resume: bool = False,
+              evaluate: bool = True, k: int = 1000) -> dict:
+    """Train `model_name` on dataset `data` into run directory `out`; return the config written.
+
+    ``model_params`` may say ``likelihood="auto"``; ``train_config.binarize`` may be ``"auto"``.
+    """
+    out = Path(out)
+    cls = get_model_class(model_name)
+    train_config = train_config or TrainConfig()
+    if resume:
+        old = runs.read_config(out)
+        if old["model"] != model_name:
+            raise RunError(f"{out} is a {old['model']!r} run; resume it with "
+                           f"`hourglass train {old['model']} --resume --out {out}`.")
+        train_cfg = TrainConfig(**{**old["train"], "epochs": train_config.epochs,
+                                   "progress": train_config.progress,
+                                   "device": train_config.device}).validate()
+        ds = load_run_data(old)
+        model_config, data_info = old["model_config"], old["data"]
+    else:
+        if (out / runs.CONFIG).exists():
+            raise RunError(f"{out} already holds a run. Continue it with --resume, or choose "
+                           "another --out.")
+        ds = load(data, val_fraction=val_fraction, seed=train_config.seed, n=n, download=download)
+        params = dict(model_params or {})
+        params["likelihood"] = resolve_likelihood(params.get("likelihood", "auto"), ds)
+        model_config = cls.config_class.from_dict(
+            {**params, "input_shape": ds.shape}, owner=cls.__name__).to_dict()
+        binarize = resolve_binarize(train_config.binarize, model_config["likelihood"], ds)
+        train_cfg = TrainConfig(**{**train_config.to_dict(), "binarize": binarize}).validate()
+        data_info = {"spec": data, "val_fraction": val_fraction, "seed": train_cfg.seed, "n": n,
+                     **ds.info()}
+    if model_config["likelihood"] == "bernoulli" and ds.dtype != torch.uint8 and ds.value_range[0] < 0:
+        raise ConfigError("A Bernoulli decoder needs data in [0, 1]; use --likelihood gaussian.")
+    _check_writable(out)
+    config = runs.write_config(out, model_name=model_name, model_config=model_config,
+                               train=train_cfg.to_dict(), data=data_info)
+    torch.manual_seed(train_cfg.seed)
+    model = cls(cls.config_class.from_dict(model_config, owner=cls.__name__))
+    t0 = time.perf_counter()
+    train(model, ds.train.x, y=ds.train.y, val_x=ds.val.x if len(ds.val) else None,
+          val_y=ds.val.y, config=train_cfg, run_dir=out, resume=resume)
+    train_time = time.perf_counter() - t0
+    runs.save_weights(out, model)
+    if evaluate:
+        evaluate_run(out, k=k, device=train_cfg.device, model=model, ds=ds,
+                     train_time_s=train_time)
+    return config
+
+
+def eval_inputs(x: torch.Tensor, binarize: str) -> torch.Tensor:
+    """Test inputs as the model was trained on them, fixed once: a seeded Bernoulli sample for
+    dynamic/static binarization, a threshold for 'threshold', the float values otherwise."""
+    mode = {"dynamic": "static"}.get(binarize, binarize)
+    b = Batches(x, None, device="cpu", binarize=mode, seed=EVAL_SEED)
+    return b.x.float() * b.scale
+
+
+def evaluate_run(run_dir: str | Path, *, k: int = 1000, device: str = "auto", model=None,
+                 ds: Dataset | None = None, train_time_s: float | None = None,
+                 figures: bool = True) -> dict:
+    """Compute test metrics, write metrics.json, the figures and report.html; return the metrics."""
+    run_dir = Path(run_dir)
+    dev = resolve_device(device)
+    if model is None:
+        model, config, _ = runs.load_model(run_dir, device=dev)
+    else:
+        config = runs.read_config(run_dir)
+    ds = ds if ds is not None else load_run_data(config)
+    if tuple(ds.shape) != tuple(model.config.input_shape):
+        raise RunError(f"The data of {run_dir} has shape {ds.shape} but the model expects "
+                       f"{tuple(model.config.input_shape)}.")
+    binarize = config["train"]["binarize"]
+    x_test, x_train = eval_inputs(ds.test.x, binarize), eval_inputs(ds.train.x, binarize)
+    model.to(dev).eval()
+    t0 = time.perf_counter()
+    metrics = evaluate_model(model, x_test, y_test=ds.test.y, x_train=x_train,
+                             y_train=ds.train.y, k=k, seed=EVAL_SEED)
+    metrics["eval_time_s"] = time.perf_counter() - t0
+    metrics["test_binarization"] = ("none" if binarize == "none" else
+                                    f"{binarize} (test: fixed Bernoulli sample, seed {EVAL_SEED})"
+                                    if binarize != "threshold" else "threshold 0.5")
+    metrics["n_parameters"] = sum(p.numel() for p in model.parameters())
+    if train_time_s is not None:
+        metrics["train_time_s"] = train_time_s
+    old = runs.read_metrics(run_dir)
+    if train_time_s is None and "train_time_s" in old:
+        metrics["train_time_s"] = old["train_time_s"]
+    atomic_write_json(run_dir / "metrics.json", metrics)
+    if figures:
+        write_figures(run_dir, model, ds, x_test, config, metrics)
+    return metrics
+
+
+def write_figures(run_dir: Path, model, ds: Dataset, x_test: torch.Tensor, config: dict,
+                  metrics: dict) -> list:
+    from . import viz
+    fig_dir = run_dir / "figures"
+    dev = next(model.parameters()).device
+    shown: list[tuple[str, Path]] = []
+    n_show = min(32, x_test.shape[0])
+    x_hat = batched(model.reconstruct, x_test[:n_show], device=dev)
+    if ds.is_image:
+        shown.append(("Test inputs (odd rows) and their reconstructions (even rows)",
+                      viz.reconstruction_grid(x_test[:n_show], x_hat, fig_dir / "reconstructions.png",
+                                              shape=ds.shape, n=n_show)))
+    else:
+        x_all = x_test[:2000]
+        shown.append(("Test points and their reconstructions",
+                      viz.point_cloud(x_all, fig_dir / "reconstructions.png",
+                                      x_hat=batched(model.reconstruct, x_all, device=dev),
+                                      color=None if ds.test.t is None else ds.test.t[:2000, 0])))
+    if hasattr(model, "sample"):
+        gen = torch.Generator(device=dev).manual_seed(EVAL_SEED)
+        samples = model.sample(64, generator=gen).cpu()
+        if ds.is_image:
+            shown.append(("Samples from the prior (mean of p(x|z))",
+                          viz.image_grid(samples, fig_dir / "samples.png", shape=ds.shape)))
+        else:
+            shown.append(("Samples from the prior", viz.point_cloud(
+                model.sample(2000, generator=gen).cpu(), fig_dir / "samples.png")))
+    history = run_dir / "history.csv"
+    if history.exists():
+        shown.append(("Training curves (loss terms per epoch)",
+                      viz.training_curves(history, fig_dir / "training_curves.png")))
+    if hasattr(model, "encode"):
+        z = batched(model.encode, x_test, device=dev)
+        y = ds.test.y if ds.test.y is not None else (None if ds.test.t is None else None)
+        shown.append(("Codes of the test set" + (" coloured by label" if y is not None else ""),
+                      viz.latent_scatter(z, fig_dir / "codes.png", y=y, classes=ds.classes)))
+        if model.config.latent_dim == 2 and ds.is_image:
+            def decode(zz):
+                return batched(model.decode, torch.as_tensor(zz, dtype=torch.float32),
+                               device=dev).numpy()
+            shown.append(("Decoded grid over the 2-D latent plane (normal quantiles 0.05-0.95)",
+                          viz.latent_grid(decode, fig_dir / "latent_grid.png", shape=ds.shape)))
+    title = f"{config['model']} on {config['data']['spec']} — {run_dir.name}"
+    viz.write_report(run_dir, title=title, config=config, metrics=metrics, figures=shown)
+    return shown
+
+
+def sample_run(run_dir: str | Path, *, n: int = 64, seed: int = 0, out: str | Path | None = None,
+               npy: str | Path | None = None, device: str = "auto") -> dict:
+    """Draw `n` samples; write a PNG grid (images) and optionally the array as .npy."""
+    run_dir = Path(run_dir)
+    model, config, _ = runs.load_model(run_dir, device=resolve_device(device))
+    if not hasattr(model, "sample"):
+        raise ConfigError(f"The {config['model']!r} model has no generative prior to sample from. "
+                          "Train a vae (or another generative model).")
+    if not isinstance(n, int) or n < 1:
+        raise ConfigError(f"-n must be a positive int. Got {n!r} instead.")
+    dev = next(model.parameters()).device
+    x = model.sample(n, generator=torch.Generator(device=dev).manual_seed(seed)).cpu()
+    written = {}
+    shape = tuple(model.config.input_shape)
+    if len(shape) == 3:
+        from .viz import image_grid
+        written["png"] = image_grid(x, Path(out or run_dir / "figures" / "samples.png"),
+                                    shape=shape, nrow=int(math.ceil(math.sqrt(n))))
+    if npy is not None:
+        written["npy"] = save_npy(npy, x.numpy())
+    return written
+
+
+def embed_run(run_dir: str | Path, data: str, *, out: str | Path, split: str = "test",
+              device: str = "auto") -> Path:
+    """Codes of a dataset's split (or 'all'), saved as an (N, latent_dim) .npy file."""
+    model, config, _ = runs.load_model(run_dir, device=resolve_device(device))
+    cfg = config["data"]
+    ds = load(data, val_fraction=cfg["val_fraction"], seed=cfg["seed"])
+    if tuple(ds.shape) != tuple(model.config.input_shape):
+        raise ConfigError(f"{data!r} has examples of shape {ds.shape} but the model of {run_dir} "
+                          f"expects {tuple(model.config.input_shape)}.")
+    splits = {"train": [ds.train], "val": [ds.val], "test": [ds.test],
+              "all": [ds.train, ds.val, ds.test]}
+    if split not in splits:
+        raise ConfigError(f"--split must be one of {', '.join(splits)}. Got {split!r} instead.")
+    binarize = config["train"]["binarize"]
+    x = torch.cat([eval_inputs(s.x, binarize) for s in splits[split]])
+    z = batched(model.encode, x, device=next(model.parameters()).device).numpy()
+    return save_npy(out, z)
+
+
+def save_npy(path: str | Path, array: np.ndarray) -> Path:
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    return atomic_write_bytes(path, buf.getvalue())
