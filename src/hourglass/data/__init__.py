@@ -4,12 +4,14 @@
 >>> ds = load("digits")
 >>> ds.shape, ds.n_classes, ds.value_range
 ((1, 8, 8), 10, (0.0, 1.0))
+
+Downloads go through `hourglass.data.download.download` (verified, atomic); `fetch(name)` fetches
+a whole published dataset into the cache.
 """
 
 from hourglass.data.dataset import BINARIZE_MODES, Dataset, Split, binarize
-from hourglass.data.download import download
 from hourglass.data.idx import read_idx, write_idx
 from hourglass.data.sources import fetch, list_datasets, load, register_dataset
 
-__all__ = ["load", "list_datasets", "register_dataset", "fetch", "download", "Dataset", "Split",
-           "binarize", "BINARIZE_MODES", "read_idx", "write_idx"]
+__all__ = ["load", "list_datasets", "register_dataset", "fetch", "Dataset", "Split", "binarize",
+           "BINARIZE_MODES", "read_idx", "write_idx"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -218,10 +219,10 @@ def _load_manifold(name: str, *, val_fraction: float, seed: int, **_) -> Dataset
 
 register_dataset("swiss-roll", "Swiss roll: 10,000 points on a 2-D sheet rolled up in 3-D "
                                "(standardized; true coordinates in Split.t)")(
-    lambda **kw: _load_manifold("swiss-roll", **kw))
+    partial(_load_manifold, "swiss-roll"))
 register_dataset("s-curve", "S-curve: 10,000 points on a 2-D S-shaped sheet in 3-D "
                             "(standardized; true coordinates in Split.t)")(
-    lambda **kw: _load_manifold("s-curve", **kw))
+    partial(_load_manifold, "s-curve"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -348,9 +349,9 @@ def _load_idx_source(name: str, *, val_fraction: float, seed: int, download: boo
 
 register_dataset("fashion-mnist", "Fashion-MNIST: 70,000 28x28 grey images of clothing, "
                                   "10 classes")(
-    lambda **kw: _load_idx_source("fashion-mnist", **kw))
+    partial(_load_idx_source, "fashion-mnist"))
 register_dataset("mnist", "MNIST: 70,000 28x28 grey images of handwritten digits, 10 classes")(
-    lambda **kw: _load_idx_source("mnist", **kw))
+    partial(_load_idx_source, "mnist"))
 
 
 # ---------------------------------------------------------------------------------------------

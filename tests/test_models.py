@@ -1,0 +1,162 @@
+"""Common behaviour of every registered model (parametrized over the registry), and what is
+specific to AE and VAE."""
+
+import math
+
+import pytest
+import torch
+
+from hourglass import runs
+from hourglass.errors import ConfigError
+from hourglass.models import build, get_model_class, list_models, register_model
+from hourglass.models.base import AutoencoderBase
+
+SHAPE = (1, 8, 8)
+CONFIGS = [
+    dict(arch="mlp", hidden=(16,), likelihood="bernoulli"),
+    dict(arch="conv", channels=(4, 8), likelihood="bernoulli"),
+    dict(arch="mlp", hidden=(16,), likelihood="gaussian", dropout=0.1, batch_norm=True),
+    dict(arch="conv", channels=(4,), likelihood="gaussian", sigma=0.5, batch_norm=True),
+]
+CASES = [(name, cfg) for name in list_models() for cfg in CONFIGS]
+IDS = [f"{n}-{c['arch']}-{c['likelihood']}-{i % len(CONFIGS)}" for i, (n, c) in enumerate(CASES)]
+
+
+def make(name, cfg, seed=0):
+    torch.manual_seed(seed)
+    return build(name, input_shape=SHAPE, latent_dim=3, **cfg)
+
+
+def data(seed=0, n=6):
+    x = torch.rand(n, *SHAPE, generator=torch.Generator().manual_seed(seed))
+    return x.round()
+
+
+@pytest.mark.parametrize("name,cfg", CASES, ids=IDS)
+def test_loss_terms_and_shapes(name, cfg):
+    model = make(name, cfg)
+    x = data()
+    terms = model(x)
+    assert terms["loss"].shape == () and torch.isfinite(terms["loss"])
+    assert all(v.shape == () for v in terms.values())
+    model.eval()
+    z = model.encode(x)
+    assert z.shape == (6, 3)
+    x_hat = model.decode(z)
+    assert x_hat.shape == x.shape
+    if cfg["likelihood"] == "bernoulli":  # Bernoulli means are probabilities
+        assert 0 <= float(x_hat.detach().min()) and float(x_hat.detach().max()) <= 1
+
+
+@pytest.mark.parametrize("name,cfg", CASES, ids=IDS)
+def test_gradients_reach_every_parameter(name, cfg):
+    model = make(name, cfg)
+    model(data())["loss"].backward()
+    for pname, p in model.named_parameters():
+        assert p.grad is not None and float(p.grad.abs().sum()) > 0, pname
+
+
+@pytest.mark.parametrize("name,cfg", CASES, ids=IDS)
+def test_same_seed_same_model(name, cfg):
+    a, b, c = make(name, cfg, 0), make(name, cfg, 0), make(name, cfg, 1)
+    sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert any(not torch.equal(sa[k], sc[k]) for k in sa if sa[k].is_floating_point())
+
+
+@pytest.mark.parametrize("name,cfg", CASES, ids=IDS)
+def test_save_load_round_trip(name, cfg, tmp_path):
+    model = make(name, cfg).eval()
+    runs.write_config(tmp_path, model_name=name, model_config=model.config.to_dict())
+    runs.save_weights(tmp_path, model)
+    loaded, config, _ = runs.load_model(tmp_path)
+    assert config["model"] == name and type(loaded) is type(model)
+    x = data(1)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.encode(x), model.encode(x), rtol=0, atol=0)
+        torch.testing.assert_close(loaded.reconstruct(x), model.reconstruct(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_config_json_round_trip(name):
+    cls = get_model_class(name)
+    config = cls.config_class(input_shape=(1, 8, 8), hidden=(7, 5))
+    assert cls.config_class.from_dict(config.to_dict()) == config
+
+
+def test_registry_refuses_duplicates_and_names_valid_models():
+    with pytest.raises(RuntimeError, match="already registered"):
+        register_model("vae")(type("Other", (), {}))
+    with pytest.raises(ConfigError, match=r"Unknown model 'vea'\. Valid models: .*vae"):
+        build("vea")
+
+
+def test_config_errors_name_parameter_and_fix():
+    with pytest.raises(ConfigError, match=r"The 'arch' parameter of VAE must be a str among "
+                                          r"\{'mlp', 'conv'\}. Got 'cnn' instead."):
+        build("vae", arch="cnn")
+    with pytest.raises(ConfigError, match=r"arch='conv' needs image input"):
+        build("ae", input_shape=(64,), arch="conv")
+    with pytest.raises(ConfigError, match="Unknown parameter"):
+        build("ae", beta=2.0)
+
+
+def test_ae_loss_is_reconstruction_nll():
+    model = make("ae", CONFIGS[0]).eval()
+    x = data()
+    torch.testing.assert_close(model(x)["loss"], -model.reconstruction_log_likelihood(x).mean())
+
+
+def test_ae_gaussian_fixed_sigma_is_scaled_squared_error():
+    torch.manual_seed(0)
+    model = build("ae", input_shape=(5,), latent_dim=2, hidden=(8,), likelihood="gaussian",
+                  sigma=1.0).eval()
+    x = torch.randn(4, 5)
+    sse = ((model.reconstruct(x) - x) ** 2).sum(1)
+    expected = 0.5 * sse + 0.5 * 5 * math.log(2 * math.pi)
+    torch.testing.assert_close(-model.reconstruction_log_likelihood(x), expected)
+
+
+def test_vae_terms_add_up_and_beta_weights_kl():
+    torch.manual_seed(0)
+    model = build("vae", input_shape=SHAPE, latent_dim=3, hidden=(16,), beta=4.0)
+    torch.manual_seed(1)
+    t = model(data())
+    torch.testing.assert_close(t["loss"], t["recon"] + 4.0 * t["kl"])
+
+
+def test_vae_iwae_bound_tightens_with_k():
+    torch.manual_seed(0)
+    model = build("vae", input_shape=SHAPE, latent_dim=3, hidden=(16,)).eval()
+    x = data(n=50)
+    g = torch.Generator().manual_seed(0)
+    bounds = [float(model.log_prob(x, k=k, generator=g).mean()) for k in (1, 10, 200)]
+    assert bounds[0] < bounds[1] < bounds[2]
+    # k=1 is the ELBO: its average matches -loss (beta=1) up to Monte-Carlo error
+    elbo = float(model.elbo(x, generator=g).mean())
+    assert elbo == pytest.approx(-float(model(x)["loss"]), rel=0.05)
+
+
+def test_vae_log_prob_chunking_does_not_change_the_bound():
+    torch.manual_seed(0)
+    model = build("vae", input_shape=SHAPE, latent_dim=3, hidden=(16,)).eval()
+    x = data(n=5)
+    # one chunk of 400 samples vs chunks of 7: the same bound up to Monte-Carlo error
+    a = model.log_prob(x, k=400, generator=torch.Generator().manual_seed(3))
+    b = model.log_prob(x, k=400, generator=torch.Generator().manual_seed(4), max_elements=5 * 64 * 7)
+    torch.testing.assert_close(a, b, rtol=0.01, atol=0)
+
+
+def test_vae_sample_shape_and_range():
+    torch.manual_seed(0)
+    model = build("vae", input_shape=SHAPE, latent_dim=3, hidden=(16,)).eval()
+    s = model.sample(10, generator=torch.Generator().manual_seed(0))
+    assert s.shape == (10, *SHAPE) and 0 <= float(s.min()) and float(s.max()) <= 1
+    s2 = model.sample(10, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(s, s2)
+
+
+def test_every_model_is_an_autoencoder_base_with_a_docstring():
+    for name in list_models():
+        cls = get_model_class(name)
+        assert issubclass(cls, AutoencoderBase) and cls.__doc__.strip()

@@ -1,0 +1,102 @@
+"""Objectives against torch.distributions and closed forms."""
+
+import math
+
+import pytest
+import torch
+from torch.distributions import Bernoulli, Independent, Normal, kl_divergence
+
+from hourglass import objectives as O
+
+
+@pytest.fixture
+def g():
+    return torch.Generator().manual_seed(0)
+
+
+def test_bernoulli_matches_torch_distributions(g):
+    x = torch.randint(0, 2, (5, 3, 4), generator=g).float()
+    logits = torch.randn(5, 3, 4, generator=g) * 3
+    expected = Independent(Bernoulli(logits=logits), 2).log_prob(x)
+    torch.testing.assert_close(O.bernoulli_log_likelihood(x, logits), expected)
+
+
+def test_bernoulli_known_value():
+    # one pixel x=1 with p=sigmoid(0)=1/2: log p = log 1/2; two pixels: 2 log 1/2
+    x = torch.ones(1, 2)
+    assert O.bernoulli_log_likelihood(x, torch.zeros(1, 2)).item() == pytest.approx(2 * math.log(0.5))
+
+
+def test_gaussian_matches_torch_distributions(g):
+    x, mean = torch.randn(4, 6, generator=g), torch.randn(4, 6, generator=g)
+    logvar = torch.randn(6, generator=g)
+    expected = Independent(Normal(mean, torch.exp(0.5 * logvar)), 1).log_prob(x)
+    torch.testing.assert_close(O.gaussian_log_likelihood(x, mean, logvar), expected)
+
+
+def test_gaussian_unit_variance_is_half_squared_error(g):
+    x, mean = torch.randn(3, 5, generator=g), torch.randn(3, 5, generator=g)
+    ll = O.gaussian_log_likelihood(x, mean)
+    torch.testing.assert_close(ll, -0.5 * ((x - mean) ** 2).sum(1) - 0.5 * 5 * math.log(2 * math.pi))
+
+
+def test_kl_matches_torch_distributions(g):
+    mu, logvar = torch.randn(7, 3, generator=g), torch.randn(7, 3, generator=g)
+    q = Independent(Normal(mu, torch.exp(0.5 * logvar)), 1)
+    p = Independent(Normal(torch.zeros(3), torch.ones(3)), 1)
+    torch.testing.assert_close(O.kl_normal_std_normal(mu, logvar), kl_divergence(q, p))
+
+
+def test_kl_closed_form_values():
+    assert O.kl_normal_std_normal(torch.zeros(1, 4), torch.zeros(1, 4)).item() == 0.0
+    # mu = 1 in one dim, unit variance: KL = 1/2
+    assert O.kl_normal_std_normal(torch.tensor([[1.0]]), torch.zeros(1, 1)).item() == pytest.approx(0.5)
+    # sigma^2 = e: KL = (e - 1 - 1) / 2
+    assert O.kl_normal_std_normal(torch.zeros(1, 1), torch.ones(1, 1)).item() == pytest.approx(
+        (math.e - 2) / 2)
+
+
+def test_log_densities_match_torch(g):
+    z, mu, logvar = (torch.randn(2, 5, 3, generator=g) for _ in range(3))
+    torch.testing.assert_close(O.gaussian_log_density(z, mu, logvar),
+                               Normal(mu, torch.exp(0.5 * logvar)).log_prob(z).sum(-1))
+    torch.testing.assert_close(O.standard_normal_log_density(z), Normal(0.0, 1.0).log_prob(z).sum(-1))
+
+
+def test_reparameterize_moments(g):
+    mu, logvar = torch.tensor([[2.0, -1.0]]), torch.log(torch.tensor([[0.25, 4.0]]))
+    z = O.reparameterize(mu, logvar, k=200_000, generator=g)
+    assert z.shape == (200_000, 1, 2)
+    torch.testing.assert_close(z.mean(0), mu, atol=0.02, rtol=0)
+    torch.testing.assert_close(z.std(0), torch.tensor([[0.5, 2.0]]), atol=0.02, rtol=0)
+
+
+def test_elbo_and_iwae_k1_agree():
+    log_px_z, kl = torch.tensor([-10.0, -3.0]), torch.tensor([2.0, 0.5])
+    torch.testing.assert_close(O.elbo(log_px_z, kl), torch.tensor([-12.0, -3.5]))
+    torch.testing.assert_close(O.elbo(log_px_z, kl, beta=4.0), torch.tensor([-18.0, -5.0]))
+    # with one sample the IWAE bound is log w = log p(x|z) + log p(z) - log q(z|x)
+    lw = O.iwae_bound(torch.tensor([[-1.0]]), torch.tensor([[-2.0]]), torch.tensor([[-0.5]]))
+    assert lw.item() == pytest.approx(-2.5)
+
+
+def test_iwae_is_log_mean_exp():
+    log_w = torch.log(torch.tensor([[1.0], [3.0]]))  # weights 1 and 3: log of their mean = log 2
+    bound = O.iwae_bound(log_w, torch.zeros_like(log_w), torch.zeros_like(log_w))
+    assert bound.item() == pytest.approx(math.log(2.0))
+
+
+def test_iwae_exact_for_conjugate_gaussian(g):
+    """p(z)=N(0,1), p(x|z)=N(z,1) so p(x)=N(0,2); with q = the true posterior N(x/2, 1/2) every
+    importance weight equals p(x), and the bound is exact for every k."""
+    x = torch.tensor([0.3, -1.2, 2.0])
+    mu, logvar = x / 2, torch.full_like(x, math.log(0.5))
+    z = O.reparameterize(mu[:, None], logvar[:, None], k=16, generator=g)      # (16, 3, 1)
+    log_px_z = Normal(z[..., 0], 1.0).log_prob(x)
+    bound = O.iwae_bound(log_px_z, O.standard_normal_log_density(z),
+                         O.gaussian_log_density(z, mu[:, None], logvar[:, None]))
+    torch.testing.assert_close(bound, Normal(0.0, math.sqrt(2)).log_prob(x))
+
+
+def test_bits_per_dim():
+    assert O.bits_per_dim(784 * math.log(2), 784) == pytest.approx(1.0)
