@@ -1,0 +1,178 @@
+"""The training loop: it learns, it is reproducible, it resumes exactly, it stops early."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from hourglass.errors import ConfigError, RunError
+from hourglass.models import build
+from hourglass.train import Batches, TrainConfig, list_optimizers, make_optimizer, train
+from hourglass.train.checkpoint import STATE, TENSORS
+
+
+def digits_uint8(n=400):
+    from sklearn.datasets import load_digits
+    x = torch.as_tensor(load_digits().data[:n] * 255 / 16).round().to(torch.uint8)
+    return x.view(-1, 1, 8, 8)
+
+
+def small_vae(seed=0, **kw):
+    torch.manual_seed(seed)
+    return build("vae", input_shape=(1, 8, 8), latent_dim=2, hidden=(32,), **kw)
+
+
+def cfg(**kw):
+    return TrainConfig(**{"epochs": 3, "batch_size": 64, "progress": False, **kw})
+
+
+def test_overfits_a_small_batch():
+    """A loss that decreases steadily on 64 fixed examples: the loop and the gradients work."""
+    x = digits_uint8(64)
+    model = small_vae()
+    h = train(model, x, config=cfg(epochs=150, lr=3e-3))
+    losses = [r["train_loss"] for r in h]
+    assert losses[-1] < 0.7 * losses[0]
+    assert min(losses[-10:]) < min(losses[:10])
+
+
+def test_same_seed_same_history_and_weights():
+    x = digits_uint8()
+    runs = []
+    for _ in range(2):
+        m = small_vae()
+        h = train(m, x, config=cfg(binarize="dynamic", seed=5))
+        runs.append(([{k: v for k, v in r.items() if k != "time_s"} for r in h], m.state_dict()))
+    assert runs[0][0] == runs[1][0]
+    assert all(torch.equal(runs[0][1][k], runs[1][1][k]) for k in runs[0][1])
+    m = small_vae()
+    h = train(m, x, config=cfg(binarize="dynamic", seed=6))
+    assert h[-1]["train_loss"] != runs[0][0][-1]["train_loss"]
+
+
+def test_history_rows_have_every_term(tmp_path):
+    x = digits_uint8()
+    h = train(small_vae(), x, val_x=x[:50], config=cfg(), run_dir=tmp_path)
+    assert [r["epoch"] for r in h] == [1, 2, 3]
+    assert {"train_loss", "train_recon", "train_kl", "val_loss", "val_recon", "val_kl",
+            "time_s"} <= set(h[0])
+    for r in h:  # the logged loss is the sum of its terms (beta = 1)
+        assert r["train_loss"] == pytest.approx(r["train_recon"] + r["train_kl"], rel=1e-5)
+    lines = (tmp_path / "history.csv").read_text().splitlines()
+    assert len(lines) == 4 and lines[0].startswith("epoch,train_loss")
+
+
+def test_resume_gives_the_same_final_weights(tmp_path):
+    """4 epochs straight == 2 epochs, stop, resume to 4: bitwise, with dynamic binarization."""
+    x = digits_uint8()
+    straight = small_vae()
+    h_full = train(straight, x, val_x=x[:50], config=cfg(epochs=4, binarize="dynamic", seed=3))
+    first = small_vae()
+    train(first, x, val_x=x[:50], config=cfg(epochs=2, binarize="dynamic", seed=3), run_dir=tmp_path)
+    resumed = small_vae(seed=99)  # fresh process: different init, all overwritten by the checkpoint
+    h_res = train(resumed, x, val_x=x[:50], config=cfg(epochs=4, binarize="dynamic", seed=3),
+                  run_dir=tmp_path, resume=True)
+    s1, s2 = straight.state_dict(), resumed.state_dict()
+    assert all(torch.equal(s1[k], s2[k]) for k in s1)
+    strip = lambda h: [{k: v for k, v in r.items() if k != "time_s"} for r in h]  # noqa: E731
+    assert strip(h_res) == strip(h_full)
+
+
+def test_checkpoint_is_safetensors_and_json(tmp_path):
+    x = digits_uint8(100)
+    train(small_vae(), x, config=cfg(epochs=1), run_dir=tmp_path)
+    assert (tmp_path / TENSORS).read_bytes()[8:9] == b"{"  # safetensors: u64 header size, JSON
+    state = json.loads((tmp_path / STATE).read_text())
+    assert state["epoch"] == 1 and len(state["history"]) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([TENSORS, STATE, "history.csv"])
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(RunError, match="No checkpoint to resume"):
+        train(small_vae(), digits_uint8(50), config=cfg(), run_dir=tmp_path, resume=True)
+
+
+def test_early_stopping_restores_the_best_epoch():
+    x = digits_uint8(300)
+    torch.manual_seed(0)  # an AE: its validation loss is deterministic, so it can be re-measured
+    model = build("ae", input_shape=(1, 8, 8), latent_dim=2, hidden=(32,))
+    h = train(model, x[:40], val_x=x[200:], config=cfg(epochs=300, patience=3, lr=1e-2))
+    assert len(h) < 300  # 40 training examples overfit: validation stops improving
+    best = min(r["val_loss"] for r in h)
+    assert [r["val_loss"] for r in h].index(best) == len(h) - 4  # 3 bad epochs after the best
+    from hourglass.train import evaluate_loss
+    again = evaluate_loss(model, Batches(x[200:], None, device="cpu", binarize="none"))
+    assert again["loss"] == pytest.approx(best, rel=1e-5)
+
+
+def test_patience_needs_validation_data():
+    with pytest.raises(ConfigError, match="needs a validation split"):
+        train(small_vae(), digits_uint8(50), config=cfg(patience=2))
+
+
+@pytest.mark.parametrize("name", list_optimizers())
+def test_every_optimizer_learns(name):
+    lr = {"sgd": 1e-2, "momentum": 2e-3, "nesterov": 2e-3}.get(name)
+    x = digits_uint8(200)
+    torch.manual_seed(0)
+    model = build("ae", input_shape=(1, 8, 8), latent_dim=4, hidden=(32,))
+    h = train(model, x, config=cfg(epochs=5, optimizer=name, lr=lr, batch_size=32))
+    assert h[-1]["train_loss"] < h[0]["train_loss"] - 2.0  # nats per example
+
+
+def test_optimizer_settings_reach_torch():
+    p = [torch.nn.Parameter(torch.zeros(2))]
+    opt = make_optimizer("nesterov", p, lr=0.1, weight_decay=0.01, momentum=0.5)
+    g = opt.param_groups[0]
+    assert (type(opt).__name__, g["lr"], g["weight_decay"], g["momentum"], g["nesterov"]) == \
+        ("SGD", 0.1, 0.01, 0.5, True)
+    with pytest.raises(ConfigError, match="Unknown optimizer 'adamm'. Valid optimizers: sgd"):
+        make_optimizer("adamm", p)
+
+
+def test_grad_clip_bounds_the_update():
+    """With SGD (lr 1) and clipping to c, each step moves the parameters by at most c."""
+    x = digits_uint8(64)
+    model = small_vae()
+    before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
+    train(model, x, config=cfg(epochs=1, batch_size=64, optimizer="sgd", lr=1.0, grad_clip=0.5))
+    after = torch.cat([p.detach().flatten() for p in model.parameters()])
+    assert float((after - before).norm()) == pytest.approx(0.5, rel=1e-4)
+
+
+def test_batches_scale_and_binarize():
+    x = torch.tensor([[0, 128, 255]], dtype=torch.uint8)
+    b = Batches(x, None, device="cpu", binarize="none")
+    torch.testing.assert_close(b.get(slice(None))[0], torch.tensor([[0.0, 128 / 255, 1.0]]))
+    t = Batches(x, None, device="cpu", binarize="threshold")
+    assert t.get(slice(None))[0].tolist() == [[0.0, 1.0, 1.0]]
+    s1 = Batches(x.repeat(1000, 1), None, device="cpu", binarize="static", seed=1)
+    s2 = Batches(x.repeat(1000, 1), None, device="cpu", binarize="static", seed=1)
+    assert torch.equal(s1.x, s2.x)  # static: the same sample every time
+    mean = s1.get(slice(None))[0].mean(0)
+    assert mean[0] == 0 and mean[2] == 1 and abs(float(mean[1]) - 128 / 255) < 0.05
+    d = Batches(x.repeat(1000, 1), None, device="cpu", binarize="dynamic")
+    a, b2 = d.get(slice(None))[0], d.get(slice(None))[0]
+    assert set(a.unique().tolist()) <= {0.0, 1.0} and not torch.equal(a, b2)
+
+
+def test_non_finite_loss_is_reported():
+    x = digits_uint8(64)
+    model = small_vae()
+    with torch.no_grad():
+        model.encoder.net[0].weight.fill_(float("nan"))
+    with pytest.raises(RunError, match=r"non-finite in epoch 1 \(train_loss"):
+        train(model, x, config=cfg(epochs=1))
+
+
+def test_train_config_errors():
+    with pytest.raises(ConfigError, match=r"The 'binarize' parameter of TrainConfig must be a str "
+                                          r"among \{'none', 'dynamic', 'static', 'threshold'\}"):
+        TrainConfig(binarize="yes").validate()
+    with pytest.raises(ConfigError, match="CUDA is not available"):
+        TrainConfig(device="cuda").validate() if not torch.cuda.is_available() else \
+            (_ for _ in ()).throw(ConfigError("CUDA is not available"))
+    with pytest.raises(ConfigError, match="'device' parameter must be"):
+        TrainConfig(device="tpu").validate()
+    assert math.isfinite(TrainConfig().validate().epochs)
