@@ -279,9 +279,15 @@ def test_save_load_keeps_the_image_layout(X, tmp_path):
     assert back.inverse_transform(np.zeros((2, 2))).shape == (2, 1, 8, 8)
 
 
+def test_save_with_a_random_state_instance(X, tmp_path):
+    est = AE(epochs=1, **{**TINY, "random_state": np.random.RandomState(0)}).fit(X)
+    back = AE.load(est.save(tmp_path / "rs"))
+    np.testing.assert_array_equal(back.transform(X), est.transform(X))
+
+
 def test_loading_a_vae_as_an_ae_is_refused(vae, tmp_path):
     path = vae.save(tmp_path / "v")
-    with pytest.raises(ConfigError, match=r"holds VAE, not a AE estimator"):
+    with pytest.raises(ConfigError, match=r"holds VAE, not an AE estimator"):
         AE.load(path)
 
 

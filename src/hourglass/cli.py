@@ -53,6 +53,16 @@ def _sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive int, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive int, got {value}")
+    return value
+
+
 def _optional_float(text: str):
     return None if text.lower() == "none" else float(text)
 
@@ -127,7 +137,7 @@ def build_parser(model_name: str | None = None) -> argparse.ArgumentParser:
     t.add_argument("--n", type=int, default=None, help="use only N training examples")
     t.add_argument("--download", action="store_true",
                    help="allow downloading the dataset into the cache if it is not on disk")
-    t.add_argument("--k", type=int, default=1000,
+    t.add_argument("--k", type=_positive_int, default=1000,
                    help="importance samples for the test log-likelihood (default: 1000)")
     t.add_argument("--no-eval", action="store_true", help="skip evaluation after training")
     add_train_flags(t)
@@ -139,12 +149,12 @@ def build_parser(model_name: str | None = None) -> argparse.ArgumentParser:
                        "and k-NN accuracy of the codes; rewrite metrics.json, figures/ and "
                        "report.html.")
     e.add_argument("run", help="run directory")
-    e.add_argument("--k", type=int, default=1000, help="importance samples (default: 1000)")
+    e.add_argument("--k", type=_positive_int, default=1000, help="importance samples (default: 1000)")
     e.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
 
     s = sub.add_parser("sample", help="draw samples from a trained generative model")
     s.add_argument("run", help="run directory")
-    s.add_argument("-n", type=int, default=64, help="number of samples (default: 64)")
+    s.add_argument("-n", type=_positive_int, default=64, help="number of samples (default: 64)")
     s.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     s.add_argument("--out", default=None, help="PNG to write (default: RUN/figures/samples.png)")
     s.add_argument("--npy", default=None, help="also save the samples as this .npy file")

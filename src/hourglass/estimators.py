@@ -227,9 +227,11 @@ class _AutoencoderEstimator(TransformerMixin, BaseEstimator):
     def save(self, path: str | Path) -> Path:
         """Write a run directory (config.json + model.safetensors) that :meth:`load` reads back."""
         check_is_fitted(self)
+        params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()}
+        if not isinstance(params["random_state"], (int, type(None))):
+            params["random_state"] = None  # a RandomState object has no JSON form; the fit is saved
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()}
         runs.write_config(path, model_name=self._model_name, model_config=self.model_config_,
                           estimator={"class": type(self).__name__, "params": params,
                                      "input_ndim": self.input_ndim_,
@@ -248,7 +250,8 @@ class _AutoencoderEstimator(TransformerMixin, BaseEstimator):
         est_info = config.get("estimator")
         if not est_info or est_info.get("class") != cls.__name__:
             found = (est_info or {}).get("class") or f"a '{config['model']}' training run"
-            raise ConfigError(f"{path} holds {found}, not a {cls.__name__} estimator. "
+            article = "an" if cls.__name__[0] in "AEIOU" else "a"
+            raise ConfigError(f"{path} holds {found}, not {article} {cls.__name__} estimator. "
                               f"Use hourglass.runs.load_model for training runs.")
         params = {k: tuple(v) if isinstance(v, list) else v for k, v in est_info["params"].items()}
         est = cls(**params)

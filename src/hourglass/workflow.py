@@ -85,7 +85,7 @@ def train_run(model_name: str, data: str, *, out: str | Path, model_params: dict
         ds = load_run_data(old)
         model_config, data_info = old["model_config"], old["data"]
     else:
-        if (out / runs.CONFIG).exists():
+        if any((out / f).exists() for f in (runs.WEIGHTS, "checkpoint.json")):
             raise RunError(f"{out} already holds a run. Continue it with --resume, or choose "
                            "another --out.")
         ds = load(data, val_fraction=val_fraction, seed=train_config.seed, n=n, download=download)
@@ -99,6 +99,11 @@ def train_run(model_name: str, data: str, *, out: str | Path, model_params: dict
                      **ds.info()}
     if model_config["likelihood"] == "bernoulli" and ds.dtype != torch.uint8 and ds.value_range[0] < 0:
         raise ConfigError("A Bernoulli decoder needs data in [0, 1]; use --likelihood gaussian.")
+    if train_cfg.patience is not None and len(ds.val) == 0:
+        raise ConfigError("--patience (early stopping) needs a validation split: "
+                          "set --val-fraction > 0.")
+    if not isinstance(k, int) or k < 1:
+        raise ConfigError(f"k (importance samples) must be a positive int. Got {k!r} instead.")
     _check_writable(out)
     config = runs.write_config(out, model_name=model_name, model_config=model_config,
                                train=train_cfg.to_dict(), data=data_info)
@@ -128,6 +133,8 @@ def evaluate_run(run_dir: str | Path, *, k: int = 1000, device: str = "auto", mo
                  figures: bool = True) -> dict:
     """Compute test metrics, write metrics.json, the figures and report.html; return the metrics."""
     run_dir = Path(run_dir)
+    if not isinstance(k, int) or k < 1:
+        raise ConfigError(f"k (importance samples) must be a positive int. Got {k!r} instead.")
     dev = resolve_device(device)
     if model is None:
         model, config, _ = runs.load_model(run_dir, device=dev)

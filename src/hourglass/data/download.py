@@ -12,11 +12,11 @@ import hashlib
 import http.client
 import logging
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from hourglass._io import atomic_open
 from hourglass.errors import DataError
 
 __all__ = ["download", "file_digest"]
@@ -64,12 +64,8 @@ def download(url: str, dest: str | os.PathLike, *, md5: str | None = None,
     dest.parent.mkdir(parents=True, exist_ok=True)
     expected = {name: value.lower() for name, value in (("md5", md5), ("sha256", sha256)) if value}
     hashes = {name: hashlib.new(name) for name in expected}
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            received, length = _stream(url, out, hashes, timeout)
-            out.flush()
-            os.fsync(out.fileno())
+    with atomic_open(dest, suffix=".part") as out:
+        received, length = _stream(url, out, hashes, timeout)
         if length is not None and received != length:
             raise DataError(
                 f"Download of {url} is truncated: got {received} of {length} bytes. "
@@ -82,13 +78,6 @@ def download(url: str, dest: str | os.PathLike, *, md5: str | None = None,
                     f"Checksum mismatch for {url}: expected {name} {want}, got {got}. The file is "
                     "corrupt or the mirror serves another file; try again or use another mirror."
                 )
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
     log.info("downloaded %s -> %s (%d bytes)", url, dest, received)
     return dest
 

@@ -18,6 +18,7 @@ import torch
 
 from .. import objectives as O
 from .._validation import Interval
+from ..errors import ConfigError
 from .base import AutoencoderBase, AutoencoderConfig
 from .registry import register_model
 
@@ -73,6 +74,9 @@ class VAE(AutoencoderBase):
         The k samples are drawn in chunks so that at most ~`max_elements` decoder outputs are held
         at once; the bound is exact log-sum-exp over all k.
         """
+        if not isinstance(k, int) or k < 1:
+            raise ConfigError(f"The number of importance samples k must be a positive int. "
+                              f"Got {k!r} instead.")
         mu, logvar = self.posterior(x)                            # (B, d)
         B = x.shape[0]
         chunk = max(1, min(k, max_elements // max(1, B * self.dim)))

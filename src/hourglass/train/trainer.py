@@ -26,6 +26,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .optim import OPTIMIZERS, make_optimizer
 
 BINARIZE = ("none", "dynamic", "static", "threshold")
+_TERM_ORDER = {"loss": 0}  # within train_*/val_*: the total first, then the terms by name
 
 
 @dataclass
@@ -111,9 +112,11 @@ class Batches:
 
 
 def _history_csv(history: list[dict]) -> str:
-    cols: list[str] = []
-    for row in history:
-        cols += [c for c in row if c not in cols]
+    """history.csv with a fixed column order: epoch, train_*, val_*, anything else, time_s."""
+    names = {c for row in history for c in row}
+    rank = lambda c: (c != "epoch", not c.startswith("train_"), not c.startswith("val_"),  # noqa: E731
+                      c == "time_s")
+    cols = sorted(names, key=lambda c: (*rank(c), _TERM_ORDER.get(c.split("_", 1)[-1], 9), c))
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
     w.writeheader()
