@@ -167,7 +167,13 @@ def build_parser(model_name: str | None = None) -> argparse.ArgumentParser:
     m.add_argument("--out", required=True, help=".npy file to write")
     m.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
 
-    sub.add_parser("list", help="list models, datasets and optimizers")
+    x = sub.add_parser("experiment", help="run an experiment (writes JSON + a Markdown table)",
+                       description="Run the experiment NAME; options after NAME go to the "
+                       "experiment (`hourglass experiment NAME --help`).", add_help=True)
+    x.add_argument("name", help="experiment name (see `hourglass list`)")
+    x.add_argument("args", nargs=argparse.REMAINDER, help="options of the experiment")
+
+    sub.add_parser("list", help="list models, datasets, optimizers and experiments")
     return p
 
 
@@ -188,6 +194,10 @@ def cmd_list() -> None:
         print(f"  {d['name']:<16} {d.get('description', '')}")
     print("optimizers:")
     print("  " + ", ".join(list_optimizers()))
+    from .experiments import list_experiments
+    print("experiments (hourglass experiment NAME):")
+    for name, doc in list_experiments() or [("(none yet)", "")]:
+        print(f"  {name:<24} {doc}")
 
 
 def _print_metrics(metrics: dict) -> None:
@@ -230,6 +240,9 @@ def run(argv: list[str]) -> int:
         for kind, path in workflow.sample_run(args.run, n=args.n, seed=args.seed, out=args.out,
                                               npy=args.npy, device=args.device).items():
             print(f"{kind}: {path}")
+    elif args.command == "experiment":
+        from .experiments import get_experiment
+        get_experiment(args.name).main(args.args)
     elif args.command == "embed":
         path = workflow.embed_run(args.run, args.data, out=args.out, split=args.split,
                                   device=args.device)

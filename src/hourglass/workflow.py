@@ -173,12 +173,12 @@ def write_figures(run_dir: Path, model, ds: Dataset, x_test: torch.Tensor, confi
     dev = next(model.parameters()).device
     shown: list[tuple[str, Path]] = []
     n_show = min(32, x_test.shape[0])
-    x_hat = batched(model.reconstruct, x_test[:n_show], device=dev)
-    if ds.is_image:
+    if hasattr(model, "reconstruct") and ds.is_image:
+        x_hat = batched(model.reconstruct, x_test[:n_show], device=dev)
         shown.append(("Test inputs (odd rows) and their reconstructions (even rows)",
                       viz.reconstruction_grid(x_test[:n_show], x_hat, fig_dir / "reconstructions.png",
                                               shape=ds.shape, n=n_show)))
-    else:
+    elif hasattr(model, "reconstruct"):
         x_all = x_test[:2000]
         shown.append(("Test points and their reconstructions",
                       viz.point_cloud(x_all, fig_dir / "reconstructions.png",
@@ -199,7 +199,7 @@ def write_figures(run_dir: Path, model, ds: Dataset, x_test: torch.Tensor, confi
                       viz.training_curves(history, fig_dir / "training_curves.png")))
     if hasattr(model, "encode"):
         z = batched(model.encode, x_test, device=dev)
-        y = ds.test.y if ds.test.y is not None else (None if ds.test.t is None else None)
+        y = ds.test.y
         shown.append(("Codes of the test set" + (" coloured by label" if y is not None else ""),
                       viz.latent_scatter(z, fig_dir / "codes.png", y=y, classes=ds.classes)))
         if model.config.latent_dim == 2 and ds.is_image:

@@ -94,6 +94,14 @@ class AutoencoderBase(nn.Module):
 
     config_class = AutoencoderConfig
     encoder_outputs = 1  # how many latent_dim-sized vectors the encoder emits (VAE: mu and logvar)
+    needs_labels = False  # forward(x, y) uses y
+    # small configs that the common tests (and smoke runs) build for every registered model
+    tiny_configs = [
+        dict(arch="mlp", hidden=(16,), likelihood="bernoulli"),
+        dict(arch="conv", channels=(4, 8), likelihood="bernoulli"),
+        dict(arch="mlp", hidden=(16,), likelihood="gaussian", dropout=0.1, batch_norm=True),
+        dict(arch="conv", channels=(4,), likelihood="gaussian", sigma=0.5, batch_norm=True),
+    ]
 
     def __init__(self, config: AutoencoderConfig | None = None, **kwargs):
         super().__init__()

@@ -1,5 +1,18 @@
 """The model registry: a name for every model, so that the CLI, the estimators, the run loader and
-the common tests reach every model the day it is registered (after torchvision's ``get_model``)."""
+the common tests reach every model the day it is registered (after torchvision's ``get_model``).
+
+The protocol a registered model class follows:
+
+- ``config_class``: a dataclass with the :class:`ModelConfig` mixin and an ``input_shape`` field
+  (filled from the data); the model is built as ``cls(config)``;
+- ``forward(x, y=None) -> dict`` of scalar loss terms including ``"loss"`` (the one trainer
+  minimizes ``"loss"`` and logs every term); ``needs_labels = True`` when ``y`` is required;
+- ``tiny_configs``: a list of small config dicts the common tests build for input (1, 8, 8);
+- where meaningful: ``encode(x)``, ``decode(z)``, ``reconstruct(x)``,
+  ``reconstruction_log_likelihood(x)``, ``sample(n, *, generator=None)``,
+  ``log_prob(x, *, k=..., generator=None)`` (exact, or a bound with ``k`` samples), ``elbo(x)``.
+  Evaluation, figures and the CLI use whatever a model has.
+"""
 
 from __future__ import annotations
 

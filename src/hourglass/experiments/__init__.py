@@ -1,0 +1,65 @@
+"""Experiments: scripts that train and measure, writing a JSON file and a Markdown table.
+
+Each module here is one experiment with a ``main(argv=None) -> dict`` and a docstring whose first
+line describes it. Run one with ``hourglass experiment NAME [options]`` or
+``python -m hourglass.experiments.NAME``; results go to ``experiments/results/NAME.{json,md}``
+unless ``--out`` says otherwise. Experiments are not tests: they are run by hand and their tables
+are quoted in the README with the command that regenerates them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import Path
+
+from .._io import atomic_write_json, atomic_write_text
+from ..errors import ConfigError
+
+DEFAULT_OUT = Path("experiments/results")
+
+
+def list_experiments() -> list[tuple[str, str]]:
+    """(name, first docstring line) of every experiment module; names use dashes."""
+    found = []
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"{__name__}.{info.name}")
+        found.append((info.name.replace("_", "-"), (mod.__doc__ or "").strip().splitlines()[0]))
+    return sorted(found)
+
+
+def get_experiment(name: str):
+    names = [n for n, _ in list_experiments()]
+    if name not in names:
+        raise ConfigError(f"Unknown experiment {name!r}. Valid experiments: "
+                          f"{', '.join(names) or '(none yet)'}.")
+    return importlib.import_module(f"{__name__}.{name.replace('-', '_')}")
+
+
+def markdown_table(rows: list[dict], columns: list[str] | None = None, *, digits: int = 4) -> str:
+    """A Markdown table of `rows` (dicts); floats to `digits` significant digits."""
+    columns = columns or list(dict.fromkeys(k for r in rows for k in r))
+    fmt = lambda v: f"{v:.{digits}g}" if isinstance(v, float) else ("" if v is None else str(v))  # noqa: E731
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(fmt(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_results(name: str, result: dict, markdown: str, out: str | Path | None = None) -> Path:
+    """Write ``NAME.json`` and ``NAME.md`` atomically into `out` (default experiments/results)."""
+    out = Path(out) if out is not None else DEFAULT_OUT
+    atomic_write_json(out / f"{name}.json", result)
+    atomic_write_text(out / f"{name}.md", markdown)
+    return out
+
+
+def experiment_parser(module_name: str, doc: str | None):
+    """An argparse parser for an experiment, with one-line errors and the common ``--out``."""
+    from ..cli import _Parser
+    name = module_name.rsplit(".", 1)[-1].replace("_", "-")
+    p = _Parser(prog=f"hourglass experiment {name}", description=(doc or "").strip())
+    p.add_argument("--out", default=None,
+                   help=f"results folder (default: {DEFAULT_OUT})")
+    return p
