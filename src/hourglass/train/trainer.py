@@ -1,7 +1,9 @@
 """The one training loop. Nothing in it is specific to any model (after minGPT's trainer).
 
 A model is an ``nn.Module`` whose ``forward(x, y=None)`` returns a dict of scalar loss terms with
-the key ``"loss"``; the loop minimizes ``"loss"`` and logs every term. The data stay in memory as
+the key ``"loss"``; the loop minimizes ``"loss"`` and logs every term. A model that schedules
+something over training (a KL warm-up, say) defines ``on_epoch_start(epoch)`` (0-based); the loop
+calls it before each epoch, also after a resume, and passes nothing else into the model. The data stay in memory as
 one tensor (uint8 or float) on the training device; each batch is an index slice of a shuffled
 permutation, converted to float and (optionally) binarized on the fly: no per-example Python.
 """
@@ -179,8 +181,11 @@ def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = N
         best_state = state["best_model_state"]
 
     n, bs = len(data), config.batch_size
+    on_epoch_start = getattr(model, "on_epoch_start", None)  # schedules (e.g. KL warm-up) live in the model
     for epoch in range(start_epoch, config.epochs):
         t0 = time.perf_counter()
+        if on_epoch_start is not None:
+            on_epoch_start(epoch)
         perm = torch.randperm(n, generator=shuffle).to(device)
         totals: dict[str, torch.Tensor] = {}
         steps = range(0, n, bs)
