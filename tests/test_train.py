@@ -176,3 +176,52 @@ def test_train_config_errors():
     with pytest.raises(ConfigError, match="'device' parameter must be"):
         TrainConfig(device="tpu").validate()
     assert math.isfinite(TrainConfig().validate().epochs)
+
+
+class TwoPhase(torch.nn.Module):
+    """Phase "a" fits a to the data mean, phase "b" fits b to a (a detached): known optima."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Parameter(torch.zeros(1))
+        self.b = torch.nn.Parameter(torch.zeros(1))
+
+    def loss_a(self, x, y=None):
+        loss = ((x.flatten(1).mean(1) - self.a) ** 2).mean()
+        return {"loss": loss}
+
+    def loss_b(self, x, y=None):
+        loss = ((self.a.detach() - self.b) ** 2).sum()
+        return {"loss": loss, "gap": (self.a - self.b).abs().sum().detach()}
+
+    def phases(self):
+        from hourglass.train import Phase
+        return [Phase("a", [self.a], self.loss_a, {"lr": 0.05}),
+                Phase("b", [self.b], self.loss_b, {"name": "sgd", "lr": 0.5})]
+
+    def forward(self, x, y=None):
+        return {"loss": self.loss_a(x)["loss"] + self.loss_b(x)["loss"]}
+
+
+def test_phases_step_in_order_with_their_own_optimizers(tmp_path):
+    x = torch.full((64, 4), 0.75)
+    model = TwoPhase()
+    h = train(model, x, config=cfg(epochs=40, batch_size=16), run_dir=tmp_path)
+    assert {"train_a_loss", "train_b_loss", "train_b_gap"} <= set(h[-1])
+    assert (tmp_path / "history.csv").read_text().startswith("epoch,train_a_loss,train_b_loss")
+    assert float(model.a) == pytest.approx(0.75, abs=1e-3)   # Adam, lr 0.05
+    assert float(model.b) == pytest.approx(float(model.a), abs=1e-3)  # SGD follows a
+    state = json.loads((tmp_path / STATE).read_text())
+    assert set(state["optimizers"]) == {"a", "b"}
+    assert state["optimizers"]["b"]["param_groups"][0]["lr"] == 0.5
+
+
+def test_phases_resume_bitwise(tmp_path):
+    x = torch.rand(64, 4, generator=torch.Generator().manual_seed(0))
+    straight = TwoPhase()
+    train(straight, x, config=cfg(epochs=6, batch_size=16))
+    part = TwoPhase()
+    train(part, x, config=cfg(epochs=3, batch_size=16), run_dir=tmp_path)
+    resumed = TwoPhase()
+    train(resumed, x, config=cfg(epochs=6, batch_size=16), run_dir=tmp_path, resume=True)
+    assert torch.equal(straight.a, resumed.a) and torch.equal(straight.b, resumed.b)

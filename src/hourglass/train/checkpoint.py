@@ -20,23 +20,24 @@ from ..errors import RunError
 TENSORS, STATE = "checkpoint.safetensors", "checkpoint.json"
 
 
-def _split_optimizer(sd: dict) -> tuple[dict, dict]:
-    """Optimizer state_dict -> (flat tensors, JSON-able rest)."""
+def _split_optimizer(sd: dict, name: str) -> tuple[dict, dict]:
+    """Optimizer state_dict -> (flat tensors ``optim.<name>.<param id>.<key>``, JSON-able rest)."""
     tensors, scalars = {}, {}
     for pid, st in sd["state"].items():
         for k, v in st.items():
             if torch.is_tensor(v):
-                tensors[f"optim.{pid}.{k}"] = v
+                tensors[f"optim.{name}.{pid}.{k}"] = v
             else:
                 scalars[f"{pid}.{k}"] = v
     return tensors, {"scalars": scalars, "param_groups": sd["param_groups"]}
 
 
-def _join_optimizer(tensors: dict, meta: dict) -> dict:
+def _join_optimizer(tensors: dict, meta: dict, name: str) -> dict:
     state: dict[int, dict] = {}
+    head = f"optim.{name}."
     for key, v in tensors.items():
-        if key.startswith("optim."):
-            _, pid, k = key.split(".", 2)
+        if key.startswith(head):
+            pid, k = key[len(head):].split(".", 1)
             state.setdefault(int(pid), {})[k] = v
     for key, v in meta["scalars"].items():
         pid, k = key.split(".", 1)
@@ -46,22 +47,27 @@ def _join_optimizer(tensors: dict, meta: dict) -> dict:
     return {"state": state, "param_groups": groups}
 
 
-def save_checkpoint(run_dir: Path, *, model, optimizer, generator: torch.Generator, epoch: int,
-                    state: dict, best_model_state: dict | None = None) -> None:
+def save_checkpoint(run_dir: Path, *, model, optimizers: dict, generator: torch.Generator,
+                    epoch: int, state: dict, best_model_state: dict | None = None) -> None:
+    """Save the model, every phase's optimizer (``{phase name: optimizer}``), the RNGs and `state`."""
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     if best_model_state is not None:
         tensors.update({f"best.{k}": v for k, v in best_model_state.items()})
-    opt_tensors, opt_meta = _split_optimizer(optimizer.state_dict())
-    tensors.update(opt_tensors)
+    opt_meta = {}
+    for name, optimizer in optimizers.items():
+        opt_tensors, opt_meta[name] = _split_optimizer(optimizer.state_dict(), name)
+        tensors.update(opt_tensors)
     tensors["rng.torch"] = torch.get_rng_state()
     tensors["rng.shuffle"] = generator.get_state()
     if torch.cuda.is_available():
         tensors["rng.cuda"] = torch.cuda.get_rng_state()
     atomic_save_safetensors(run_dir / TENSORS, tensors, metadata={"epoch": str(epoch)})
-    atomic_write_json(run_dir / STATE, {"epoch": epoch, "optimizer": opt_meta, **state})
+    # unsorted: the history rows keep their column order across a resume
+    atomic_write_json(run_dir / STATE, {"epoch": epoch, "optimizers": opt_meta, **state},
+                      sort_keys=False)
 
 
-def load_checkpoint(run_dir: Path, *, model, optimizer, generator: torch.Generator) -> dict:
+def load_checkpoint(run_dir: Path, *, model, optimizers: dict, generator: torch.Generator) -> dict:
     """Restore model, optimizer and RNGs in place; return the JSON state (epoch, history, ...)."""
     run_dir = Path(run_dir)
     if not (run_dir / STATE).exists() or not (run_dir / TENSORS).exists():
@@ -76,7 +82,8 @@ def load_checkpoint(run_dir: Path, *, model, optimizer, generator: torch.Generat
     model_sd = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     try:
         model.load_state_dict(model_sd)
-        optimizer.load_state_dict(_join_optimizer(tensors, state["optimizer"]))
+        for name, optimizer in optimizers.items():
+            optimizer.load_state_dict(_join_optimizer(tensors, state["optimizers"][name], name))
     except (RuntimeError, KeyError, ValueError) as e:
         raise RunError(f"The checkpoint in {run_dir} does not match this model/optimizer ({e}). "
                        "Resume with the run's own config.") from None

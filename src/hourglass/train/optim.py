@@ -46,10 +46,11 @@ def _lookup(name: str):
 
 
 def make_optimizer(name: str, params, *, lr: float | None = None, weight_decay: float = 0.0,
-                   momentum: float | None = None) -> torch.optim.Optimizer:
-    """Build the optimizer `name`; `lr=None` takes its default, `momentum` overrides 0.9."""
+                   momentum: float | None = None, **settings) -> torch.optim.Optimizer:
+    """Build the optimizer `name`; `lr=None` takes its default, `momentum` overrides 0.9, and
+    `settings` go to the constructor as they are (e.g. ``betas=(0.5, 0.999)``)."""
     cls, lr0, extra = _lookup(name)
-    extra = dict(extra)
+    extra = {**extra, **settings}
     if momentum is not None and "momentum" in extra:
         extra["momentum"] = momentum
     return cls(params, lr=lr0 if lr is None else lr, weight_decay=weight_decay, **extra)

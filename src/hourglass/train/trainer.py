@@ -1,7 +1,11 @@
 """The one training loop. Nothing in it is specific to any model (after minGPT's trainer).
 
 A model is an ``nn.Module`` whose ``forward(x, y=None)`` returns a dict of scalar loss terms with
-the key ``"loss"``; the loop minimizes ``"loss"`` and logs every term. A model that schedules
+the key ``"loss"``; the loop minimizes ``"loss"`` and logs every term. A model trained in several
+phases per batch (an adversarial autoencoder: reconstruction, discriminator, generator) declares
+them with ``phases() -> list[Phase]``: each phase names the parameters it updates, its loss and its
+optimizer settings, and the loop steps them in order on every batch, with one optimizer per phase.
+The one-phase case is the plain model. A model that schedules
 something over training (a KL warm-up, say) defines ``on_epoch_start(epoch)`` (0-based); the loop
 calls it before each epoch, also after a resume, and passes nothing else into the model. The data stay in memory as
 one tensor (uint8 or float) on the training device; each batch is an index slice of a shuffled
@@ -15,8 +19,9 @@ import csv
 import io
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 from tqdm.auto import tqdm
@@ -28,7 +33,6 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .optim import OPTIMIZERS, make_optimizer
 
 BINARIZE = ("none", "dynamic", "static", "threshold")
-_TERM_ORDER = {"loss": 0}  # within train_*/val_*: the total first, then the terms by name
 
 
 @dataclass
@@ -67,6 +71,32 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class Phase:
+    """One step of a multi-phase model, taken on every batch in the order the model lists them.
+
+    ``loss(x, y)`` returns scalar terms with ``"loss"``, which is minimized over ``parameters`` by
+    the phase's own optimizer; ``optimizer`` overrides the run's settings for this phase (e.g.
+    ``{"lr": 2e-4, "betas": (0.5, 0.999)}`` for DCGAN). Terms are logged as ``<name>_<term>``.
+    """
+
+    name: str
+    parameters: list
+    loss: Callable
+    optimizer: dict = field(default_factory=dict)
+
+
+def model_phases(model: torch.nn.Module) -> list[Phase]:
+    """The model's phases, or one phase ("main") that minimizes ``forward``'s loss."""
+    if hasattr(model, "phases"):
+        phases = model.phases()
+        names = [p.name for p in phases]
+        if len(set(names)) != len(names) or any("." in n for n in names):
+            raise ConfigError(f"Phase names must be unique and dot-free; got {names}.")
+        return phases
+    return [Phase("main", list(model.parameters()), model)]
 
 
 def resolve_device(device: str) -> torch.device:
@@ -114,11 +144,11 @@ class Batches:
 
 
 def _history_csv(history: list[dict]) -> str:
-    """history.csv with a fixed column order: epoch, train_*, val_*, anything else, time_s."""
-    names = {c for row in history for c in row}
+    """history.csv: epoch, train_*, val_*, anything else, time_s; terms in the order logged."""
+    names = list(dict.fromkeys(c for row in history for c in row))
     rank = lambda c: (c != "epoch", not c.startswith("train_"), not c.startswith("val_"),  # noqa: E731
                       c == "time_s")
-    cols = sorted(names, key=lambda c: (*rank(c), _TERM_ORDER.get(c.split("_", 1)[-1], 9), c))
+    cols = sorted(names, key=rank)  # stable: keeps the logged order within each group
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
     w.writeheader()
@@ -161,8 +191,13 @@ def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = N
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     model.to(device).train()
-    optimizer = make_optimizer(config.optimizer, model.parameters(), lr=config.lr,
-                               weight_decay=config.weight_decay, momentum=config.momentum)
+    phases = model_phases(model)
+    optimizers = {p.name: make_optimizer(p.optimizer.get("name", config.optimizer), p.parameters,
+                                         **{"lr": config.lr, "weight_decay": config.weight_decay,
+                                            "momentum": config.momentum,
+                                            **{k: v for k, v in p.optimizer.items() if k != "name"}})
+                  for p in phases}
+    prefix = {p.name: "" if len(phases) == 1 else f"{p.name}_" for p in phases}
     data = Batches(x, y, device=device, binarize=config.binarize, seed=config.seed)
     # validation sees one fixed binarization, so its numbers are comparable across epochs
     val_mode = "static" if config.binarize == "dynamic" else config.binarize
@@ -175,7 +210,7 @@ def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = N
     if resume:
         if run_dir is None:
             raise ConfigError("resume=True needs the run_dir of the interrupted run.")
-        state = load_checkpoint(run_dir, model=model, optimizer=optimizer, generator=shuffle)
+        state = load_checkpoint(run_dir, model=model, optimizers=optimizers, generator=shuffle)
         history, start_epoch = state["history"], state["epoch"]
         best_loss, bad_epochs = state["best_loss"], state["bad_epochs"]
         best_state = state["best_model_state"]
@@ -194,15 +229,18 @@ def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = N
         for step, start in enumerate(bar):
             idx = perm[start:start + bs]
             xb, yb = data.get(idx)
-            terms = model(xb, yb)
-            optimizer.zero_grad(set_to_none=True)
-            terms["loss"].backward()
-            if config.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
             m = idx.shape[0]
-            for k, v in terms.items():
-                totals[k] = totals[k] + v.detach() * m if k in totals else v.detach() * m
+            for phase in phases:
+                terms = phase.loss(xb, yb)
+                opt = optimizers[phase.name]
+                opt.zero_grad(set_to_none=True)
+                terms["loss"].backward()
+                if config.grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(phase.parameters, config.grad_clip)
+                opt.step()
+                for k, v in terms.items():
+                    k = prefix[phase.name] + k
+                    totals[k] = totals[k] + v.detach() * m if k in totals else v.detach() * m
             if config.progress and step % 20 == 0:
                 bar.set_postfix({k: f"{float(v) / min(n, start + m):.4g}"
                                  for k, v in totals.items()}, refresh=False)
@@ -229,7 +267,7 @@ def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = N
             tqdm.write("  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                  for k, v in row.items()))
         if run_dir is not None:
-            save_checkpoint(run_dir, model=model, optimizer=optimizer, generator=shuffle,
+            save_checkpoint(run_dir, model=model, optimizers=optimizers, generator=shuffle,
                             epoch=epoch + 1, best_model_state=best_state,
                             state={"history": history, "best_loss": best_loss,
                                    "bad_epochs": bad_epochs})
