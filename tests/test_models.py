@@ -1,6 +1,7 @@
 """Common behaviour of every registered model (parametrized over the registry), and what is
 specific to AE and VAE."""
 
+import dataclasses
 import math
 
 import pytest
@@ -9,7 +10,6 @@ import torch
 from hourglass import runs
 from hourglass.errors import ConfigError
 from hourglass.models import build, get_model_class, list_models, register_model
-from hourglass.models.base import AutoencoderBase
 
 SHAPE = (1, 8, 8)
 CASES = [(name, cfg) for name in list_models()
@@ -190,7 +190,9 @@ def test_vae_sample_shape_and_range():
     assert torch.equal(s, s2)
 
 
-def test_every_model_is_an_autoencoder_base_with_a_docstring():
+def test_every_model_follows_the_protocol():
     for name in list_models():
         cls = get_model_class(name)
-        assert issubclass(cls, AutoencoderBase) and cls.__doc__.strip()
+        assert issubclass(cls, torch.nn.Module) and cls.__doc__.strip(), name
+        assert "input_shape" in {f.name for f in dataclasses.fields(cls.config_class)}, name
+        assert cls.tiny_configs, name

@@ -68,7 +68,8 @@ class ConvEncoder(nn.Module):
     ``(B, C, H, W) -> (B, c_1, H/2, W/2) -> ... -> (B, c_L, H/2^L, W/2^L) -> (B, out_dim)``
     """
 
-    def __init__(self, input_shape, channels, out_dim, *, dropout=0.0, batch_norm=False):
+    def __init__(self, input_shape, channels, out_dim, *, dropout=0.0, batch_norm=False,
+                 activation: type[nn.Module] = nn.ReLU):
         super().__init__()
         c, h, w = input_shape
         layers: list[nn.Module] = []
@@ -76,7 +77,7 @@ class ConvEncoder(nn.Module):
             layers.append(nn.Conv2d(c, c_out, kernel_size=4, stride=2, padding=1))
             if batch_norm:
                 layers.append(nn.BatchNorm2d(c_out))
-            layers.append(nn.ReLU())
+            layers.append(activation())
             if dropout > 0:
                 layers.append(nn.Dropout2d(dropout))
             c = c_out

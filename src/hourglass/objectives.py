@@ -35,6 +35,17 @@ def bernoulli_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -> torch.Ten
     return -_sum_features(F.binary_cross_entropy_with_logits(logits, x, reduction="none"))
 
 
+def categorical_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    r"""Categorical log-likelihood of integer ``x`` (B, ...) under ``logits`` (B, K, ...).
+
+    $\log p(x \mid \ell) = \sum_i \log \mathrm{softmax}(\ell_i)_{x_i}
+    = \sum_i \big(\ell_{i, x_i} - \log \textstyle\sum_{k=1}^K e^{\ell_{i,k}}\big)$
+
+    The class dimension is dim 1 (as in ``F.cross_entropy``); e.g. K = 256 levels of 8-bit pixels.
+    """
+    return -_sum_features(F.cross_entropy(logits, x, reduction="none"))
+
+
 def gaussian_log_likelihood(x: torch.Tensor, mean: torch.Tensor,
                             logvar: torch.Tensor | float = 0.0) -> torch.Tensor:
     r"""Diagonal Gaussian log-likelihood.
@@ -66,7 +77,38 @@ def kl_normal_std_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor
     $\mathrm{KL}\big(\mathcal N(\mu, \sigma^2) \,\Vert\, \mathcal N(0, I)\big)
     = \tfrac12 \sum_j \left(\mu_j^2 + \sigma_j^2 - \log \sigma_j^2 - 1\right)$
     """
-    return 0.5 * (mu ** 2 + logvar.exp() - logvar - 1).sum(-1)
+    return kl_normal_std_normal_per_dim(mu, logvar).sum(-1)
+
+
+def kl_normal_std_normal_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    r"""The terms of :func:`kl_normal_std_normal`, one per latent unit (not summed):
+    $\tfrac12 (\mu_j^2 + \sigma_j^2 - \log \sigma_j^2 - 1)$. A unit whose average is near 0
+    carries no information about x (an inactive unit)."""
+    return 0.5 * (mu ** 2 + logvar.exp() - logvar - 1)
+
+
+def capacity_kl(kl: torch.Tensor, capacity: float) -> torch.Tensor:
+    r"""The KL term of the capacity-controlled beta-VAE (Burgess et al. 2018), per example.
+
+    $\lvert \mathrm{KL}(q(z|x) \Vert p(z)) - C \rvert$: the KL is pulled towards a target of
+    ``capacity`` = $C$ nats rather than towards 0; raising $C$ during training lets the code take
+    in information a little at a time. The loss weights it by $\gamma$ (our ``beta``).
+    """
+    return (kl - capacity).abs()
+
+
+def marginal_elbo(elbo_y: torch.Tensor, log_q_y: torch.Tensor,
+                  log_p_y: torch.Tensor | float) -> torch.Tensor:
+    r"""ELBO of an unlabelled example when the label $y$ is a latent variable (M2, Kingma et al. 2014).
+
+    $\mathcal U(x) = \sum_y q(y|x)\,\big[\mathcal L(x, y) + \log p(y) - \log q(y|x)\big]
+    \le \log p(x)$,
+
+    with $\mathcal L(x, y) \le \log p(x|y)$ the ELBO given the label. ``elbo_y`` and ``log_q_y``
+    have shape ``(B, K)`` (one column per label); ``log_p_y`` broadcasts against them. The bound is
+    tight when $q(y|x) = p(y|x)$ and every $\mathcal L(x, y) = \log p(x|y)$.
+    """
+    return (log_q_y.exp() * (elbo_y + log_p_y - log_q_y)).sum(-1)
 
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, *, k: int | None = None,
@@ -103,3 +145,99 @@ def iwae_bound(log_px_z: torch.Tensor, log_pz: torch.Tensor, log_qz_x: torch.Ten
 def bits_per_dim(nll_nats: torch.Tensor | float, dim: int) -> torch.Tensor | float:
     r"""Negative log-likelihood in bits per dimension: $\mathrm{nll} / (D \ln 2)$."""
     return nll_nats / (dim * math.log(2))
+
+
+# --------------------------------------------------------------------------------------------
+# Regularizers of the classic autoencoders (lecture notes 001): contraction and sparsity.
+# ``h`` is the code (B, d); ``x`` the input it was computed from (B, ...).
+
+
+def stochastic_contraction(h: torch.Tensor, h_tilde: torch.Tensor) -> torch.Tensor:
+    r"""One-sample SCAE penalty: $\lVert h(x) - h(\tilde x) \rVert^2$, $\tilde x \sim q(\tilde x|x)$.
+
+    Its expectation over $q$ is the stochastic regularizer $\mathbb E_q \lVert h(x) - h(\tilde x)
+    \rVert^2$; for small Gaussian noise of std $\sigma$ it is $\approx \sigma^2 \lVert J_h(x)
+    \rVert_F^2$ (first-order Taylor: $h(x + \epsilon) \approx h(x) + J_h(x)\,\epsilon$).
+    """
+    return ((h - h_tilde) ** 2).sum(-1)
+
+
+def contractive_penalty_sigmoid(h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    r"""$\lVert J_h(x) \rVert_F^2$ of a one-layer sigmoid encoder $h = \sigma(Wx + b)$, closed form.
+
+    $\dfrac{\partial h_j}{\partial x_i} = h_j (1 - h_j)\,W_{ji}$, hence
+    $\lVert J_h(x) \rVert_F^2 = \sum_j \big(h_j (1 - h_j)\big)^2 \sum_i W_{ji}^2$
+    (Rifai et al. 2011, eq. 5). ``h`` is (B, d), ``weight`` is $W$ of shape (d, D).
+    """
+    return (h * (1 - h)) ** 2 @ (weight ** 2).sum(1)  # (B, d) @ (d,) -> (B,)
+
+
+def jacobian_frobenius_sq(h: torch.Tensor, x: torch.Tensor, *,
+                          create_graph: bool = True) -> torch.Tensor:
+    r"""$\lVert J_h(x) \rVert_F^2 = \sum_j \lVert \nabla_x h_j \rVert^2$ exactly, for any encoder.
+
+    One vector-Jacobian product per code unit, $e_j^\top J_h(x)$ for $j = 1..d$, all in one
+    batched backward pass. ``h`` must have been computed from ``x`` (which requires grad) with no
+    interaction between the rows of the batch (e.g. no batch norm in training mode).
+    With ``create_graph`` the result can be differentiated again (to train on it).
+    """
+    B, d = h.shape
+    basis = torch.eye(d, dtype=h.dtype, device=h.device).unsqueeze(1).expand(d, B, d)  # (d, B, d)
+    (rows,) = torch.autograd.grad(h, x, grad_outputs=basis, is_grads_batched=True,
+                                  create_graph=create_graph)                           # (d, B, ...)
+    return rows.flatten(2).pow(2).sum(2).sum(0)                                        # (B,)
+
+
+def jacobian_frobenius_sq_estimate(h: torch.Tensor, x: torch.Tensor, *, n_projections: int = 1,
+                                   generator: torch.Generator | None = None,
+                                   create_graph: bool = True) -> torch.Tensor:
+    r"""Unbiased random-projection estimate of $\lVert J_h(x) \rVert_F^2$ (Hutchinson's trick).
+
+    For $v \sim \mathcal N(0, I_d)$, $\mathbb E_v \lVert v^\top J \rVert^2
+    = \mathrm{tr}(J^\top\,\mathbb E[v v^\top]\,J) = \lVert J \rVert_F^2$; the estimate averages
+    $\lVert v_k^\top J_h(x) \rVert^2$ over ``n_projections`` vector-Jacobian products, whatever the
+    code size. Same requirements on ``h`` and ``x`` as :func:`jacobian_frobenius_sq`.
+    """
+    B, d = h.shape
+    v = torch.randn((n_projections, B, d), dtype=h.dtype, device=h.device, generator=generator)
+    (vjp,) = torch.autograd.grad(h, x, grad_outputs=v, is_grads_batched=True,
+                                 create_graph=create_graph)                            # (k, B, ...)
+    return vjp.flatten(2).pow(2).sum(2).mean(0)                                        # (B,)
+
+
+def l1_sparsity(h: torch.Tensor) -> torch.Tensor:
+    r"""L1 sparsity penalty on the code, per example: $\lVert h \rVert_1 = \sum_j \lvert h_j \rvert$."""
+    return h.abs().sum(-1)
+
+
+def kl_sparsity(h: torch.Tensor, rate: float, *, eps: float = 1e-6) -> torch.Tensor:
+    r"""KL sparsity penalty of sigmoid codes (Ng's sparse autoencoder notes), a **batch** statistic.
+
+    $\sum_j \mathrm{KL}(\rho \,\Vert\, \hat\rho_j) = \sum_j \rho \log\frac{\rho}{\hat\rho_j}
+    + (1 - \rho) \log\frac{1 - \rho}{1 - \hat\rho_j}$, with $\hat\rho_j = \frac1B \sum_b h_{bj}$
+    the mean activation of unit $j$ over the batch and $\rho$ = ``rate`` the target. Unlike the other
+    objectives it returns one scalar, since $\hat\rho$ is an average over examples.
+    """
+    rho_hat = h.mean(0).clamp(eps, 1 - eps)                                           # (d,)
+    return (rate * torch.log(rate / rho_hat)
+            + (1 - rate) * torch.log((1 - rate) / (1 - rho_hat))).sum()
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    r"""The discriminator's side of the GAN game (Goodfellow et al. 2014), per example pair.
+
+    $-\log D(x) - \log(1 - D(G(z)))$ with $D = \sigma(\text{logit})$: the binary cross-entropy
+    of calling real samples real and fake samples fake. $-\log\sigma(a) = \mathrm{softplus}(-a)$
+    and $-\log(1 - \sigma(a)) = \mathrm{softplus}(a)$. In an AAE, "real" are prior samples and
+    "fake" the encoder's codes.
+    """
+    return F.softplus(-real_logits).flatten(1).sum(1) + F.softplus(fake_logits).flatten(1).sum(1)
+
+
+def generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    r"""The non-saturating generator loss $-\log D(G(z)) = \mathrm{softplus}(-\text{logit})$.
+
+    Same fixed point as minimizing $\log(1 - D(G(z)))$, but with strong gradients early on, when
+    the discriminator rejects every sample.
+    """
+    return F.softplus(-fake_logits).flatten(1).sum(1)

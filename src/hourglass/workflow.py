@@ -35,7 +35,7 @@ def resolve_likelihood(likelihood: str, ds: Dataset) -> str:
     return "bernoulli" if in_unit else "gaussian"
 
 
-def resolve_binarize(binarize: str, likelihood: str, ds: Dataset) -> str:
+def resolve_binarize(binarize: str, likelihood: str | None, ds: Dataset) -> str:
     """'auto': dynamic binarization for a Bernoulli decoder on grey-level data, else none."""
     if binarize != "auto":
         return binarize
@@ -90,14 +90,15 @@ def train_run(model_name: str, data: str, *, out: str | Path, model_params: dict
                            "another --out.")
         ds = load(data, val_fraction=val_fraction, seed=train_config.seed, n=n, download=download)
         params = dict(model_params or {})
-        params["likelihood"] = resolve_likelihood(params.get("likelihood", "auto"), ds)
+        if "likelihood" in params:  # models with a decoder likelihood; others have none
+            params["likelihood"] = resolve_likelihood(params["likelihood"], ds)
         model_config = cls.config_class.from_dict(
             {**params, "input_shape": ds.shape}, owner=cls.__name__).to_dict()
-        binarize = resolve_binarize(train_config.binarize, model_config["likelihood"], ds)
+        binarize = resolve_binarize(train_config.binarize, model_config.get("likelihood"), ds)
         train_cfg = TrainConfig(**{**train_config.to_dict(), "binarize": binarize}).validate()
         data_info = {"spec": data, "val_fraction": val_fraction, "seed": train_cfg.seed, "n": n,
                      **ds.info()}
-    if model_config["likelihood"] == "bernoulli" and ds.dtype != torch.uint8 and ds.value_range[0] < 0:
+    if model_config.get("likelihood") == "bernoulli" and ds.dtype != torch.uint8 and ds.value_range[0] < 0:
         raise ConfigError("A Bernoulli decoder needs data in [0, 1]; use --likelihood gaussian.")
     if train_cfg.patience is not None and len(ds.val) == 0:
         raise ConfigError("--patience (early stopping) needs a validation split: "
@@ -110,6 +111,10 @@ def train_run(model_name: str, data: str, *, out: str | Path, model_params: dict
     torch.manual_seed(train_cfg.seed)
     model = cls(cls.config_class.from_dict(model_config, owner=cls.__name__))
     t0 = time.perf_counter()
+    if hasattr(model, "pretrain") and not resume:  # e.g. greedy layer-wise pretraining
+        record = model.pretrain(ds.train.x, y=ds.train.y, config=train_cfg)
+        atomic_write_json(out / "pretrain.json",
+                          {"time_s": time.perf_counter() - t0, "stages": record})
     train(model, ds.train.x, y=ds.train.y, val_x=ds.val.x if len(ds.val) else None,
           val_y=ds.val.y, config=train_cfg, run_dir=out, resume=resume)
     train_time = time.perf_counter() - t0
@@ -188,7 +193,8 @@ def write_figures(run_dir: Path, model, ds: Dataset, x_test: torch.Tensor, confi
         gen = torch.Generator(device=dev).manual_seed(EVAL_SEED)
         samples = model.sample(64, generator=gen).cpu()
         if ds.is_image:
-            shown.append(("Samples from the prior (mean of p(x|z))",
+            shown.append(("Samples drawn pixel by pixel from p(x)"
+                          if getattr(model, "exact_log_prob", False) else "Samples from the prior (mean of p(x|z))",
                           viz.image_grid(samples, fig_dir / "samples.png", shape=ds.shape)))
         else:
             shown.append(("Samples from the prior", viz.point_cloud(
@@ -240,6 +246,9 @@ def embed_run(run_dir: str | Path, data: str, *, out: str | Path, split: str = "
               device: str = "auto") -> Path:
     """Codes of a dataset's split (or 'all'), saved as an (N, latent_dim) .npy file."""
     model, config, _ = runs.load_model(run_dir, device=resolve_device(device))
+    if not hasattr(model, "encode"):
+        raise ConfigError(f"The {config['model']!r} model has no encoder, so it has no codes to "
+                          "embed. Train an autoencoder (ae, vae, ...) for codes.")
     cfg = config["data"]
     ds = load(data, val_fraction=cfg["val_fraction"], seed=cfg["seed"])
     if tuple(ds.shape) != tuple(model.config.input_shape):

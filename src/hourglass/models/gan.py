@@ -1,0 +1,133 @@
+r"""Generative adversarial networks: the MLP GAN (Goodfellow et al. 2014) and DCGAN (Radford et al.
+2016); lecture notes 002, "Generative Models 2".
+
+A generator $G$ maps noise $z \sim \mathcal N(0, I)$ to data, a discriminator $D$ tells data from
+samples. The minimax game
+
+$\min_G \max_D\; \mathbb E_{x}[\log D(x)] + \mathbb E_{z}[\log(1 - D(G(z)))]$
+
+is played in two phases per batch: $D$ takes a step on its cross-entropy, then $G$ a step on the
+non-saturating loss $-\log D(G(z))$. DCGAN is the same game with a transposed-convolution generator
+(batch norm, ReLU) and a strided-convolution discriminator (LeakyReLU), Adam with lr 2e-4 and
+$\beta_1 = 0.5$. A GAN has no encoder (no ``transform``) and no likelihood.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .. import objectives as O
+from .._validation import Interval, Options, Sizes
+from ..errors import ConfigError
+from ..nn import ConvDecoder, ConvEncoder, MLPDecoder, mlp
+from ..train import Phase
+from .registry import ModelConfig, register_model
+
+
+@dataclass
+class GANConfig(ModelConfig):
+    input_shape: tuple = (784,)       # shape of one example: (D,) or (C, H, W)
+    latent_dim: int = 64              # size of the generator's noise z
+    arch: str = "mlp"                 # "mlp" (GAN) or "conv" (DCGAN)
+    hidden: tuple = (256, 512)        # MLP widths of the generator; the discriminator mirrors them
+    channels: tuple = (64, 128)       # conv channels of the discriminator; the generator mirrors them
+    batch_norm: bool = True           # batch norm in the generator (DCGAN)
+
+    constraints = {"input_shape": Sizes(), "latent_dim": Interval(int, 1, None),
+                   "arch": Options(("mlp", "conv")), "hidden": Sizes(), "channels": Sizes(),
+                   "batch_norm": Options((True, False))}
+
+    def validate(self, owner=None):
+        super().validate(owner)
+        if self.arch == "conv" and len(self.input_shape) != 3:
+            raise ConfigError(f"arch='conv' (DCGAN) needs image input (C, H, W); got "
+                              f"input_shape={tuple(self.input_shape)}. Use arch='mlp'.")
+
+
+class GANBase(nn.Module):
+    config_class = GANConfig
+    needs_labels = False
+    # DCGAN's optimizer: Adam, lr 2e-4 (a default; --lr overrides), beta1 = 0.5
+    optimizer_settings = {"name": "adam", "lr": 2e-4, "betas": (0.5, 0.999)}
+
+    def __init__(self, config: GANConfig | None = None, **kwargs):
+        super().__init__()
+        c = config if config is not None else self.config_class(**kwargs)
+        c.validate(type(self).__name__)
+        self.config = c
+        leaky = lambda: nn.LeakyReLU(0.2)  # noqa: E731
+        if c.arch == "conv":
+            self.generator = ConvDecoder(c.latent_dim, c.channels, c.input_shape,
+                                         batch_norm=c.batch_norm)
+            self.discriminator = ConvEncoder(c.input_shape, c.channels, 1, activation=leaky)
+        else:
+            self.generator = MLPDecoder(c.latent_dim, c.hidden, c.input_shape,
+                                        batch_norm=c.batch_norm)
+            self.discriminator = nn.Sequential(
+                nn.Flatten(), mlp([self.dim, *c.hidden[::-1], 1], activation=leaky))
+
+    @property
+    def dim(self) -> int:
+        import math
+        return math.prod(self.config.input_shape)
+
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """$G(z)$ in [0, 1] (a sigmoid output, as the data are scaled to [0, 1])."""
+        return torch.sigmoid(self.generator(z))
+
+    def _noise(self, n, generator=None):
+        return torch.randn(n, self.config.latent_dim, generator=generator,
+                           device=next(self.parameters()).device)
+
+    @torch.no_grad()
+    def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        was = self.training
+        self.eval()
+        x = self.generate(self._noise(n, generator))
+        self.train(was)
+        return x
+
+    def disc_loss(self, x, y=None):
+        fake = self.generate(self._noise(len(x))).detach()
+        loss = O.discriminator_loss(self.discriminator(x), self.discriminator(fake)).mean()
+        return {"loss": loss}
+
+    def gen_loss(self, x, y=None):
+        loss = O.generator_loss(self.discriminator(self.generate(self._noise(len(x))))).mean()
+        return {"loss": loss}
+
+    def phases(self):
+        return [Phase("disc", list(self.discriminator.parameters()), self.disc_loss,
+                      dict(self.optimizer_settings)),
+                Phase("gen", list(self.generator.parameters()), self.gen_loss,
+                      dict(self.optimizer_settings))]
+
+    def forward(self, x, y=None):
+        """Both players' losses on one batch (for validation and the common tests)."""
+        fake = self.generate(self._noise(len(x)))
+        disc = O.discriminator_loss(self.discriminator(x), self.discriminator(fake)).mean()
+        gen = O.generator_loss(self.discriminator(fake)).mean()
+        return {"loss": disc + gen, "disc": disc, "gen": gen}
+
+
+@register_model("gan")
+class GAN(GANBase):
+    """GAN: MLP generator and discriminator, non-saturating generator loss."""
+
+    tiny_configs = [dict(latent_dim=4, hidden=(16,)), dict(latent_dim=4, hidden=(16,), batch_norm=False)]
+
+
+@dataclass
+class DCGANConfig(GANConfig):
+    arch: str = "conv"                # "conv" (DCGAN) or "mlp"
+
+
+@register_model("dcgan")
+class DCGAN(GANBase):
+    """DCGAN: transposed-conv generator with batch norm, strided-conv LeakyReLU discriminator."""
+
+    config_class = DCGANConfig
+    tiny_configs = [dict(latent_dim=4, channels=(4, 8))]
