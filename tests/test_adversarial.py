@@ -224,3 +224,61 @@ def test_phase_lr_is_a_default_that_the_run_lr_overrides():
     assert _phase_optimizer(p, TrainConfig()).param_groups[0]["lr"] == 2e-4
     opt = _phase_optimizer(p, TrainConfig(lr=1e-3))
     assert opt.param_groups[0]["lr"] == 1e-3 and opt.param_groups[0]["betas"] == (0.5, 0.999)
+
+
+# ---- estimators ------------------------------------------------------------------------------
+
+def test_aae_estimator_round_trip_and_semi_supervised_classifier(tmp_path):
+    from hourglass import AAE
+    ds = load("digits")
+    aae = AAE(latent_dim=2, hidden=(32,), epochs=2, random_state=0).fit(ds.train.x)
+    back = AAE.load(aae.save(tmp_path / "aae"))
+    np.testing.assert_array_equal(back.transform(ds.test.x), aae.transform(ds.test.x))
+    np.testing.assert_array_equal(back.sample(3, random_state=0), aae.sample(3, random_state=0))
+    y = np.where(np.arange(len(ds.train.y)) < 300, ds.train.y.numpy(), -1)
+    semi = AAE(latent_dim=4, hidden=(32,), mode="semi-supervised", epochs=2,
+               random_state=0).fit(ds.train.x, y)
+    proba = semi.predict_proba(ds.test.x)
+    assert proba.shape == (len(ds.test), 10)
+    np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(semi.predict(ds.test.x), proba.argmax(1))
+    with pytest.raises(ConfigError, match="learns from labels: call fit\\(X, y\\) with y = -1"):
+        AAE(mode="semi-supervised", epochs=1, hidden=(8,)).fit(ds.train.x)
+    assert not hasattr(aae, "predict_proba")
+    with pytest.raises(AttributeError, match="has no attribute 'predict'") as err:
+        aae.predict(ds.test.x)
+    assert "need AAE(mode='semi-supervised')" in str(err.value.__cause__)
+
+
+def test_supervised_aae_estimator_samples_the_asked_class_layout():
+    from hourglass import AAE
+    ds = load("digits")
+    sup = AAE(latent_dim=2, hidden=(32,), mode="supervised", epochs=1, random_state=0)
+    with pytest.raises(ConfigError, match="needs every label"):
+        sup.fit(ds.train.x, np.full(len(ds.train), -1))
+    sup.fit(ds.train.x, ds.train.y.numpy())
+    assert sup.sample(5, y=3).shape == (5, 1, 8, 8)
+
+
+def test_gan_estimator_samples_and_says_what_it_lacks(tmp_path):
+    from sklearn.base import clone
+    from hourglass import GAN
+    ds = load("digits")
+    gan = GAN(latent_dim=4, hidden=(32,), epochs=2, random_state=0).fit(ds.train.x.flatten(1))
+    s = gan.sample(6, random_state=0)
+    assert s.shape == (6, 64) and 0 <= s.min() and s.max() <= 1
+    assert not hasattr(gan, "transform") and not hasattr(gan, "score_samples")
+    with pytest.raises(AttributeError, match="A GAN has no transform: it maps noise to data"):
+        gan.transform(ds.test.x.flatten(1))
+    back = GAN.load(gan.save(tmp_path / "gan"))
+    np.testing.assert_array_equal(back.sample(6, random_state=0), s)
+    assert clone(gan).get_params() == gan.get_params()
+
+
+def test_aae_passes_the_sklearn_estimator_checks():
+    from sklearn.utils.estimator_checks import check_estimator
+    from hourglass import AAE
+    results = check_estimator(AAE(latent_dim=2, hidden=(8,), disc_hidden=(8,), epochs=2,
+                                  batch_size=64, random_state=0), on_fail=None)
+    failed = [r["check_name"] for r in results if r["status"] == "failed"]
+    assert failed == []

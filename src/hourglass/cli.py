@@ -44,6 +44,8 @@ def field_comments(cls) -> dict[str, str]:
 
 
 def _sizes(text: str) -> tuple[int, ...]:
+    if text.strip().lower() == "none":  # no hidden layer (models that allow it)
+        return ()
     try:
         sizes = tuple(int(s) for s in text.split(",") if s.strip())
     except ValueError:
@@ -67,6 +69,10 @@ def _optional_float(text: str):
     return None if text.lower() == "none" else float(text)
 
 
+def _optional_int(text: str):
+    return None if text.lower() == "none" else int(text)
+
+
 def add_model_flags(p: argparse.ArgumentParser, model_name: str) -> list[str]:
     """One flag per config field of the model (input_shape comes from the data)."""
     config_cls = get_model_class(model_name).config_class
@@ -79,7 +85,9 @@ def add_model_flags(p: argparse.ArgumentParser, model_name: str) -> list[str]:
         flag = "--" + f.name.replace("_", "-")
         help_ = notes.get(f.name, "") + f" (default: {f.default})"
         if f.name == "likelihood":
-            g.add_argument(flag, default="auto", choices=["auto", "bernoulli", "gaussian"],
+            valid = getattr(config_cls.constraints.get("likelihood"), "values",
+                            ("bernoulli", "gaussian"))
+            g.add_argument(flag, default="auto", choices=["auto", *valid],
                            help=notes.get(f.name, "") + "; auto: Bernoulli for data in [0, 1]")
         elif isinstance(f.default, bool):
             g.add_argument(flag, default=f.default, action=argparse.BooleanOptionalAction,
@@ -88,6 +96,8 @@ def add_model_flags(p: argparse.ArgumentParser, model_name: str) -> list[str]:
             g.add_argument(flag, type=_sizes, default=f.default, metavar="N,N", help=help_)
         elif isinstance(f.default, int):
             g.add_argument(flag, type=int, default=f.default, help=help_)
+        elif f.default is None and str(f.type).startswith("int"):  # e.g. "int | None"
+            g.add_argument(flag, type=_optional_int, default=None, help=help_)
         elif isinstance(f.default, float) or f.default is None:
             g.add_argument(flag, type=_optional_float, default=f.default, help=help_)
         else:
@@ -140,6 +150,12 @@ def build_parser(model_name: str | None = None) -> argparse.ArgumentParser:
     t.add_argument("--k", type=_positive_int, default=1000,
                    help="importance samples for the test log-likelihood (default: 1000)")
     t.add_argument("--no-eval", action="store_true", help="skip evaluation after training")
+    t.add_argument("--labels", type=_positive_int, default=None, metavar="N",
+                   help="semi-supervised (m2): keep N training labels, balanced over the classes "
+                   "(seeded by --seed); the others become -1")
+    t.add_argument("--labelled-share", type=float, default=0.1,
+                   help="with --labels: repeat the labelled rows until they make up this share "
+                   "of the training rows (default: 0.1; 0: no repetition)")
     add_train_flags(t)
     if model_name is not None:
         t.set_defaults(model_fields=add_model_flags(t, model_name))
@@ -150,6 +166,9 @@ def build_parser(model_name: str | None = None) -> argparse.ArgumentParser:
                        "report.html.")
     e.add_argument("run", help="run directory")
     e.add_argument("--k", type=_positive_int, default=1000, help="importance samples (default: 1000)")
+    e.add_argument("--sample-quality", default=None, action=argparse.BooleanOptionalAction,
+                   help="Fréchet distance, precision and recall of 10,000 samples in the features "
+                   "of a classifier trained once on the dataset (default: on for GANs only)")
     e.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
 
     s = sub.add_parser("sample", help="draw samples from a trained generative model")
@@ -172,6 +191,9 @@ def build_parser(model_name: str | None = None) -> argparse.ArgumentParser:
                        "experiment (`hourglass experiment NAME --help`).", add_help=True)
     x.add_argument("name", help="experiment name (see `hourglass list`)")
     x.add_argument("args", nargs=argparse.REMAINDER, help="options of the experiment")
+
+    from . import cli_uses
+    cli_uses.add_commands(sub)  # compare, detect, debias
 
     sub.add_parser("list", help="list models, datasets, optimizers and experiments")
     return p
@@ -224,7 +246,8 @@ def run(argv: list[str]) -> int:
         workflow.train_run(args.model, args.data, out=args.out, model_params=params,
                            train_config=config, val_fraction=args.val_fraction, n=args.n,
                            download=args.download, resume=args.resume,
-                           evaluate=not args.no_eval, k=args.k)
+                           evaluate=not args.no_eval, k=args.k, labels=args.labels,
+                           labelled_share=args.labelled_share)
         if not args.no_eval:
             from .runs import read_metrics
             print(f"test metrics of {args.out}:")
@@ -233,7 +256,8 @@ def run(argv: list[str]) -> int:
         else:
             print(f"trained: {args.out}")
     elif args.command == "evaluate":
-        metrics = workflow.evaluate_run(args.run, k=args.k, device=args.device)
+        metrics = workflow.evaluate_run(args.run, k=args.k, device=args.device,
+                                        sample_quality=args.sample_quality)
         _print_metrics(metrics)
         print(f"report: {args.run}/report.html")
     elif args.command == "sample":
@@ -247,6 +271,9 @@ def run(argv: list[str]) -> int:
         path = workflow.embed_run(args.run, args.data, out=args.out, split=args.split,
                                   device=args.device)
         print(f"codes: {path}")
+    elif args.command in ("compare", "detect", "debias"):
+        from . import cli_uses
+        cli_uses.run(args)
     return 0
 
 

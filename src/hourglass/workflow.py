@@ -18,6 +18,7 @@ import torch
 from . import runs
 from ._io import atomic_write_bytes, atomic_write_json
 from .data import Dataset, load
+from .data.semisupervised import keep_labels, repeat_labelled
 from .errors import ConfigError, RunError
 from .evaluate import batched, evaluate_model
 from .models import get_model_class
@@ -66,10 +67,13 @@ def load_run_data(config: dict) -> Dataset:
 def train_run(model_name: str, data: str, *, out: str | Path, model_params: dict | None = None,
               train_config: TrainConfig | None = None, val_fraction: float = 0.1,
               n: int | None = None, download: bool = False, resume: bool = False,
-              evaluate: bool = True, k: int = 1000) -> dict:
+              evaluate: bool = True, k: int = 1000, labels: int | None = None,
+              labelled_share: float = 0.1) -> dict:
     """Train `model_name` on dataset `data` into run directory `out`; return the config written.
 
     ``model_params`` may say ``likelihood="auto"``; ``train_config.binarize`` may be ``"auto"``.
+    ``labels=N`` (semi-supervised models) keeps N training labels, balanced over the classes,
+    hides the others (-1) and repeats the kept rows to make up ``labelled_share`` of the rows.
     """
     out = Path(out)
     cls = get_model_class(model_name)
@@ -90,6 +94,9 @@ def train_run(model_name: str, data: str, *, out: str | Path, model_params: dict
                            "another --out.")
         ds = load(data, val_fraction=val_fraction, seed=train_config.seed, n=n, download=download)
         params = dict(model_params or {})
+        check_labels(cls, ds, labels)
+        if params.get("n_classes", 0) is None:  # label-conditioned models: K from the data
+            params["n_classes"] = ds.n_classes
         if "likelihood" in params:  # models with a decoder likelihood; others have none
             params["likelihood"] = resolve_likelihood(params["likelihood"], ds)
         model_config = cls.config_class.from_dict(
@@ -98,6 +105,8 @@ def train_run(model_name: str, data: str, *, out: str | Path, model_params: dict
         train_cfg = TrainConfig(**{**train_config.to_dict(), "binarize": binarize}).validate()
         data_info = {"spec": data, "val_fraction": val_fraction, "seed": train_cfg.seed, "n": n,
                      **ds.info()}
+        if labels is not None:
+            data_info.update(labels=labels, labelled_share=labelled_share)
     if model_config.get("likelihood") == "bernoulli" and ds.dtype != torch.uint8 and ds.value_range[0] < 0:
         raise ConfigError("A Bernoulli decoder needs data in [0, 1]; use --likelihood gaussian.")
     if train_cfg.patience is not None and len(ds.val) == 0:
@@ -115,7 +124,11 @@ def train_run(model_name: str, data: str, *, out: str | Path, model_params: dict
         record = model.pretrain(ds.train.x, y=ds.train.y, config=train_cfg)
         atomic_write_json(out / "pretrain.json",
                           {"time_s": time.perf_counter() - t0, "stages": record})
-    train(model, ds.train.x, y=ds.train.y, val_x=ds.val.x if len(ds.val) else None,
+    x_train, y_train = ds.train.x, ds.train.y
+    if data_info.get("labels") is not None:  # semi-supervised: a few labels, repeated
+        y_train = keep_labels(y_train, data_info["labels"], seed=train_cfg.seed)
+        x_train, y_train = repeat_labelled(x_train, y_train, data_info["labelled_share"])
+    train(model, x_train, y=y_train, val_x=ds.val.x if len(ds.val) else None,
           val_y=ds.val.y, config=train_cfg, run_dir=out, resume=resume)
     train_time = time.perf_counter() - t0
     runs.save_weights(out, model)
@@ -123,6 +136,18 @@ def train_run(model_name: str, data: str, *, out: str | Path, model_params: dict
         evaluate_run(out, k=k, device=train_cfg.device, model=model, ds=ds,
                      train_time_s=train_time)
     return config
+
+
+def check_labels(cls, ds: Dataset, labels: int | None) -> None:
+    """Label-conditioned models need labelled data; ``labels`` is for models that use labels."""
+    needs = getattr(cls, "needs_labels", False)
+    if needs and ds.train.y is None:
+        raise ConfigError(f"The {cls.model_name!r} model is trained with class labels and "
+                          f"{ds.name!r} has none. Use labelled data: digits, fashion-mnist, "
+                          "sprites, or an .npz file with y.")
+    if labels is not None and not needs:
+        raise ConfigError(f"--labels keeps a few labels for models trained with them (cvae, m2); "
+                          f"the {cls.model_name!r} model does not use labels.")
 
 
 def eval_inputs(x: torch.Tensor, binarize: str) -> torch.Tensor:
@@ -135,8 +160,13 @@ def eval_inputs(x: torch.Tensor, binarize: str) -> torch.Tensor:
 
 def evaluate_run(run_dir: str | Path, *, k: int = 1000, device: str = "auto", model=None,
                  ds: Dataset | None = None, train_time_s: float | None = None,
-                 figures: bool = True) -> dict:
-    """Compute test metrics, write metrics.json, the figures and report.html; return the metrics."""
+                 figures: bool = True, sample_quality: bool | None = None) -> dict:
+    """Compute test metrics, write metrics.json, the figures and report.html; return the metrics.
+
+    ``sample_quality`` adds the Fréchet distance, precision and recall of 10,000 samples in the
+    feature space of a classifier trained (once, cached) on the dataset; ``None`` turns it on for
+    models that can sample but have no likelihood (GANs), where it is the only measure.
+    """
     run_dir = Path(run_dir)
     if not isinstance(k, int) or k < 1:
         raise ConfigError(f"k (importance samples) must be a positive int. Got {k!r} instead.")
@@ -160,6 +190,13 @@ def evaluate_run(run_dir: str | Path, *, k: int = 1000, device: str = "auto", mo
                                     f"{binarize} (test: fixed Bernoulli sample, seed {EVAL_SEED})"
                                     if binarize != "threshold" else "threshold 0.5")
     metrics["n_parameters"] = sum(p.numel() for p in model.parameters())
+    if sample_quality is None:
+        sample_quality = hasattr(model, "sample") and not hasattr(model, "log_prob")
+    if sample_quality and hasattr(model, "sample") and ds.is_image and ds.train.y is not None:
+        from .evaluate.sample_quality import sample_quality as quality
+        gen = torch.Generator(device=dev).manual_seed(EVAL_SEED)
+        samples = torch.cat([model.sample(1000, generator=gen).cpu() for _ in range(10)])
+        metrics.update({f"sample_{k}": v for k, v in quality(samples, ds).items()})
     if train_time_s is not None:
         metrics["train_time_s"] = train_time_s
     old = runs.read_metrics(run_dir)
@@ -214,6 +251,10 @@ def write_figures(run_dir: Path, model, ds: Dataset, x_test: torch.Tensor, confi
                                device=dev).numpy()
             shown.append(("Decoded grid over the 2-D latent plane (normal quantiles 0.05-0.95)",
                           viz.latent_grid(decode, fig_dir / "latent_grid.png", shape=ds.shape)))
+    if ds.is_image:  # VAE family: traversal, interpolation; with labels, class grid and analogies
+        from .viz.latent import latent_figures
+        shown += latent_figures(model, x_test, ds.test.y, fig_dir, shape=ds.shape,
+                                classes=ds.classes)
     title = f"{config['model']} on {config['data']['spec']} — {run_dir.name}"
     viz.write_report(run_dir, title=title, config=config, metrics=metrics, figures=shown)
     return shown

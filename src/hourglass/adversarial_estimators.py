@@ -1,0 +1,186 @@
+"""scikit-learn estimators for the adversarial models: ``AAE`` and ``GAN`` (``arch="conv"`` for
+DCGAN). Input handling, training parameters and save/load follow :mod:`hourglass.estimators`.
+
+``AAE`` is a transformer (``transform`` gives the code matched to the prior) and, in
+``mode="semi-supervised"``, a classifier (``predict``, ``predict_proba``). Its labels, for the
+modes that use them, go to ``fit(X, y)`` as ints ``0..n_classes-1``, with ``-1`` for unlabelled
+rows (scikit-learn's semi-supervised convention). ``GAN`` only generates: it has no encoder, so
+no ``transform``, and no likelihood, so no ``score_samples``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted, column_or_1d
+
+from ._validation import Interval, Options, Sizes
+from .errors import ConfigError
+from .estimators import _AutoencoderEstimator, _to_numpy
+from .models.aae import MODES
+from .priors import PRIORS
+
+__all__ = ["AAE", "GAN"]
+
+
+def _semi_supervised(est) -> bool:
+    if est.mode != "semi-supervised":
+        raise AttributeError("predict and predict_proba need AAE(mode='semi-supervised').")
+    return True
+
+
+class AAE(_AutoencoderEstimator):
+    """Adversarial autoencoder: codes matched to any prior by a discriminator.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hourglass import AAE
+    >>> X = np.random.default_rng(0).random((200, 16))
+    >>> aae = AAE(latent_dim=2, hidden=(32,), epochs=2, prior="mixture", random_state=0).fit(X)
+    >>> aae.transform(X).shape, aae.sample(4).shape
+    ((200, 2), (4, 16))
+    """
+
+    _model_name = "aae"
+    _parameter_constraints = {**_AutoencoderEstimator._parameter_constraints,
+                              "prior": Options(tuple(PRIORS)), "mode": Options(MODES),
+                              "n_classes": Interval(int, 2, None), "disc_hidden": Sizes()}
+
+    def __init__(self, *, latent_dim=2, arch="mlp", hidden=(512, 256), channels=(32, 64),
+                 likelihood="auto", sigma=None, dropout=0.0, batch_norm=False, image_shape=None,
+                 prior="gaussian", mode="unsupervised", n_classes=10, disc_hidden=(256, 256),
+                 epochs=30, batch_size=128, optimizer="adam", lr=None, weight_decay=0.0,
+                 grad_clip=None, binarize="none", validation_fraction=0.0, patience=None,
+                 device="auto", random_state=None, verbose=False):
+        super().__init__(latent_dim=latent_dim, arch=arch, hidden=hidden, channels=channels,
+                         likelihood=likelihood, sigma=sigma, dropout=dropout,
+                         batch_norm=batch_norm, image_shape=image_shape, epochs=epochs,
+                         batch_size=batch_size, optimizer=optimizer, lr=lr,
+                         weight_decay=weight_decay, grad_clip=grad_clip, binarize=binarize,
+                         validation_fraction=validation_fraction, patience=patience,
+                         device=device, random_state=random_state, verbose=verbose)
+        self.prior = prior
+        self.mode = mode
+        self.n_classes = n_classes
+        self.disc_hidden = disc_hidden
+
+    def _extra_model_config(self):
+        return {"prior": self.prior, "mode": self.mode, "n_classes": self.n_classes,
+                "disc_hidden": tuple(self.disc_hidden)}
+
+    def _fit_labels(self, y, n):
+        if self.mode == "unsupervised":
+            return None
+        if y is None:
+            raise ConfigError(f"AAE(mode={self.mode!r}) learns from labels: call fit(X, y)"
+                              + (" with y = -1 for unlabelled rows." if self.mode != "supervised"
+                                 else "."))
+        y = column_or_1d(np.asarray(_to_numpy(y)))
+        if len(y) != n:
+            raise ConfigError(f"y has {len(y)} labels but X has {n} rows.")
+        if not np.issubdtype(y.dtype, np.integer) or y.min() < -1 or y.max() >= self.n_classes:
+            raise ConfigError(f"AAE labels must be ints in 0..{self.n_classes - 1} (n_classes="
+                              f"{self.n_classes}), or -1 for unlabelled rows.")
+        if self.mode == "supervised" and (y < 0).any():
+            raise ConfigError("mode='supervised' needs every label; use mode='semi-supervised' "
+                              "for unlabelled rows (y = -1).")
+        return torch.as_tensor(y, dtype=torch.long)
+
+    def score_samples(self, X):
+        """Per-sample $\\log p(x \\mid g(h(x)))$, nats (the AAE has no density of x)."""
+        check_is_fitted(self)
+        x = self._prepare(self._check_X(X, reset=False))
+        return self._batched(self.model_.reconstruction_log_likelihood, x).numpy().astype(np.float64)
+
+    @available_if(_semi_supervised)
+    def predict_proba(self, X):
+        """q(y|x), (n_samples, n_classes); only in mode='semi-supervised'."""
+        check_is_fitted(self)
+        x = self._prepare(self._check_X(X, reset=False))
+        return self._batched(self.model_.predict_proba, x).numpy().astype(np.float64)
+
+    @available_if(_semi_supervised)
+    def predict(self, X):
+        """The most probable class under q(y|x); only in mode='semi-supervised'."""
+        return self.predict_proba(X).argmax(1)
+
+    def sample(self, n_samples: int = 1, *, y=None, random_state=None):
+        """Decode `n_samples` prior draws (class `y`, an int or array, in the labelled modes)."""
+        check_is_fitted(self)
+        seed = int(check_random_state(random_state).randint(2 ** 31 - 1))
+        gen = torch.Generator(device=self._device).manual_seed(seed)
+        if y is not None:
+            y = torch.as_tensor(np.broadcast_to(np.asarray(y), (n_samples,)).copy(),
+                                dtype=torch.long, device=self._device)
+        return self._out(self.model_.sample(n_samples, generator=gen, y=y))
+
+
+def _no(what: str, why: str):
+    def fail(self):
+        raise AttributeError(f"A GAN has no {what}: {why}")
+    return property(fail)
+
+
+class GAN(_AutoencoderEstimator, auto_wrap_output_keys=None):
+    """Generative adversarial network (MLP; ``arch="conv"`` for DCGAN): ``fit(X)``, ``sample(n)``.
+
+    ``lr=None`` uses DCGAN's Adam settings (lr 2e-4, beta1 0.5).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hourglass import GAN
+    >>> X = np.random.default_rng(0).random((200, 16))
+    >>> GAN(latent_dim=4, hidden=(32,), epochs=2, random_state=0).fit(X).sample(3).shape
+    (3, 16)
+    """
+
+    _model_name = "gan"
+    _parameter_constraints = {k: v for k, v in _AutoencoderEstimator._parameter_constraints.items()
+                              if k not in ("likelihood", "sigma", "dropout")}
+
+    def __init__(self, *, latent_dim=64, arch="mlp", hidden=(256, 512), channels=(64, 128),
+                 batch_norm=True, image_shape=None, epochs=30, batch_size=128, optimizer="adam",
+                 lr=None, weight_decay=0.0, grad_clip=None, validation_fraction=0.0,
+                 device="auto", random_state=None, verbose=False):
+        self.latent_dim = latent_dim
+        self.arch = arch
+        self.hidden = hidden
+        self.channels = channels
+        self.batch_norm = batch_norm
+        self.image_shape = image_shape
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.grad_clip = grad_clip
+        self.validation_fraction = validation_fraction
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    binarize = "none"   # the training loop's settings that a GAN does not expose
+    patience = None
+
+    def _model_config(self, x):
+        return dict(input_shape=self.input_shape_, latent_dim=self.latent_dim, arch=self.arch,
+                    hidden=tuple(self.hidden), channels=tuple(self.channels),
+                    batch_norm=self.batch_norm)
+
+    transform = _no("transform", "it maps noise to data, not data to codes. Use AAE or VAE for codes.")
+    inverse_transform = _no("inverse_transform", "call sample(n) to generate data.")
+    score_samples = _no("score_samples", "it defines no likelihood. Use hourglass.evaluate."
+                        "sample_quality for Fréchet distance, precision and recall.")
+    score = _no("score", "it defines no likelihood.")
+    fit_transform = _no("fit_transform", "it has no encoder; call fit(X) then sample(n).")
+
+    def sample(self, n_samples: int = 1, *, random_state=None):
+        """`n_samples` draws G(z), z ~ N(0, I), in the layout X had at fit."""
+        check_is_fitted(self)
+        seed = int(check_random_state(random_state).randint(2 ** 31 - 1))
+        gen = torch.Generator(device=self._device).manual_seed(seed)
+        return self._out(self.model_.sample(n_samples, generator=gen))
