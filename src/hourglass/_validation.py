@@ -60,14 +60,18 @@ class Options:
 
 @dataclass(frozen=True)
 class Sizes:
-    """A non-empty sequence of positive ints (layer widths)."""
+    """A sequence of positive ints (layer widths); non-empty unless `allow_empty` (no hidden layer)."""
+
+    allow_empty: bool = False
 
     def accepts(self, v) -> bool:
-        return (isinstance(v, (tuple, list)) and len(v) > 0
+        return (isinstance(v, (tuple, list)) and (len(v) > 0 or self.allow_empty)
                 and all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0
                         for s in v))
 
     def __str__(self):
+        if self.allow_empty:
+            return "a tuple of positive ints (empty for none)"
         return "a non-empty tuple of positive ints"
 
 

@@ -1,4 +1,5 @@
-"""scikit-learn estimators over the models: ``AE`` and ``VAE``.
+"""scikit-learn estimators over the models: ``AE`` and ``VAE``, and the regularized autoencoders
+``DAE``, ``SCAE``, ``CAE`` and ``SparseAE`` (``AE`` with their model's own parameters).
 
 They follow the estimator contract: keyword-only parameters stored unchanged by ``__init__``,
 validated at ``fit`` (errors name the parameter, the allowed values and the value given), fitted
@@ -163,11 +164,12 @@ class _AutoencoderEstimator(TransformerMixin, BaseEstimator):
         check_params(name, self.get_params(), self._parameter_constraints)
         resolve_device(self.device)
         x = self._check_X(X, reset=True)
+        labels = self._fit_labels(y, x.shape[0])  # None for models that do not use labels
         seed = int(check_random_state(self.random_state).randint(0, 2 ** 31 - 1))
         torch.manual_seed(seed)
         self.model_config_ = self._model_config(x)
         self.model_ = build(self._model_name, **self.model_config_)
-        x_train, x_val = x, None
+        x_train, x_val, y_train, y_val = x, None, labels, None
         if self.validation_fraction > 0:
             n_val = int(round(self.validation_fraction * x.shape[0]))
             if n_val < 1 or n_val >= x.shape[0]:
@@ -175,6 +177,8 @@ class _AutoencoderEstimator(TransformerMixin, BaseEstimator):
                                   f"training or no validation rows for {x.shape[0]} samples.")
             perm = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(seed))
             x_train, x_val = x[perm[n_val:]], x[perm[:n_val]]
+            if labels is not None:
+                y_train, y_val = labels[perm[n_val:]], labels[perm[:n_val]]
         elif self.patience is not None:
             raise ConfigError("patience (early stopping) needs validation_fraction > 0.")
         config = TrainConfig(epochs=self.epochs, batch_size=self.batch_size,
@@ -182,10 +186,22 @@ class _AutoencoderEstimator(TransformerMixin, BaseEstimator):
                              grad_clip=self.grad_clip, patience=self.patience,
                              binarize=self.binarize, seed=seed, device=self.device,
                              progress=self.verbose)
-        self.history_ = train(self.model_, x_train, val_x=x_val, config=config)
+        x_train, y_train = self._training_rows(x_train, y_train)
+        if hasattr(self.model_, "pretrain"):  # e.g. greedy layer-wise pretraining
+            self.pretrain_history_ = self.model_.pretrain(x_train, y=y_train, config=config)
+        self.history_ = train(self.model_, x_train, y=y_train, val_x=x_val, val_y=y_val,
+                              config=config)
         self.model_.eval()
         self._after_fit(x_train)
         return self
+
+    def _fit_labels(self, y, n: int) -> torch.Tensor | None:
+        """Labels for the model's forward, (n,) LongTensor; None: the model ignores y."""
+        return None
+
+    def _training_rows(self, x, y):
+        """The rows the loop trains on (a subclass may repeat some)."""
+        return x, y
 
     def _after_fit(self, x):
         pass
@@ -382,3 +398,97 @@ class VAE(_AutoencoderEstimator):
         seed = int(check_random_state(random_state).randint(2 ** 31 - 1))
         gen = torch.Generator(device=self._device).manual_seed(seed)
         return self._out(self.model_.sample(n_samples, generator=gen))
+
+
+# --------------------------------------------------------------------------------------------
+# the regularized autoencoders of lecture notes 001: an AE whose model takes a few more parameters
+
+
+def _store_params(est, params: dict) -> None:
+    """The whole ``__init__`` of an estimator: keep every keyword argument as given."""
+    for name, value in params.items():
+        if name != "self":
+            setattr(est, name, value)
+
+
+class _RegularizedAE(AE):
+    """``AE`` whose model config also gets the parameters named in ``_model_params``, unchanged
+    (the model's config validates them, so errors name the parameter and the fix)."""
+
+    _model_params: tuple = ()
+    _parameter_constraints = {**AE._parameter_constraints, "hidden": Sizes(allow_empty=True)}
+
+    def _extra_model_config(self):
+        return {name: getattr(self, name) for name in self._model_params}
+
+
+class DAE(_RegularizedAE):
+    """Denoising autoencoder as a scikit-learn transformer: trained to reconstruct X from a
+    corrupted copy (``corruption`` = masking, gaussian or salt-and-pepper at ``corruption_level``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hourglass import DAE
+    >>> X = np.random.default_rng(0).random((200, 16))
+    >>> DAE(latent_dim=2, hidden=(32,), corruption_level=0.5, epochs=2, random_state=0).fit(X).transform(X).shape
+    (200, 2)
+    """
+
+    _model_name = "dae"
+    _model_params = ("code_activation", "corruption", "corruption_level")
+
+    def __init__(self, *, latent_dim=16, arch="mlp", hidden=(512, 256), channels=(32, 64),
+                 likelihood="auto", sigma=None, dropout=0.0, batch_norm=False, image_shape=None,
+                 code_activation="linear", corruption="masking", corruption_level=0.25,
+                 epochs=30, batch_size=128, optimizer="adam", lr=None, weight_decay=0.0,
+                 grad_clip=None, binarize="none", validation_fraction=0.0, patience=None,
+                 device="auto", random_state=None, verbose=False):
+        _store_params(self, locals())
+
+
+class SCAE(_RegularizedAE):
+    """Stochastic contractive autoencoder: reconstruction + ``contraction`` * E||h(x) - h(x~)||^2."""
+
+    _model_name = "scae"
+    _model_params = ("code_activation", "corruption", "corruption_level", "contraction")
+
+    def __init__(self, *, latent_dim=16, arch="mlp", hidden=(512, 256), channels=(32, 64),
+                 likelihood="auto", sigma=None, dropout=0.0, batch_norm=False, image_shape=None,
+                 code_activation="linear", corruption="gaussian", corruption_level=0.1,
+                 contraction=100.0, epochs=30, batch_size=128, optimizer="adam", lr=None,
+                 weight_decay=0.0, grad_clip=None, binarize="none", validation_fraction=0.0,
+                 patience=None, device="auto", random_state=None, verbose=False):
+        _store_params(self, locals())
+
+
+class CAE(_RegularizedAE):
+    """Contractive autoencoder: reconstruction + ``contraction`` * ||J_h(x)||_F^2; by default the
+    one-layer sigmoid encoder of Rifai et al. (2011) with the closed-form penalty."""
+
+    _model_name = "cae"
+    _model_params = ("code_activation", "contraction", "jacobian", "n_projections")
+
+    def __init__(self, *, latent_dim=16, arch="mlp", hidden=(), channels=(32, 64),
+                 likelihood="auto", sigma=None, dropout=0.0, batch_norm=False, image_shape=None,
+                 code_activation="sigmoid", contraction=1.0, jacobian="auto", n_projections=4,
+                 epochs=30, batch_size=128, optimizer="adam", lr=None, weight_decay=0.0,
+                 grad_clip=None, binarize="none", validation_fraction=0.0, patience=None,
+                 device="auto", random_state=None, verbose=False):
+        _store_params(self, locals())
+
+
+class SparseAE(_RegularizedAE):
+    """Sparse autoencoder: reconstruction + ``sparsity_weight`` * (KL of the mean activations to
+    ``target_rate``, or the L1 norm of the code)."""
+
+    _model_name = "sparse-ae"
+    _model_params = ("code_activation", "sparsity", "sparsity_weight", "target_rate")
+
+    def __init__(self, *, latent_dim=16, arch="mlp", hidden=(512, 256), channels=(32, 64),
+                 likelihood="auto", sigma=None, dropout=0.0, batch_norm=False, image_shape=None,
+                 code_activation="sigmoid", sparsity="kl", sparsity_weight=1.0, target_rate=0.05,
+                 epochs=30, batch_size=128, optimizer="adam", lr=None, weight_decay=0.0,
+                 grad_clip=None, binarize="none", validation_fraction=0.0, patience=None,
+                 device="auto", random_state=None, verbose=False):
+        _store_params(self, locals())

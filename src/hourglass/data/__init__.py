@@ -12,6 +12,7 @@ a whole published dataset into the cache.
 from hourglass.data.dataset import BINARIZE_MODES, Dataset, Split, binarize
 from hourglass.data.idx import read_idx, write_idx
 from hourglass.data.sources import fetch, list_datasets, load, register_dataset
+from hourglass.data.sprites import Sprites, load_sprites  # registers sprites, sprites-28
 
 __all__ = ["load", "list_datasets", "register_dataset", "fetch", "Dataset", "Split", "binarize",
-           "BINARIZE_MODES", "read_idx", "write_idx"]
+           "BINARIZE_MODES", "read_idx", "write_idx", "Sprites", "load_sprites"]

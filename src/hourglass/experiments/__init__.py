@@ -55,6 +55,17 @@ def write_results(name: str, result: dict, markdown: str, out: str | Path | None
     return out
 
 
+def machine_info(load_before: tuple | None = None) -> dict:
+    """Where and how an experiment ran, for its JSON: platform, CPUs, torch threads, load."""
+    import os
+    import platform
+
+    import torch
+    return {"platform": platform.platform(), "cpus": os.cpu_count(),
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "load_average_before": load_before, "load_average_after": os.getloadavg()}
+
+
 def experiment_parser(module_name: str, doc: str | None):
     """An argparse parser for an experiment, with one-line errors and the common ``--out``."""
     from ..cli import _Parser

@@ -6,8 +6,19 @@ $p(z) = \mathcal N(0, I)$, decoder $p_\theta(x|z)$. Training minimizes the negat
 $-\mathcal L(x) = -\mathbb E_{q(z|x)}[\log p(x|z)] + \beta\,\mathrm{KL}(q(z|x) \Vert p(z))$
 
 with one reparameterized sample $z = \mu + \sigma \odot \epsilon$. With $\beta > 1$ it is the
-beta-VAE (Higgins et al. 2017): a config value, not another class. The log-likelihood of new data is
-estimated with the importance-weighted bound $\mathcal L_k$ (Burda et al. 2016).
+beta-VAE (Higgins et al. 2017): a config value, not another class (``beta-vae`` is the same model
+registered with ``beta=4`` as its default). Two schedules of the KL term, both config values run by
+the trainer's ``on_epoch_start`` hook:
+
+- **KL warm-up** (Bowman et al. 2016; Sønderby et al. 2016): the weight rises linearly,
+  $\beta_t = \beta \min(1, t / T_w)$ at epoch $t$, so the decoder learns to use $z$ before the KL
+  pulls the posterior onto the prior;
+- **capacity control** (Burgess et al. 2018): the KL term becomes $\beta\,|\mathrm{KL} - C_t|$ with
+  $C_t = C \min(1, t / T_C)$ rising to ``capacity`` nats.
+
+Outside training (a loaded model, or before the first epoch) the schedules are at their end values.
+The log-likelihood of new data is estimated with the importance-weighted bound $\mathcal L_k$
+(Burda et al. 2016).
 """
 
 from __future__ import annotations
@@ -17,7 +28,7 @@ from dataclasses import dataclass
 import torch
 
 from .. import objectives as O
-from .._validation import Interval
+from .._validation import AnyOf, Interval
 from ..errors import ConfigError
 from .base import AutoencoderBase, AutoencoderConfig
 from .registry import register_model
@@ -26,8 +37,28 @@ from .registry import register_model
 @dataclass
 class VAEConfig(AutoencoderConfig):
     beta: float = 1.0  # weight of the KL term; 1 is the ELBO, > 1 the beta-VAE
+    warmup_epochs: int = 0  # KL warm-up: the KL weight rises from 0 to beta over N epochs (0: off)
+    capacity: float | None = None  # capacity control: beta*|KL - C|, C rising to this (nats)
+    capacity_epochs: int = 0  # epochs over which C rises linearly from 0 (0: C fixed)
 
-    constraints = {**AutoencoderConfig.constraints, "beta": Interval(float, 0, None)}
+    constraints = {**AutoencoderConfig.constraints, "beta": Interval(float, 0, None),
+                   "warmup_epochs": Interval(int, 0, None),
+                   "capacity": AnyOf((None, Interval(float, 0, None))),
+                   "capacity_epochs": Interval(int, 0, None)}
+
+
+def linear_ramp(epoch: int | None, epochs: int) -> float:
+    """$\\min(1, t / T)$ at epoch $t$ (0-based): 0 at the first epoch, 1 from epoch $T$ on.
+    ``epoch=None`` (not training) and ``epochs=0`` (no ramp) give 1."""
+    if epoch is None or epochs == 0:
+        return 1.0
+    return min(1.0, epoch / epochs)
+
+
+def check_k(k) -> None:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ConfigError(f"The number of importance samples k must be a positive int. "
+                          f"Got {k!r} instead.")
 
 
 @register_model("vae")
@@ -36,6 +67,39 @@ class VAE(AutoencoderBase):
 
     config_class = VAEConfig
     encoder_outputs = 2
+    epoch: int | None = None  # set by on_epoch_start while training; drives the KL schedules
+
+    def on_epoch_start(self, epoch: int) -> None:
+        """Called by the trainer before each epoch (0-based): moves the KL schedules."""
+        self.epoch = epoch
+
+    @property
+    def kl_weight(self) -> float:
+        """$\\beta_t$: beta, times the warm-up ramp."""
+        return self.config.beta * linear_ramp(self.epoch, self.config.warmup_epochs)
+
+    @property
+    def capacity(self) -> float | None:
+        """$C_t$ in nats under capacity control, else None."""
+        if self.config.capacity is None:
+            return None
+        return self.config.capacity * linear_ramp(self.epoch, self.config.capacity_epochs)
+
+    def kl_penalty(self, kl: torch.Tensor) -> torch.Tensor:
+        """Per example: $\\beta_t\\,\\mathrm{KL}$, or $\\beta_t\\,|\\mathrm{KL} - C_t|$ under
+        capacity control."""
+        C = self.capacity
+        return self.kl_weight * (kl if C is None else O.capacity_kl(kl, C))
+
+    def loss_terms(self, log_px_z: torch.Tensor, kl: torch.Tensor) -> dict:
+        """$-\\log p(x|z) + $ :meth:`kl_penalty`, averaged; with the schedules' values when on."""
+        terms = {"loss": (-log_px_z + self.kl_penalty(kl)).mean(), "recon": -log_px_z.mean(),
+                 "kl": kl.mean()}
+        if self.config.warmup_epochs:
+            terms["kl_weight"] = torch.tensor(self.kl_weight)
+        if self.config.capacity is not None:
+            terms["capacity"] = torch.tensor(self.capacity)
+        return terms
 
     def posterior(self, x):
         """Parameters of q(z|x): mu and logvar, each (B, latent_dim)."""
@@ -50,16 +114,17 @@ class VAE(AutoencoderBase):
         mu, logvar = self.posterior(x)
         z = O.reparameterize(mu, logvar)
         log_px_z = self.likelihood.log_prob(x, self.decoder(z))
-        kl = O.kl_normal_std_normal(mu, logvar)
-        loss = -O.elbo(log_px_z, kl, self.config.beta).mean()
-        return {"loss": loss, "recon": -log_px_z.mean(), "kl": kl.mean()}
+        return self.loss_terms(log_px_z, O.kl_normal_std_normal(mu, logvar))
+
+    def prior_sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """$z \\sim \\mathcal N(0, I)$, shape (n, latent_dim), on the model's device."""
+        p = next(self.parameters())
+        return torch.randn(n, self.config.latent_dim, generator=generator, device=p.device)
 
     @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """Decode `n` draws from the prior: the mean of p(x|z), z ~ N(0, I)."""
-        p = next(self.parameters())
-        z = torch.randn(n, self.config.latent_dim, generator=generator, device=p.device)
-        return self.decode(z)
+        return self.decode(self.prior_sample(n, generator))
 
     @torch.no_grad()
     def elbo(self, x, *, generator=None):
@@ -74,20 +139,37 @@ class VAE(AutoencoderBase):
         The k samples are drawn in chunks so that at most ~`max_elements` decoder outputs are held
         at once; the bound is exact log-sum-exp over all k.
         """
-        if not isinstance(k, int) or k < 1:
-            raise ConfigError(f"The number of importance samples k must be a positive int. "
-                              f"Got {k!r} instead.")
-        mu, logvar = self.posterior(x)                            # (B, d)
+        check_k(k)
+        mu, logvar = self.posterior(x)                                   # (B, d)
+        return self.iwae(x, mu, logvar, lambda z: self.decoder(z.flatten(0, 1)), k=k,
+                         generator=generator, max_elements=max_elements)
+
+    def iwae(self, x, mu, logvar, decode_logits, *, k, generator, max_elements) -> torch.Tensor:
+        r"""$\log \frac1k \sum_j p(x|z_j)\,p(z_j) / q(z_j|x)$, $z_j \sim \mathcal N(\mu, \sigma^2)$.
+
+        ``decode_logits`` maps codes of shape (kk, B, d) to decoder outputs (kk*B, *input_shape).
+        """
         B = x.shape[0]
         chunk = max(1, min(k, max_elements // max(1, B * self.dim)))
         log_w = []
         for start in range(0, k, chunk):
             kk = min(chunk, k - start)
             z = O.reparameterize(mu, logvar, k=kk, generator=generator)  # (kk, B, d)
-            out = self.decoder(z.flatten(0, 1))                          # (kk*B, *shape)
-            x_rep = x.expand(kk, *x.shape).flatten(0, 1)
-            log_px_z = self.likelihood.log_prob(x_rep, out).view(kk, B)
+            x_rep = x.expand(kk, *x.shape).flatten(0, 1)                 # (kk*B, *shape)
+            log_px_z = self.likelihood.log_prob(x_rep, decode_logits(z)).view(kk, B)
             log_w.append(log_px_z + O.standard_normal_log_density(z)
                          - O.gaussian_log_density(z, mu, logvar))
         log_w = torch.cat(log_w)                                         # (k, B)
         return torch.logsumexp(log_w, dim=0) - torch.log(torch.tensor(float(k)))
+
+
+@dataclass
+class BetaVAEConfig(VAEConfig):
+    beta: float = 4.0  # weight of the KL term; > 1 trades reconstruction for disentangled units
+
+
+@register_model("beta-vae")
+class BetaVAE(VAE):
+    """beta-VAE: the VAE with beta = 4 by default (warm-up and capacity control as options)."""
+
+    config_class = BetaVAEConfig

@@ -79,7 +79,8 @@ class Phase:
 
     ``loss(x, y)`` returns scalar terms with ``"loss"``, which is minimized over ``parameters`` by
     the phase's own optimizer; ``optimizer`` overrides the run's settings for this phase (e.g.
-    ``{"lr": 2e-4, "betas": (0.5, 0.999)}`` for DCGAN). Terms are logged as ``<name>_<term>``.
+    ``{"lr": 2e-4, "betas": (0.5, 0.999)}`` for DCGAN; the phase's ``lr`` is a default that an
+    explicit run ``lr`` overrides). Terms are logged as ``<name>_<term>``.
     """
 
     name: str
@@ -97,6 +98,17 @@ def model_phases(model: torch.nn.Module) -> list[Phase]:
             raise ConfigError(f"Phase names must be unique and dot-free; got {names}.")
         return phases
     return [Phase("main", list(model.parameters()), model)]
+
+
+def _phase_optimizer(phase: Phase, config: TrainConfig) -> torch.optim.Optimizer:
+    """The phase's optimizer: the run's settings, then the phase's. A phase's "lr" is a default
+    (DCGAN's 2e-4, say) that an explicit run lr (--lr) overrides."""
+    settings = dict(phase.optimizer)
+    name = settings.pop("name", config.optimizer)
+    lr = settings.pop("lr", None) if config.lr is None else config.lr
+    settings.pop("lr", None)
+    return make_optimizer(name, phase.parameters, lr=lr, weight_decay=config.weight_decay,
+                          momentum=config.momentum, **settings)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -175,8 +187,12 @@ def evaluate_loss(model, batches: Batches, batch_size: int = 1000) -> dict[str, 
 def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = None,
           val_x: torch.Tensor | None = None, val_y: torch.Tensor | None = None,
           config: TrainConfig | None = None, run_dir: str | Path | None = None,
-          resume: bool = False) -> list[dict]:
+          resume: bool = False, sample_weights=None) -> list[dict]:
     """Train `model` on `x` (and labels `y` for models that use them); return the history.
+
+    Each epoch is a shuffled pass over `x`; with ``sample_weights`` (a callable ``epoch -> (n,)``
+    non-negative tensor, e.g. :class:`hourglass.debias.DebiasSampler`) it is instead ``n`` draws
+    with replacement in proportion to the weights.
 
     Each epoch appends one row: ``epoch``, ``train_<term>`` for every loss term, ``val_<term>``
     when a validation split is given, ``time_s``. With ``patience``, training stops after that many
@@ -192,11 +208,7 @@ def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = N
     torch.manual_seed(config.seed)
     model.to(device).train()
     phases = model_phases(model)
-    optimizers = {p.name: make_optimizer(p.optimizer.get("name", config.optimizer), p.parameters,
-                                         **{"lr": config.lr, "weight_decay": config.weight_decay,
-                                            "momentum": config.momentum,
-                                            **{k: v for k, v in p.optimizer.items() if k != "name"}})
-                  for p in phases}
+    optimizers = {p.name: _phase_optimizer(p, config) for p in phases}
     prefix = {p.name: "" if len(phases) == 1 else f"{p.name}_" for p in phases}
     data = Batches(x, y, device=device, binarize=config.binarize, seed=config.seed)
     # validation sees one fixed binarization, so its numbers are comparable across epochs
@@ -221,7 +233,11 @@ def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = N
         t0 = time.perf_counter()
         if on_epoch_start is not None:
             on_epoch_start(epoch)
-        perm = torch.randperm(n, generator=shuffle).to(device)
+        if sample_weights is None:
+            perm = torch.randperm(n, generator=shuffle).to(device)
+        else:
+            w = torch.as_tensor(sample_weights(epoch), dtype=torch.float64).cpu()
+            perm = torch.multinomial(w, n, replacement=True, generator=shuffle).to(device)
         totals: dict[str, torch.Tensor] = {}
         steps = range(0, n, bs)
         bar = tqdm(steps, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,

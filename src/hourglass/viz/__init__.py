@@ -13,6 +13,8 @@ from hourglass.viz.figures import (
     training_curves,
 )
 from hourglass.viz.report import write_report
+from hourglass.viz.latent import (analogy_grid, class_grid, interpolate, interpolation_grid,
+                                  latent_traversal, traversal_codes)
 
 __all__ = [
     "image_grid",
@@ -22,4 +24,10 @@ __all__ = [
     "latent_grid",
     "point_cloud",
     "write_report",
+    "latent_traversal",
+    "interpolation_grid",
+    "class_grid",
+    "analogy_grid",
+    "traversal_codes",
+    "interpolate",
 ]

@@ -1,0 +1,189 @@
+r"""What the explicit density models share (lecture notes 002 "Auto-regressive Model", 004).
+
+By the chain rule every distribution over D discrete values factorizes as
+
+$p(x) = \prod_{i=1}^D p(x_i \mid x_{<i})$, so $\log p(x) = \sum_{i=1}^D \log p(x_i \mid x_{<i})$.
+
+An autoregressive model computes all D conditionals in one pass with a network whose output ``i``
+sees only the inputs before ``i`` in its ordering. The log-likelihood is then exact (no bound, no
+sampling), training minimizes the negative log-likelihood itself, and sampling draws
+$x_1, x_2, \dots$ one position at a time, each from its conditional given the ones drawn before.
+
+Two observation models for each conditional (the ``likelihood`` config field):
+
+- ``"bernoulli"``: binary $x_i$, $p(x_i = 1 \mid x_{<i}) = \sigma(\ell_i)$ (binarized images);
+- ``"categorical"``: 8-bit $x_i \in \{0, \dots, 255\}$, a 256-way softmax. The data pipeline gives
+  such images as floats ``x / 255``; the model reads the level back as ``round(255 x)``, and its
+  samples are ``level / 255`` again.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .. import objectives as O
+from .._validation import Options, Sizes
+from ..errors import ConfigError, DataError
+from .registry import ModelConfig
+
+N_LEVELS = {"bernoulli": 2, "categorical": 256}
+
+
+@dataclass
+class AutoregressiveConfig(ModelConfig):
+    input_shape: tuple = (1, 28, 28)  # shape of one example: (D,) or (C, H, W)
+    likelihood: str = "bernoulli"     # p(x_i|x_<i): "bernoulli" (binary data) or "categorical" (256-way softmax over 8-bit levels)
+    hidden: tuple = (64,)             # widths of the per-position output layers before the logits
+
+    constraints = {
+        "input_shape": Sizes(),
+        "likelihood": Options(tuple(N_LEVELS)),
+        "hidden": Sizes(),
+    }
+    needs_image = True  # the convolutional models order pixels in raster order
+    odd_fields = ()     # kernel sizes: a masked kernel is centred on its pixel
+
+    def validate(self, owner=None):
+        super().validate(owner)
+        owner = owner or type(self).__name__
+        if self.needs_image and len(self.input_shape) != 3:
+            raise ConfigError(f"{owner} models images: it needs input of shape (C, H, W); got "
+                              f"input_shape={tuple(self.input_shape)}. Use nade for vector data.")
+        for name in self.odd_fields:
+            if getattr(self, name) % 2 == 0:
+                raise ConfigError(f"The {name!r} parameter of {owner} must be odd (a masked "
+                                  f"kernel is centred on its pixel). Got {getattr(self, name)} "
+                                  "instead.")
+
+
+def progress_bar(total: int, progress: bool | None):
+    """A tqdm bar for sampling; ``progress=None`` shows it on a terminal only."""
+    return tqdm(total=total, desc="sampling", leave=False,
+                disable=None if progress is None else not progress)
+
+
+def check_n(n) -> None:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"The number of samples n must be a positive int. Got {n!r} instead.")
+
+
+class AutoregressiveModel(nn.Module):
+    """Exact ``log_prob``, NLL loss and position-by-position ``sample`` over ``logits(x)``.
+
+    A subclass defines ``logits(x)``: the parameters of every conditional, shape ``(B, *shape)``
+    (Bernoulli logits) or ``(B, 256, *shape)`` (categorical logits), where the entry of position
+    ``i`` depends only on the inputs whose rank in ``order()`` is smaller than the rank of ``i``.
+    """
+
+    config_class = AutoregressiveConfig
+    needs_labels = False
+    exact_log_prob = True  # evaluation reports log_prob as the exact NLL, not a bound
+
+    def __init__(self, config: AutoregressiveConfig | None = None, **kwargs):
+        super().__init__()
+        config = config if config is not None else self.config_class(**kwargs)
+        config.validate(type(self).__name__)
+        self.config = config
+
+    @property
+    def dim(self) -> int:
+        """Number of data dimensions D (for bits/dim)."""
+        return math.prod(self.config.input_shape)
+
+    @property
+    def n_levels(self) -> int:
+        return N_LEVELS[self.config.likelihood]
+
+    @property
+    def out_channels(self) -> int:
+        """Logits per input value: 1 (Bernoulli) or 256 (categorical)."""
+        return 1 if self.config.likelihood == "bernoulli" else self.n_levels
+
+    def order(self) -> torch.Tensor:
+        """Rank of every input value in the autoregressive order, a LongTensor of the input shape.
+
+        Values of equal rank are predicted together (conditionally independent given the past).
+        Default: raster order of the pixels, all channels of a pixel at once.
+        """
+        c, h, w = self.config.input_shape
+        return torch.arange(h * w).view(1, h, w).expand(c, h, w)
+
+    def per_value_logits(self, out: torch.Tensor) -> torch.Tensor:
+        """A per-pixel head's (B, C * K, H, W) output as (B, C, H, W) Bernoulli logits or
+        (B, K, C, H, W) categorical logits."""
+        if self.out_channels == 1:
+            return out
+        B, _, H, W = out.shape
+        return out.view(B, -1, self.out_channels, H, W).transpose(1, 2)
+
+    def net_input(self, x: torch.Tensor) -> torch.Tensor:
+        """What the network sees: the data centred on 0, ``2x - 1`` in [-1, 1]."""
+        return 2 * x - 1
+
+    def levels(self, x: torch.Tensor) -> torch.Tensor:
+        """The 8-bit levels ``round(255 x)`` of categorical data given as floats in [0, 1]."""
+        lo, hi = float(x.min()), float(x.max())
+        if lo < 0 or hi > 1:
+            raise DataError(f"likelihood='categorical' models 8-bit data given as floats in [0, 1] "
+                            f"(uint8 / 255); got values in [{lo:.4g}, {hi:.4g}]. Rescale the data "
+                            "or use likelihood='bernoulli' for binary data.")
+        return torch.round(x * (self.n_levels - 1)).long()
+
+    def log_prob(self, x: torch.Tensor, *, k: int | None = None,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        r"""Exact $\log p(x) = \sum_i \log p(x_i \mid x_{<i})$ per example, nats, shape (B,).
+
+        ``k`` and ``generator`` are accepted for the common protocol and ignored (nothing is sampled).
+        """
+        logits = self.logits(x)
+        if self.config.likelihood == "bernoulli":
+            return O.bernoulli_log_likelihood(x, logits)
+        return O.categorical_log_likelihood(self.levels(x), logits)
+
+    def forward(self, x, y=None):
+        nll = -self.log_prob(x)
+        loss = nll.mean()
+        return {"loss": loss, "bits_per_dim": O.bits_per_dim(loss.detach(), self.dim)}
+
+    @torch.no_grad()
+    def sample(self, n: int, *, generator: torch.Generator | None = None, batch_size: int = 256,
+               progress: bool | None = None) -> torch.Tensor:
+        """Draw `n` examples, one rank of ``order()`` at a time, `batch_size` examples at once.
+
+        Each step recomputes ``logits`` of the partly drawn batch and draws the positions of the
+        next rank from their conditionals. ``progress=None`` shows a tqdm bar on a terminal only.
+        Returns floats of the data's kind: 0/1 (Bernoulli) or level / 255 (categorical).
+        """
+        check_n(n)
+        device = next(self.parameters()).device
+        order = self.order().flatten().to(device)                # (D,)
+        ranks = torch.unique(order)
+        chunks = [(s, min(n, s + batch_size)) for s in range(0, n, batch_size)]
+        out = []
+        with progress_bar(len(chunks) * len(ranks), progress) as bar:
+            for start, stop in chunks:
+                x = torch.zeros(stop - start, self.dim, device=device)  # (b, D)
+                for r in ranks:
+                    where = (order == r).nonzero().squeeze(1)            # positions of this rank
+                    logits = self.logits(x.view(-1, *self.config.input_shape))
+                    x[:, where] = self._draw(logits, where, generator)
+                    bar.update()
+                out.append(x.view(-1, *self.config.input_shape))
+        return torch.cat(out)
+
+    def _draw(self, logits: torch.Tensor, where: torch.Tensor, generator) -> torch.Tensor:
+        """Draw the values at flat positions `where` from their conditionals: (b, len(where))."""
+        b = logits.shape[0]
+        if self.config.likelihood == "bernoulli":
+            p = torch.sigmoid(logits.reshape(b, -1)[:, where])             # (b, m)
+            return torch.bernoulli(p, generator=generator)
+        probs = logits.reshape(b, self.n_levels, -1)[:, :, where].softmax(1)  # (b, K, m)
+        m = where.numel()
+        level = torch.multinomial(probs.permute(0, 2, 1).reshape(b * m, self.n_levels), 1,
+                                  generator=generator).view(b, m)
+        return level.float() / (self.n_levels - 1)

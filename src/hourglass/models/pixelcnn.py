@@ -1,0 +1,102 @@
+r"""PixelCNN, plain and gated (van den Oord et al. 2016; lecture notes 002, 004).
+
+$\log p(x) = \sum_{i} \log p(x_i \mid x_{<i})$ over the pixels in raster order, every conditional
+computed at once by masked convolutions (:mod:`hourglass.nn_masked`): a ``kernel_size`` mask-A
+layer, then ``n_layers`` layers that may see the centre (mask B), then a per-pixel ReLU + 1x1 head.
+
+- plain (``gated=False``, "Pixel Recurrent Neural Networks" sec. 3.5): residual blocks
+  ``x + 1x1(relu(maskB(relu(1x1(relu(x))))))``; the stack has a blind spot up and to the right.
+- gated (``gated=True``, "Conditional Image Generation with PixelCNN Decoders"): vertical and
+  horizontal stacks with $\tanh \odot \sigma$ gates; the receptive field is the whole past.
+
+Training is parallel over pixels; sampling is sequential, one pixel per network pass. The name
+``gated-pixelcnn`` is this model with ``gated=True`` by default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .._validation import Interval, Options
+from ..nn_masked import (GatedMaskedLayer, GatedStacksInput, MaskedConv2d, MaskedResidualBlock,
+                         pixel_head, raster_mask)
+from .autoregressive import AutoregressiveConfig, AutoregressiveModel
+from .registry import register_model
+
+
+@dataclass
+class PixelCNNConfig(AutoregressiveConfig):
+    channels: int = 64      # feature maps of every masked layer
+    n_layers: int = 5       # residual (plain) or gated layers after the first, mask-A layer
+    kernel_size: int = 7    # odd kernel of the first layer (mask A)
+    layer_kernel: int = 3   # odd kernel of each later layer (mask B / both stacks)
+    gated: bool = False     # vertical + horizontal stacks with tanh*sigmoid gates: no blind spot
+
+    constraints = {
+        **AutoregressiveConfig.constraints,
+        "channels": Interval(int, 1, None),
+        "n_layers": Interval(int, 1, None),
+        "kernel_size": Interval(int, 1, None),
+        "layer_kernel": Interval(int, 1, None),
+        "gated": Options((True, False)),
+    }
+    odd_fields = ("kernel_size", "layer_kernel")
+
+
+@register_model("pixelcnn")
+class PixelCNN(AutoregressiveModel):
+    """PixelCNN: masked convolutions (A, then B), exact log p(x); --gated for the gated stacks."""
+
+    config_class = PixelCNNConfig
+    tiny_configs = [
+        dict(channels=8, n_layers=2, kernel_size=3, hidden=(8,)),
+        dict(channels=8, n_layers=1, hidden=(8,), likelihood="categorical"),
+        dict(channels=8, n_layers=2, kernel_size=3, hidden=(8,), gated=True),
+    ]
+
+    def __init__(self, config: PixelCNNConfig | None = None, **kwargs):
+        super().__init__(config, **kwargs)
+        c = self.config
+        c_in, k = c.input_shape[0], c.kernel_size
+        if c.gated:
+            self.input = GatedStacksInput(c_in, c.channels, k)
+            self.layers = nn.ModuleList(GatedMaskedLayer(c.channels, c.layer_kernel)
+                                        for _ in range(c.n_layers))
+        else:
+            self.input = MaskedConv2d(c_in, c.channels, raster_mask(k, k, include_center=False))
+            self.layers = nn.ModuleList(MaskedResidualBlock(c.channels, c.layer_kernel)
+                                        for _ in range(c.n_layers))
+        self.head = pixel_head(c.channels, c.hidden, c_in * self.out_channels)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of every pixel's conditional: (B, C, H, W) or (B, 256, C, H, W)."""
+        x = self.net_input(x)
+        if self.config.gated:
+            v, h = self.input(x)                      # (B, ch, H, W) each
+            for layer in self.layers:
+                v, h = layer(v, h)
+            feat = h
+        else:
+            feat = self.input(x)                      # (B, ch, H, W)
+            for layer in self.layers:
+                feat = layer(feat)
+        return self.per_value_logits(self.head(feat))  # head: (B, C * K, H, W)
+
+
+@dataclass
+class GatedPixelCNNConfig(PixelCNNConfig):
+    gated: bool = True      # vertical + horizontal stacks with tanh*sigmoid gates: no blind spot
+
+
+@register_model("gated-pixelcnn")
+class GatedPixelCNN(PixelCNN):
+    """Gated PixelCNN: vertical + horizontal masked stacks, no blind spot (pixelcnn --gated)."""
+
+    config_class = GatedPixelCNNConfig
+    tiny_configs = [
+        dict(channels=8, n_layers=2, kernel_size=3, hidden=(8,)),
+        dict(channels=8, n_layers=1, hidden=(8,), likelihood="categorical"),
+    ]

@@ -1,0 +1,93 @@
+r"""PixelRNN with Row LSTM layers (van den Oord et al. 2016, sec. 3.1; lecture notes 002, 004).
+
+The image is processed row by row, top to bottom; an LSTM state runs down the rows, one state
+vector per pixel of the row. For row $r$ (all columns at once):
+
+$[o, f, i, g]_r = K^{is} \circledast x_r + K^{ss} \circledast h_{r-1}$,
+$c_r = \sigma(f) \odot c_{r-1} + \sigma(i) \odot \tanh(g)$,  $h_r = \sigma(o) \odot \tanh(c_r)$,
+
+where the input-to-state convolution $K^{is}$ is 1 x k and masked (mask B: the pixel and those to
+its left) and the state-to-state convolution $K^{ss}$ is 1 x k over the previous row's states. The
+first layer is a k x k mask-A convolution of the image, so the output at a pixel depends only on
+the pixels before it in raster order (a triangular context above it plus the row to its left):
+$\log p(x) = \sum_i \log p(x_i \mid x_{<i})$ is exact. Layers are residual; a ReLU + 1x1 head gives
+the logits. Sampling is pixel by pixel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .._validation import Interval
+from ..nn_masked import MaskedConv2d, pixel_head, raster_mask
+from .autoregressive import AutoregressiveConfig, AutoregressiveModel
+from .registry import register_model
+
+
+@dataclass
+class RowLSTMConfig(AutoregressiveConfig):
+    channels: int = 32      # LSTM state size per pixel (and feature maps of the first layer)
+    n_layers: int = 2       # Row LSTM layers (residual)
+    kernel_size: int = 7    # odd kernel of the first layer (mask A)
+    row_kernel: int = 3     # odd width k of the input-to-state (mask B) and state-to-state kernels
+
+    constraints = {
+        **AutoregressiveConfig.constraints,
+        "channels": Interval(int, 1, None),
+        "n_layers": Interval(int, 1, None),
+        "kernel_size": Interval(int, 1, None),
+        "row_kernel": Interval(int, 1, None),
+    }
+    odd_fields = ("kernel_size", "row_kernel")
+
+
+class RowLSTMLayer(nn.Module):
+    """One Row LSTM layer with a residual connection: (B, C, H, W) -> (B, C, H, W)."""
+
+    def __init__(self, channels: int, k: int):
+        super().__init__()
+        self.input_to_state = MaskedConv2d(channels, 4 * channels,
+                                           raster_mask(1, k, include_center=True))
+        self.state_to_state = nn.Conv1d(channels, 4 * channels, k, padding=k // 2)
+
+    def forward(self, x):
+        B, C, H, W = x.shape
+        gates_in = self.input_to_state(x)                 # (B, 4C, H, W), all rows at once
+        h = x.new_zeros(B, C, W)                          # state above the first row
+        c = x.new_zeros(B, C, W)
+        rows = []
+        for gates_r in gates_in.unbind(2):                # row by row; unbind: a cheap backward
+            gates = gates_r + self.state_to_state(h)      # (B, 4C, W)
+            o, f, i, g = gates.chunk(4, dim=1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            rows.append(h)
+        return x + torch.stack(rows, dim=2)               # (B, C, H, W)
+
+
+@register_model("row-lstm")
+class RowLSTM(AutoregressiveModel):
+    """PixelRNN Row LSTM: an LSTM state down the rows, masked input-to-state, exact log p(x)."""
+
+    config_class = RowLSTMConfig
+    tiny_configs = [
+        dict(channels=8, n_layers=1, kernel_size=3, hidden=(8,)),
+        dict(channels=4, n_layers=2, hidden=(8,), likelihood="categorical"),
+    ]
+
+    def __init__(self, config: RowLSTMConfig | None = None, **kwargs):
+        super().__init__(config, **kwargs)
+        c = self.config
+        c_in, k = c.input_shape[0], c.kernel_size
+        self.input = MaskedConv2d(c_in, c.channels, raster_mask(k, k, include_center=False))
+        self.layers = nn.Sequential(*(RowLSTMLayer(c.channels, c.row_kernel)
+                                      for _ in range(c.n_layers)))
+        self.head = pixel_head(c.channels, c.hidden, c_in * self.out_channels)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of every pixel's conditional: (B, C, H, W) or (B, 256, C, H, W)."""
+        x = self.net_input(x)
+        return self.per_value_logits(self.head(self.layers(self.input(x))))

@@ -1,0 +1,170 @@
+r"""Stacked (denoising) autoencoders with greedy layer-wise pretraining (lecture notes 001;
+Bengio et al. 2007, Vincent et al. 2010).
+
+A deep sigmoid encoder $h_L \circ \dots \circ h_1$, $h_k(a) = \sigma(W_k a + b_k)$, is hard to
+train from a random start. Greedy pretraining initializes it one layer at a time:
+
+1. train $h_1$ as a one-layer autoencoder (a DAE when ``corruption_level > 0``) on the data $x$;
+2. train $h_k$ the same way on the codes $a_{k-1} = h_{k-1}(\dots h_1(x))$ of the layers below,
+   which stay fixed (they only compute the codes);
+3. stack the encoders (and, mirrored, the decoders) and fine-tune the whole network end to end:
+   a classifier head on the top code with cross-entropy on labels (``finetune='classifier'``, the
+   SDAE of the seminar), or the deep autoencoder on reconstruction (``finetune='reconstruction'``).
+
+Pretraining is the model's ``pretrain`` hook: a procedure over the one trainer
+(:func:`hourglass.train.train` once per layer) that the workflow and the estimators call before the
+main training. ``pretrain_epochs=0`` skips it: the same network from a random start, the baseline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from sklearn.utils.metaestimators import available_if
+from torch import nn
+
+from .._validation import Interval, Options
+from ..corruption import CORRUPTIONS
+from ..errors import ConfigError
+from ..evaluate import batched
+from ..nn import mlp
+from ..train import TrainConfig, train
+from .base import AutoencoderBase, AutoencoderConfig
+from .dae import DAE, DAEConfig, check_corruption_level
+from .registry import register_model
+
+
+@dataclass
+class SAEConfig(AutoencoderConfig):
+    hidden: tuple = (500, 500)      # widths of the stacked sigmoid layers below the code
+    latent_dim: int = 500           # width of the top layer (the code the classifier reads)
+    n_classes: int = 10             # outputs of the classifier head
+    finetune: str = "classifier"    # what fine-tuning minimizes: classifier (labels) or reconstruction
+    recon_weight: float = 0.0       # classifier fine-tuning: weight of a reconstruction term (0 = none)
+    pretrain_epochs: int = 10       # greedy pretraining epochs per layer; 0 = random start (baseline)
+    corruption: str = "masking"     # q(x~|x) of each pretrained layer: masking, gaussian, salt-and-pepper
+    corruption_level: float = 0.25  # 0: a stacked AE; > 0: a stacked denoising AE (SDAE)
+
+    constraints = {**AutoencoderConfig.constraints,
+                   "arch": Options(("mlp",)),
+                   "batch_norm": Options((False,)),
+                   "n_classes": Interval(int, 2, None),
+                   "finetune": Options(("classifier", "reconstruction")),
+                   "recon_weight": Interval(float, 0, None),
+                   "pretrain_epochs": Interval(int, 0, None),
+                   "corruption": Options(tuple(CORRUPTIONS)),
+                   "corruption_level": Interval(float, 0, None)}
+
+    def validate(self, owner=None):
+        super().validate(owner)
+        check_corruption_level(self.corruption, self.corruption_level)
+
+    def layer_sizes(self) -> list[int]:
+        """[D, *hidden, latent_dim]: the widths from the input up to the top code."""
+        return [math.prod(self.input_shape), *self.hidden, self.latent_dim]
+
+
+@register_model("sae")
+class SAE(AutoencoderBase):
+    """Stacked (denoising) AE: greedy layer-wise pretraining, then classifier or deep-AE fine-tuning."""
+
+    config_class = SAEConfig
+    tiny_configs = [
+        dict(hidden=(16,), latent_dim=8, finetune="reconstruction", pretrain_epochs=1),
+        dict(hidden=(16, 12), latent_dim=8, recon_weight=0.5, likelihood="gaussian",
+             dropout=0.1, corruption="gaussian", corruption_level=0.1),
+    ]
+
+    def __init__(self, config: SAEConfig | None = None, **kwargs):
+        super().__init__(config, **kwargs)  # validates the config and builds p(x|z)
+        c = self.config
+        sizes = c.layer_sizes()
+        # sigmoid layers throughout, as the one-layer autoencoders that pretrain them
+        self.encoder = nn.Sequential(nn.Flatten(),
+                                     mlp(sizes, dropout=c.dropout, activation=nn.Sigmoid),
+                                     nn.Sigmoid())
+        self.decoder = nn.Sequential(mlp(sizes[::-1], activation=nn.Sigmoid),
+                                     nn.Unflatten(1, tuple(c.input_shape)))
+        # the classifier head on the top code; a deep autoencoder has none
+        self.head = nn.Linear(c.latent_dim, c.n_classes) if c.finetune == "classifier" else None
+
+    def layers(self) -> list[tuple[nn.Linear, nn.Linear]]:
+        """(encoder, decoder) linear maps of each stacked layer, bottom (next to x) first."""
+        enc = [m for m in self.encoder.modules() if isinstance(m, nn.Linear)]
+        dec = [m for m in self.decoder.modules() if isinstance(m, nn.Linear)]
+        return list(zip(enc, dec[::-1]))
+
+    def encode(self, x):
+        """The top code $h_L(\\dots h_1(x))$, shape (B, latent_dim)."""
+        return self.encoder(x)
+
+    @available_if(lambda self: self.head is not None)  # a deep autoencoder does not classify
+    def classify(self, x):
+        """$p(y \\mid x)$ from the classifier head on the top code, shape (B, n_classes)."""
+        return torch.softmax(self.head(self.encode(x)), dim=-1)
+
+    def forward(self, x, y=None):
+        c = self.config
+        h = self.encode(x)
+        if c.finetune == "reconstruction":  # the deep autoencoder
+            recon = -self.likelihood.log_prob(x, self.decoder(h))
+            return {"loss": recon.mean(), "recon": recon.mean()}
+        if y is None:
+            raise ConfigError("finetune='classifier' trains on labels, and this data has none. "
+                              "Pass labels y, or set finetune='reconstruction'.")
+        logits = self.head(h)
+        xent = F.cross_entropy(logits, y, reduction="none")  # $-\log p(y \mid h_L(x))$
+        terms = {"xent": xent.mean(), "error": (logits.argmax(1) != y).float().mean()}
+        loss = xent
+        if c.recon_weight > 0:
+            recon = -self.likelihood.log_prob(x, self.decoder(h))
+            loss = loss + c.recon_weight * recon
+            terms["recon"] = recon.mean()
+        return {"loss": loss.mean(), **terms}
+
+    # ---- greedy layer-wise pretraining ----------------------------------------------------------
+    def layer_autoencoder(self, k: int) -> DAE:
+        """Layer k as a one-layer sigmoid DAE $a_{k-1} \\to a_k \\to \\hat a_{k-1}$.
+
+        Layer 0 reads the data under the model's likelihood; the layers above reconstruct sigmoid
+        codes in (0, 1), hence with a Bernoulli (cross-entropy) decoder.
+        """
+        c = self.config
+        sizes = c.layer_sizes()
+        first = k == 0
+        return DAE(DAEConfig(input_shape=tuple(c.input_shape) if first else (sizes[k],),
+                             latent_dim=sizes[k + 1], hidden=(), code_activation="sigmoid",
+                             likelihood=c.likelihood if first else "bernoulli",
+                             sigma=c.sigma if first else None,
+                             corruption=c.corruption, corruption_level=c.corruption_level))
+
+    def pretrain(self, x: torch.Tensor, *, y=None, config: TrainConfig) -> list[list[dict]]:
+        """Greedy layer-wise pretraining on `x` (labels are not used); returns each layer's history.
+
+        Layer k trains for ``pretrain_epochs`` with the optimizer settings of `config` (seed
+        ``config.seed + k``, no early stopping) on the codes of the trained layers below, computed
+        once from the clean inputs; its weights are then copied into the stack.
+        """
+        c = self.config
+        if c.pretrain_epochs == 0:
+            return []
+        histories, a = [], x  # a: the input of layer k, (N, *input_shape) then (N, sizes[k])
+        for k, (enc, dec) in enumerate(self.layers()):
+            stage = dataclasses.replace(config, epochs=c.pretrain_epochs, patience=None,
+                                        seed=config.seed + k,
+                                        binarize=config.binarize if k == 0 else "none")
+            torch.manual_seed(stage.seed)
+            layer = self.layer_autoencoder(k)
+            histories.append(train(layer, a, config=stage))
+            layer.eval()
+            with torch.no_grad():
+                enc.load_state_dict(layer.encoder.net[0].state_dict())
+                dec.load_state_dict(layer.decoder.net[0].state_dict())
+                if k == 0:
+                    self.likelihood.load_state_dict(layer.likelihood.state_dict())
+            a = batched(layer.encode, a, device=next(layer.parameters()).device)  # $a_k$
+        return histories
