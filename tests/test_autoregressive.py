@@ -105,7 +105,7 @@ def test_probabilities_of_all_3x3_binary_images_sum_to_one(variant):
     with torch.no_grad():
         p = model.log_prob(all_binary(shape)).double().exp()
     assert float(p.sum()) == pytest.approx(1.0, abs=1e-5)
-    assert float(p.max()) > 5 / 512  # sharp conditionals: far from uniform, so the sum means something
+    assert float(p.max()) > 5 / 512  # sharp conditionals, far from uniform: the sum means something
 
 
 @pytest.mark.parametrize("variant", [v for v in VARIANTS if "categorical" in v])

@@ -2,6 +2,7 @@
 (warm-up, capacity), beta-vae, the CVAE's conditioning and label-free methods, M2's objective and
 classifier, the semi-supervised label helpers, evaluation with labels, the CVAE/M2 estimators."""
 
+import json
 import math
 import re
 
@@ -312,3 +313,26 @@ def test_m2_estimator_is_a_semi_supervised_classifier(toy, tmp_path):
     np.testing.assert_allclose(loaded.predict_proba(X[:20]), proba[:20], rtol=1e-6)
     with pytest.raises(ConfigError, match="M2 needs labelled rows of at least two classes; got 0"):
         M2(epochs=1).fit(X, np.full(len(X), -1))
+
+
+# --------------------------------------------------------------------------------------------
+# runs: n_classes from the data, --labels, label checks
+
+
+def test_train_run_of_m2_keeps_a_few_labels_and_reports_accuracy(tmp_path):
+    from hourglass import workflow
+    config = workflow.train_run(
+        "m2", "digits", out=tmp_path / "m2", model_params={"hidden": (16,), "latent_dim": 2,
+                                                          "n_classes": None},
+        train_config=TrainConfig(epochs=1, progress=False), n=200, k=2, labels=20)
+    assert config["model_config"]["n_classes"] == 10 and config["data"]["labels"] == 20
+    metrics = json.loads((tmp_path / "m2" / "metrics.json").read_text())
+    assert metrics["given_labels"] is True and 0 <= metrics["accuracy"] <= 1
+    assert {"class_grid.png", "analogies.png", "traversal.png"} <= {
+        p.name for p in (tmp_path / "m2" / "figures").iterdir()}
+    with pytest.raises(ConfigError, match="The 'cvae' model is trained with class labels and "
+                                          "'swiss-roll' has none"):
+        workflow.train_run("cvae", "swiss-roll", out=tmp_path / "c")
+    with pytest.raises(ConfigError, match="--labels keeps a few labels for models trained with "
+                                          "them"):
+        workflow.train_run("vae", "digits", out=tmp_path / "v", labels=10)

@@ -18,9 +18,11 @@ from . import __version__
 from .errors import HourglassError
 from .models import describe_models, get_model_class, list_models
 from .train import TrainConfig, list_optimizers
+from .train.signals import Interrupted
 from .train.trainer import BINARIZE
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, also for SIGTERM: stopped cleanly, resumable
 
 
 class _Parser(argparse.ArgumentParser):
@@ -124,6 +126,10 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=0, help=notes.get("seed", ""))
     g.add_argument("--device", default="auto", help=notes.get("device", ""))
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+                   help=notes.get("checkpoint_every", ""))
+    g.add_argument("--keep-checkpoints", type=int, default=d.keep_checkpoints, metavar="K",
+                   help=notes.get("keep_checkpoints", ""))
 
 
 def build_parser(model_name: str | None = None) -> argparse.ArgumentParser:
@@ -241,7 +247,9 @@ def run(argv: list[str]) -> int:
                              optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
                              weight_decay=args.weight_decay, grad_clip=args.grad_clip,
                              patience=args.patience, binarize="none", seed=args.seed,
-                             device=args.device, progress=not args.quiet).validate("train")
+                             device=args.device, progress=not args.quiet,
+                             checkpoint_every=args.checkpoint_every,
+                             keep_checkpoints=args.keep_checkpoints).validate("train")
         config.binarize = args.binarize  # "auto" is resolved against the data
         workflow.train_run(args.model, args.data, out=args.out, model_params=params,
                            train_config=config, val_fraction=args.val_fraction, n=args.n,
@@ -281,12 +289,15 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         return run(argv)
+    except Interrupted as e:  # SIGINT/SIGTERM during training: a checkpoint was written
+        print(f"hourglass: interrupted: {e}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except HourglassError as e:
         print(f"hourglass: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("hourglass: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -328,14 +328,14 @@ def markdown(result: dict) -> str:
     head = (f"{result['data']}: {result['n_fit']} fitted points, {result['n_eval']} held-out, "
             f"{result['dims']}-D, k = {result['k']} (trustworthiness/continuity), "
             f"k-NN with k = {result['knn_k']}; peak memory: {result['memory_measure']}.\n\n")
-    return head + markdown_table(result["rows"], used, digits=3)
+    return head + markdown_table(result["rows"], used, digits=4)
 
 
 def write_compare(out, result, embeddings, y_eval, t_eval, classes) -> Path:
     from .viz.panels import embedding_panel
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "compare.json", result)
+    atomic_write_json(out / "compare.json", result, sort_keys=False)
     atomic_write_text(out / "compare.md", markdown(result))
     buf = io.BytesIO()
     np.savez(buf, **embeddings)  # held-out codes per method, readable with allow_pickle=False

@@ -198,15 +198,16 @@ def markdown(result: dict) -> str:
             f"training examples, {100 * result['rare_share_of_data']:.2f}% of the data); "
             f"db-vae, {result['epochs']} epochs, latent {result['latent_dim']}, bins "
             f"{result['bins']}, alpha {result['alpha']}, combine {result['combine']}; "
-            f"accuracy on all {result['n_test']} test examples. rare_sampling_mass: probability "
-            "that a draw is of the rare class under the final latent-density weights.\n\n"
-            + markdown_table(result["rows"], cols, digits=3))
+            f"accuracy on all {result['n_test']} test examples. rare_sampling_mass: the rare "
+            "class's share of the latent-density sampling weights computed from that row's final "
+            f"model (uniform draws give it {100 * result['rare_share_of_data']:.2f}%).\n\n"
+            + markdown_table(result["rows"], cols, digits=4))
 
 
 def write_debias(out, result: dict, x: torch.Tensor, ds, order: np.ndarray) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "debias.json", result)
+    atomic_write_json(out / "debias.json", result, sort_keys=False)
     atomic_write_text(out / "debias.md", markdown(result))
     if ds.is_image:
         from .viz import image_grid

@@ -255,6 +255,23 @@ def outlier_set(name: str, *, shape: tuple, value_range: tuple, n: int, seed: in
     return x[keep].numpy().astype(np.float64)
 
 
+def fit_and_score(groups, x_fit, sets: dict, *, opts: dict, say) -> dict:
+    """Fit each method of `groups` on `x_fit` once; score every array of `sets` with each of its
+    score kinds. Returns {row label: {"scores": {set name: (n,)}, "time_s": fit share + scoring}}."""
+    rows = {}
+    for name, kinds in groups:
+        t0 = time.perf_counter()
+        est = make_estimator(name, **opts).fit(x_fit)
+        fit_s = time.perf_counter() - t0
+        for kind in kinds:
+            t1 = time.perf_counter()
+            scores = {s: estimator_scores(est, x, kind) for s, x in sets.items()}
+            rows[row_label(name, kind, opts["k"])] = {
+                "scores": scores, "time_s": fit_s / len(kinds) + time.perf_counter() - t1}
+        say(f"{name} fitted and scored ({time.perf_counter() - t0:.1f} s)")
+    return rows
+
+
 def _flat(ds, split) -> tuple[np.ndarray, np.ndarray | None]:
     s = getattr(ds, split)
     x = ds.to_float(s.x).reshape(len(s), -1).numpy().astype(np.float64)
@@ -290,47 +307,32 @@ def run_detect(data: str, *, methods: str = DEFAULT_METHODS, classes: str = "all
         idx = np.flatnonzero(y_train == c)
         if n_per_class is not None:
             idx = np.sort(rng.permutation(idx)[:n_per_class])
-        for name, kinds in groups:
-            t0 = time.perf_counter()
-            est = make_estimator(name, **opts).fit(x_train[idx])
-            fit_s = time.perf_counter() - t0
-            for kind in kinds:
-                t1 = time.perf_counter()
-                s = estimator_scores(est, x_test, kind)
-                row = one_class.setdefault(row_label(name, kind, k), {"auroc": {}, "time_s": 0.0})
-                row["auroc"][str(c)] = auroc(s[y_test == c], s[y_test != c])
-                row["time_s"] += fit_s / len(kinds) + time.perf_counter() - t1
-            say(f"class {c} ({ds.classes[c]}), n={len(idx)}: {name}: " + ", ".join(
-                f"{kind} {one_class[row_label(name, kind, k)]['auroc'][str(c)]:.4f}"
-                for kind in kinds) + f" ({time.perf_counter() - t0:.1f} s)")
+        for label, row in fit_and_score(groups, x_train[idx], {"normal": x_test}, opts=opts,
+                                        say=lambda m: say(f"class {c} ({ds.classes[c]}), "
+                                                          f"n={len(idx)}: {m}")).items():
+            s = row["scores"]["normal"]
+            entry = one_class.setdefault(label, {"auroc": {}, "time_s": 0.0})
+            entry["auroc"][str(c)] = auroc(s[y_test == c], s[y_test != c])
+            entry["time_s"] += row["time_s"]
+        say(f"class {c} AUROC: " + ", ".join(f"{label} {r['auroc'][str(c)]:.4f}"
+                                             for label, r in one_class.items()))
     for row in one_class.values():
         row["mean"] = float(np.mean(list(row["auroc"].values())))
 
-    cross: dict[str, dict] = {}
-    cross_scores: dict[str, dict] = {}
+    cross, cross_scores, keep = {}, {}, []
     sets = [s.strip() for s in against.split(",") if s.strip()]
-    keep = []
     if sets:
         keep = np.arange(len(x_train)) if n_cross is None else \
             np.sort(rng.permutation(len(x_train))[:n_cross])
-        others = {s: outlier_set(s, shape=ds.shape, value_range=(0.0, 1.0) if ds.dtype ==
-                                 torch.uint8 else ds.value_range, n=n_outliers, seed=seed)
-                  for s in sets}
-        for name, kinds in groups:
-            t0 = time.perf_counter()
-            est = make_estimator(name, **opts).fit(x_train[keep])
-            for kind in kinds:
-                label = row_label(name, kind, k)
-                s_in = estimator_scores(est, x_test, kind)
-                cross_scores[label] = {f"{data} test": s_in}
-                cross[label] = {}
-                for other, x_other in others.items():
-                    s_out = estimator_scores(est, x_other, kind)
-                    cross_scores[label][other] = s_out
-                    cross[label][other] = auroc(s_in, s_out)
-            say(f"cross-dataset, n={len(keep)}: {name}: " + ", ".join(
-                f"{row_label(name, kind, k)} vs {o} {cross[row_label(name, kind, k)][o]:.4f}"
-                for kind in kinds for o in others) + f" ({time.perf_counter() - t0:.1f} s)")
+        value_range = (0.0, 1.0) if ds.dtype == torch.uint8 else ds.value_range
+        others = {s: outlier_set(s, shape=ds.shape, value_range=value_range, n=n_outliers,
+                                 seed=seed) for s in sets}
+        scored = fit_and_score(groups, x_train[keep], {f"{data} test": x_test, **others},
+                               opts=opts, say=lambda m: say(f"cross-dataset, n={len(keep)}: {m}"))
+        for label, row in scored.items():
+            cross_scores[label] = row["scores"]
+            s_in = row["scores"][f"{data} test"]
+            cross[label] = {o: auroc(s_in, row["scores"][o]) for o in others}
 
     result = {
         "data": data, "dataset": ds.info(), "classes": [int(c) for c in class_ids],
@@ -373,24 +375,28 @@ def _parse_classes(text: str, ds) -> list[int]:
     return ids
 
 
+def _pct(v: float) -> float:
+    return round(100 * v, 1)
+
+
 def markdown(result: dict) -> str:
     from .experiments import markdown_table
     parts = []
     if result["one_class"]:
         names = result["class_names"] or [str(c) for c in result["classes"]]
-        rows = [{"method": m, **{n: 100 * r["auroc"][str(c)] for n, c in zip(names, result["classes"])},
-                 "mean": 100 * r["mean"], "time_s": r["time_s"]}
+        rows = [{"method": m, **{n: _pct(r["auroc"][str(c)]) for n, c in zip(names, result["classes"])},
+                 "mean": _pct(r["mean"]), "time_s": round(r["time_s"], 1)}
                 for m, r in result["one_class"].items()]
         parts.append(f"One-class AUROC (%) on {result['data']}: train on one class "
                      f"({result['n_per_class'] or 'all'} examples), score all {result['n_test']} "
-                     "test examples.\n\n" + markdown_table(rows, digits=3))
+                     "test examples.\n\n" + markdown_table(rows, digits=4))
     if result["cross"]:
-        rows = [{"method": m, **{o: 100 * v for o, v in r.items()}}
+        rows = [{"method": m, **{o: _pct(v) for o, v in r.items()}}
                 for m, r in result["cross"].items()]
         parts.append(f"Cross-dataset AUROC (%): train on {result['n_cross'] or 'all'} "
                      f"{result['data']} training examples; {result['data']} test (normal) "
                      f"against {result['n_outliers']} examples of each other set.\n\n"
-                     + markdown_table(rows, digits=3))
+                     + markdown_table(rows, digits=4))
     return "\n".join(parts)
 
 
@@ -398,7 +404,7 @@ def write_detect(out, result: dict, cross_scores: dict) -> Path:
     from .viz.panels import auroc_heatmap, score_histograms
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "detect.json", result)
+    atomic_write_json(out / "detect.json", result, sort_keys=False)
     atomic_write_text(out / "detect.md", markdown(result))
     if result["one_class"]:
         names = result["class_names"] or [str(c) for c in result["classes"]]

@@ -54,8 +54,12 @@ def read_config(run_dir: str | Path) -> dict:
         config = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise RunError(f"{path} is not valid JSON ({e}).") from None
-    if not isinstance(config, dict) or "model" not in config or "model_config" not in config:
-        raise RunError(f"{path} lacks the 'model' and 'model_config' entries of a run config.")
+    except RecursionError:
+        raise RunError(f"{path} is not a run config (JSON nested too deeply to read).") from None
+    if not isinstance(config, dict) or not isinstance(config.get("model"), str) \
+            or not isinstance(config.get("model_config"), dict):
+        raise RunError(f"{path} lacks the 'model' (a name) and 'model_config' (an object) "
+                       "entries of a run config.")
     return config
 
 

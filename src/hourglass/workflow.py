@@ -23,6 +23,7 @@ from .errors import ConfigError, RunError
 from .evaluate import batched, evaluate_model
 from .models import get_model_class
 from .train import Batches, TrainConfig, resolve_device, train
+from .train.lock import run_lock
 
 EVAL_SEED = 0  # seed of the fixed test binarization and the IWAE samples, stated in metrics.json
 
@@ -115,6 +116,14 @@ def train_run(model_name: str, data: str, *, out: str | Path, model_params: dict
     if not isinstance(k, int) or k < 1:
         raise ConfigError(f"k (importance samples) must be a positive int. Got {k!r} instead.")
     _check_writable(out)
+    with run_lock(out):  # one writer per run directory
+        return _train_locked(cls, model_name, out, model_config, train_cfg, data_info, ds,
+                             resume=resume, evaluate=evaluate, k=k)
+
+
+def _train_locked(cls, model_name, out, model_config, train_cfg, data_info, ds, *, resume,
+                  evaluate, k) -> dict:
+    """The part of `train_run` that writes the run directory (under its lock)."""
     config = runs.write_config(out, model_name=model_name, model_config=model_config,
                                train=train_cfg.to_dict(), data=data_info)
     torch.manual_seed(train_cfg.seed)

@@ -256,16 +256,20 @@ def as_examples(x, *, name: str = "data") -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x))
 
 
+MAX_CLASSES = 100_000  # a label beyond this is a corrupt file, not a class (one name per class)
+
+
 def as_labels(y, n: int, *, name: str = "data") -> torch.Tensor:
     """Validate ``(n,)`` integer labels >= 0 and return them as a LongTensor."""
     y = y.numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
     if y.ndim != 1 or len(y) != n:
         raise DataError(f"{name}: labels have shape {y.shape} but x has {n} examples; "
                         f"expected labels of shape ({n},), one per example.")
-    if not np.issubdtype(y.dtype, np.number) or not np.isfinite(y).all() \
-            or (y != np.round(y)).any() or (y < 0).any():
-        raise DataError(f"{name}: labels must be integers 0..K-1; got values such as "
-                        f"{np.unique(y)[:5].tolist()}. Encode class names as integers first.")
+    if not np.issubdtype(y.dtype, np.number) or np.iscomplexobj(y) or not np.isfinite(y).all() \
+            or (y != np.round(y)).any() or (y < 0).any() or (y >= MAX_CLASSES).any():
+        raise DataError(f"{name}: labels must be integers 0..K-1 with K at most {MAX_CLASSES}; "
+                        f"got values such as {np.unique(y)[:5].tolist()}. Encode class names as "
+                        "integers first.")
     return torch.from_numpy(y.astype(np.int64))
 
 

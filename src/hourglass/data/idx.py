@@ -37,6 +37,18 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 20
 
 
+MAX_DEFLATE_RATIO = 1032  # deflate's largest possible expansion: a bound on what a .gz can hold
+
+
+def claimed_nbytes(shape: tuple[int, ...], dtype: np.dtype, name) -> int:
+    """Bytes an array of `shape` and `dtype` needs, as a header claims it; a shape numpy cannot
+    even represent (more than 2^63 bytes, zero-sized axes aside) raises `DataError`."""
+    if np.prod([max(d, 1) for d in shape], dtype=object) * dtype.itemsize >= 2**63:
+        raise DataError(f"{name} claims an array of shape {shape}, larger than any array can be; "
+                        "the file is corrupt. Download or copy it again.")
+    return int(np.prod(shape, dtype=object)) * dtype.itemsize
+
+
 def _open(path: Path):
     """Open `path` for binary reading, transparently decompressing gzip."""
     with open(path, "rb") as f:
@@ -102,7 +114,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
                 raise DataError(f"{path} is not an IDX file: its header declares 0 dimensions.")
             dims = np.frombuffer(_read_exactly(f, 4 * ndim, path, "header"), dtype=">u4")
             shape = tuple(int(d) for d in dims)
-            nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            nbytes = claimed_nbytes(shape, dtype, path)
             if not isinstance(f, gzip.GzipFile):
                 # A raw file's size is known: refuse a header that claims more before reading.
                 actual = path.stat().st_size - 4 - 4 * ndim
@@ -111,6 +123,13 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
                         f"{path} is truncated: its header promises shape {shape} ({nbytes} bytes) "
                         f"but only {actual} bytes follow. Download or copy the file again."
                     )
+            elif nbytes > MAX_DEFLATE_RATIO * path.stat().st_size:
+                raise DataError(
+                    f"{path} is truncated or corrupt: it claims shape {shape} ({nbytes} bytes) "
+                    f"but a gzip file of "
+                    f"{path.stat().st_size} bytes cannot hold that much (deflate expands at most "
+                    f"{MAX_DEFLATE_RATIO}:1). Download or copy the file again."
+                )
             data = _read_exactly(f, nbytes, path, f"data for shape {shape}")
             if f.read(1):
                 raise DataError(

@@ -17,6 +17,8 @@ the cache from the official URL or ``$HOURGLASS_MIRROR``.
 from __future__ import annotations
 
 import os
+import zipfile
+import zlib
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -28,7 +30,7 @@ import torch
 from hourglass.data.dataset import (Dataset, Split, as_examples, as_labels, check_fraction,
                                     split_indices, value_range)
 from hourglass.data.download import download as download_file
-from hourglass.data.idx import read_idx
+from hourglass.data.idx import MAX_DEFLATE_RATIO, claimed_nbytes, read_idx
 from hourglass.errors import ConfigError, DataError
 
 __all__ = ["load", "list_datasets", "register_dataset", "fetch", "load_idx_folder", "load_file",
@@ -370,7 +372,8 @@ def load_file(path: str | os.PathLike, *, val_fraction: float = 0.1, seed: int =
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":
-            x, y = np.load(path, allow_pickle=False), None
+            with open(path, "rb") as f:
+                x, y = _read_npy(f, path.stat().st_size, path), None
         elif suffix == ".npz":
             x, y = _read_npz(path)
         elif suffix == ".csv":
@@ -379,26 +382,61 @@ def load_file(path: str | os.PathLike, *, val_fraction: float = 0.1, seed: int =
             raise DataError(f"Cannot read {path}: the suffix must be one of {FILE_SUFFIXES}.")
     except DataError:
         raise
-    except (ValueError, OSError, EOFError) as e:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error,
+            NotImplementedError) as e:
         raise DataError(f"Cannot read {path} as {suffix[1:]}: {e}. Check that the file is a "
                         f"valid {suffix[1:]} file of numbers.") from e
     return Dataset.from_arrays(x, y, name=str(path), val_fraction=val_fraction, seed=seed,
                                description=f"data from {path}")
 
 
+def _read_npy(f, size: int, name) -> np.ndarray:
+    """One .npy array from the binary file `f` of `size` bytes, read without trusting its header:
+    object (pickled) dtypes are refused, and so is a shape that claims more bytes than follow,
+    before anything is allocated."""
+    try:
+        version = np.lib.format.read_magic(f)
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                       (2, 0): np.lib.format.read_array_header_2_0}[version]
+        shape, fortran_order, dtype = read_header(f)
+    except Exception as e:  # noqa: BLE001 - numpy parses the untrusted header with eval-like code
+        raise DataError(f"{name} is not a valid .npy file (its header cannot be read: "
+                        f"{type(e).__name__}). Save it with numpy.save.") from None
+    if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
+        raise DataError(f"{name} holds dtype {dtype}; Hourglass reads plain numeric arrays only "
+                        "(and never unpickles object arrays).")
+    nbytes = claimed_nbytes(shape, dtype, name)
+    if nbytes > size - f.tell():
+        raise DataError(f"{name} is truncated: its header promises shape {shape} ({nbytes} bytes) "
+                        f"but only {size - f.tell()} bytes follow. Save it again.")
+    data = f.read(nbytes)
+    return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran_order else "C")
+
+
 def _read_npz(path: Path):
-    with np.load(path, allow_pickle=False) as archive:
-        keys = list(archive.keys())
-        x_key = next((k for k in _X_KEYS if k in archive), None)
+    with zipfile.ZipFile(path) as archive:
+        members = {n[:-4]: n for n in archive.namelist() if n.endswith(".npy")}
+
+        def read(key):
+            info = archive.getinfo(members[key])
+            if info.file_size > MAX_DEFLATE_RATIO * info.compress_size + 1024:
+                raise DataError(f"{path}: member {key!r} claims {info.file_size} bytes in "
+                                f"{info.compress_size} compressed; the archive is corrupt.")
+            with archive.open(info) as f:
+                return _read_npy(f, info.file_size, f"{path}[{key}]")
+
+        keys = list(members)
+        x_key = next((k for k in _X_KEYS if k in members), None)
         if x_key is None:
             raise DataError(f"{path} has arrays {keys} but none named {' / '.join(_X_KEYS)}; "
                             "save the examples as np.savez(path, x=x, y=labels).")
-        y_key = next((k for k in _Y_KEYS if k in archive), None)
-        x = archive[x_key]
-        y = None if y_key is None else archive[y_key]
-    if y is not None and (y.ndim != 1 or len(y) != len(x)):
+        y_key = next((k for k in _Y_KEYS if k in members), None)
+        x = read(x_key)
+        y = None if y_key is None else read(y_key)
+    n = len(x) if x.ndim else 0  # a 0-d x is refused by as_examples
+    if y is not None and (y.ndim != 1 or len(y) != n):
         raise DataError(f"{path}: labels {y_key!r} have shape {y.shape} but {x_key!r} has "
-                        f"{len(x)} examples; save one label per example.")
+                        f"{n} examples; save one label per example.")
     return x, y
 
 

@@ -60,18 +60,14 @@ def _knn_radii(feats, k):
     return nn_.kneighbors(feats)[0][:, -1]
 
 
-def _coverage(ref, radii, query) -> float:
-    """Share of `query` points inside at least one ball (ref_i, radii_i)."""
-    d = np.sqrt(((query[:, None, :] - ref[None, :, :]) ** 2).sum(-1)) if len(ref) * len(query) < 4e6 \
-        else None
-    if d is not None:
-        return float((d <= radii[None, :]).any(1).mean())
-    inside = np.zeros(len(query), bool)
-    for start in range(0, len(query), 1000):  # blocks keep memory bounded
-        q = query[start:start + 1000]
-        dd = np.sqrt(((q[:, None, :] - ref[None, :, :]) ** 2).sum(-1))
-        inside[start:start + 1000] = (dd <= radii[None, :]).any(1)
-    return float(inside.mean())
+def _coverage(ref, radii, query, block: int = 2048) -> float:
+    """Share of `query` points inside at least one ball (ref_i, radii_i); distances in blocks of
+    `block` query rows, so memory stays at block x len(ref)."""
+    ref, radii = torch.as_tensor(ref), torch.as_tensor(radii, dtype=torch.float32)
+    query = torch.as_tensor(query)
+    inside = [(torch.cdist(query[i:i + block], ref) <= radii).any(1)
+              for i in range(0, len(query), block)]
+    return float(torch.cat(inside).float().mean())
 
 
 def precision_recall(feat_real, feat_fake, *, k: int = 3) -> tuple[float, float]:
@@ -108,8 +104,10 @@ class FeatureNet(nn.Module):
         return {"loss": loss, "error": (logits.argmax(1) != y).float().mean()}
 
 
-def feature_net(ds, *, epochs: int = 5, seed: int = 0, cache_dir=None, progress: bool = False):
-    """The dataset's feature network: loaded from the cache, or trained once and cached.
+def feature_net(ds, *, epochs: int = 3, max_train: int = 20_000, seed: int = 0, cache_dir=None,
+                progress: bool = False):
+    """The dataset's feature network: loaded from the cache, or trained once and cached, on the
+    first `max_train` training images for `epochs` epochs (a few minutes on a CPU).
 
     Returns ``(net, info)`` with ``info["test_accuracy"]`` recorded at training time.
     """
@@ -120,7 +118,8 @@ def feature_net(ds, *, epochs: int = 5, seed: int = 0, cache_dir=None, progress:
     if ds.train.y is None:
         raise DataError(f"Sample-quality features need a labelled dataset; {ds.name!r} has no "
                         "labels.")
-    key = json.dumps({"name": ds.name, "shape": list(ds.shape), "n": len(ds.train),
+    n_train = min(len(ds.train), max_train)
+    key = json.dumps({"name": ds.name, "shape": list(ds.shape), "n": n_train,
                       "classes": ds.n_classes, "epochs": epochs, "seed": seed, "v": 1})
     tag = hashlib.sha256(key.encode()).hexdigest()[:12]
     folder = cache_root(cache_dir) / "features"
@@ -131,7 +130,7 @@ def feature_net(ds, *, epochs: int = 5, seed: int = 0, cache_dir=None, progress:
         net.load_state_dict(load_file(str(weights)))
         return net.eval(), json.loads(meta.read_text())
     t0 = time.perf_counter()
-    train(net, ds.train.x, y=ds.train.y,
+    train(net, ds.train.x[:n_train], y=ds.train.y[:n_train],
           config=TrainConfig(epochs=epochs, batch_size=128, seed=seed, progress=progress))
     net.eval()
     with torch.no_grad():

@@ -176,7 +176,8 @@ def main(argv=None) -> dict:
                             "clock under that load"},
         "total_time_s": round(time.perf_counter() - t_start, 1),
     }
-    cols = ["model", "log p(x)", "test images", "NLL (nats)", "bits/dim", common, "parameters", "train time (s)", "eval time (s)"]
+    cols = ["model", "log p(x)", "test images", "NLL (nats)", "bits/dim", common, "parameters",
+            "train time (s)", "eval time (s)"]
     budget = result["budget"]
     md = (f"## Likelihood table: binarized {args.data}\n\n"
           f"Budget: {budget['train_examples']} training images, {args.epochs} epochs, batch "

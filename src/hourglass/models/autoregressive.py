@@ -37,7 +37,7 @@ N_LEVELS = {"bernoulli": 2, "categorical": 256}
 @dataclass
 class AutoregressiveConfig(ModelConfig):
     input_shape: tuple = (1, 28, 28)  # shape of one example: (D,) or (C, H, W)
-    likelihood: str = "bernoulli"     # p(x_i|x_<i): "bernoulli" (binary data) or "categorical" (256-way softmax over 8-bit levels)
+    likelihood: str = "bernoulli"     # p(x_i|x_<i): "bernoulli" (binary) or "categorical" (8-bit)
     hidden: tuple = (64,)             # widths of the per-position output layers before the logits
 
     constraints = {
@@ -138,7 +138,7 @@ class AutoregressiveModel(nn.Module):
                  generator: torch.Generator | None = None) -> torch.Tensor:
         r"""Exact $\log p(x) = \sum_i \log p(x_i \mid x_{<i})$ per example, nats, shape (B,).
 
-        ``k`` and ``generator`` are accepted for the common protocol and ignored (nothing is sampled).
+        ``k`` and ``generator`` are accepted for the common protocol and ignored (no sampling).
         """
         logits = self.logits(x)
         if self.config.likelihood == "bernoulli":

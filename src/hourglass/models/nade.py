@@ -27,7 +27,7 @@ from .registry import register_model
 @dataclass
 class NADEConfig(AutoregressiveConfig):
     input_shape: tuple = (784,)  # shape of one example; any shape, flattened in C-order
-    hidden: tuple = (500,)       # H of the shared hidden layer h_i; more widths stack per-position layers
+    hidden: tuple = (500,)       # H of the shared layer h_i; more widths add per-position layers
 
     constraints = {"input_shape": Sizes(), "likelihood": Options(("bernoulli",)), "hidden": Sizes()}
     needs_image = False

@@ -30,6 +30,7 @@ from .._io import atomic_write_text
 from .._validation import AnyOf, Interval, Options, check_params
 from ..errors import ConfigError, RunError
 from .checkpoint import load_checkpoint, save_checkpoint
+from .signals import Interrupted, StopSignals
 from .optim import OPTIMIZERS, make_optimizer
 
 BINARIZE = ("none", "dynamic", "static", "threshold")
@@ -49,6 +50,8 @@ class TrainConfig:
     seed: int = 0                     # same seed, same numbers
     device: str = "auto"              # auto | cpu | cuda | cuda:N
     progress: bool = True             # tqdm progress bar with the loss terms
+    checkpoint_every: int | None = None  # also checkpoint every N steps (None: at epoch ends only)
+    keep_checkpoints: int = 1         # checkpoints kept: the latest, plus K-1 in RUN/checkpoints/
 
     constraints = {
         "epochs": Interval(int, 1, None),
@@ -62,6 +65,8 @@ class TrainConfig:
         "binarize": Options(BINARIZE),
         "seed": Interval(int, 0, None),
         "progress": Options((True, False)),
+        "checkpoint_every": AnyOf((None, Interval(int, 1, None))),
+        "keep_checkpoints": Interval(int, 1, None),
     }
 
     def validate(self, owner: str = "TrainConfig") -> "TrainConfig":
@@ -184,6 +189,17 @@ def evaluate_loss(model, batches: Batches, batch_size: int = 1000) -> dict[str, 
     return {k: float(v) / n for k, v in totals.items()}
 
 
+def _check_finite(totals: dict, epoch: int, after: int, upto: int) -> None:
+    """Raise RunError naming the terms whose running total went non-finite in batches after..upto
+    (one sync, done only where the loop syncs anyway or is about to checkpoint)."""
+    bad = [k for k, v in totals.items() if not math.isfinite(float(v))]
+    if bad:
+        where = f"batch {upto}" if upto - after <= 1 else f"batches {after + 1}-{upto}"
+        raise RunError(f"The training loss became non-finite in epoch {epoch + 1} "
+                       f"({', '.join('train_' + k for k in bad)}), {where}. Lower the learning rate (--lr) or set "
+                       "--grad-clip; the last checkpoint (if any) is intact.")
+
+
 def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = None,
           val_x: torch.Tensor | None = None, val_y: torch.Tensor | None = None,
           config: TrainConfig | None = None, run_dir: str | Path | None = None,
@@ -217,7 +233,8 @@ def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = N
                                              seed=config.seed + 1)
     shuffle = torch.Generator().manual_seed(config.seed)
     history: list[dict] = []
-    best_loss, best_state, bad_epochs, start_epoch = math.inf, None, 0, 0
+    best_loss, best_state, bad_epochs, start_epoch, start_step = math.inf, None, 0, 0, 0
+    totals: dict[str, torch.Tensor] = {}
     run_dir = None if run_dir is None else Path(run_dir)
     if resume:
         if run_dir is None:
@@ -226,70 +243,92 @@ def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = N
         history, start_epoch = state["history"], state["epoch"]
         best_loss, bad_epochs = state["best_loss"], state["bad_epochs"]
         best_state = state["best_model_state"]
+        start_step = state.get("step", 0)  # batches of epoch `start_epoch` already taken
+        totals = {k[7:]: v.to(device) for k, v in state["extra"].items() if k.startswith("totals.")}
+
+    def checkpoint(epoch: int, step: int = 0, epoch_shuffle: torch.Tensor | None = None):
+        """Epoch ends: step 0 of the next epoch; mid-epoch: `step` batches done, the epoch's totals."""
+        save_checkpoint(run_dir, model=model, optimizers=optimizers, keep=config.keep_checkpoints,
+                        shuffle_state=shuffle.get_state() if epoch_shuffle is None else epoch_shuffle,
+                        epoch=epoch, best_model_state=best_state,
+                        extra_tensors={f"totals.{k}": v for k, v in totals.items()} if step else None,
+                        state={"step": step, "history": history, "best_loss": best_loss,
+                               "bad_epochs": bad_epochs})
 
     n, bs = len(data), config.batch_size
+    n_steps = -(-n // bs)  # batches per epoch
+    every = config.checkpoint_every if run_dir is not None else None
     on_epoch_start = getattr(model, "on_epoch_start", None)  # schedules (e.g. KL warm-up) live in the model
-    for epoch in range(start_epoch, config.epochs):
-        t0 = time.perf_counter()
-        if on_epoch_start is not None:
-            on_epoch_start(epoch)
-        if sample_weights is None:
-            perm = torch.randperm(n, generator=shuffle).to(device)
-        else:
-            w = torch.as_tensor(sample_weights(epoch), dtype=torch.float64).cpu()
-            perm = torch.multinomial(w, n, replacement=True, generator=shuffle).to(device)
-        totals: dict[str, torch.Tensor] = {}
-        steps = range(0, n, bs)
-        bar = tqdm(steps, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
-                   disable=not config.progress, mininterval=0.5)
-        for step, start in enumerate(bar):
-            idx = perm[start:start + bs]
-            xb, yb = data.get(idx)
-            m = idx.shape[0]
-            for phase in phases:
-                terms = phase.loss(xb, yb)
-                opt = optimizers[phase.name]
-                opt.zero_grad(set_to_none=True)
-                terms["loss"].backward()
-                if config.grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(phase.parameters, config.grad_clip)
-                opt.step()
-                for k, v in terms.items():
-                    k = prefix[phase.name] + k
-                    totals[k] = totals[k] + v.detach() * m if k in totals else v.detach() * m
-            if config.progress and step % 20 == 0:
-                bar.set_postfix({k: f"{float(v) / min(n, start + m):.4g}"
-                                 for k, v in totals.items()}, refresh=False)
-        bar.close()
-        row = {"epoch": epoch + 1, **{f"train_{k}": float(v) / n for k, v in totals.items()}}
-        bad_terms = [k for k, v in row.items() if not math.isfinite(v)]
-        if bad_terms:
-            raise RunError(f"The training loss became non-finite in epoch {epoch + 1} "
-                           f"({', '.join(bad_terms)}). Lower the learning rate (--lr) or set "
-                           "--grad-clip; the last checkpoint (if any) is intact.")
-        if val is not None:
-            row.update({f"val_{k}": v for k, v in evaluate_loss(model, val).items()})
-        row["time_s"] = time.perf_counter() - t0
-        history.append(row)
-        stop = False
-        if config.patience is not None:
-            if row["val_loss"] < best_loss:
-                best_loss, bad_epochs = row["val_loss"], 0
-                best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+    with StopSignals(enabled=run_dir is not None) as signals:
+        for epoch in range(start_epoch, config.epochs):
+            t0 = time.perf_counter()
+            if on_epoch_start is not None:
+                on_epoch_start(epoch)
+            epoch_shuffle = shuffle.get_state()  # the permutation below is redrawn from it on resume
+            if sample_weights is None:
+                perm = torch.randperm(n, generator=shuffle).to(device)
             else:
-                bad_epochs += 1
-                stop = bad_epochs >= config.patience
-        if config.progress:
-            tqdm.write("  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                                 for k, v in row.items()))
-        if run_dir is not None:
-            save_checkpoint(run_dir, model=model, optimizers=optimizers, generator=shuffle,
-                            epoch=epoch + 1, best_model_state=best_state,
-                            state={"history": history, "best_loss": best_loss,
-                                   "bad_epochs": bad_epochs})
-            atomic_write_text(run_dir / "history.csv", _history_csv(history))
-        if stop:
-            break
+                w = torch.as_tensor(sample_weights(epoch), dtype=torch.float64).cpu()
+                perm = torch.multinomial(w, n, replacement=True, generator=shuffle).to(device)
+            first = start_step if epoch == start_epoch else 0
+            if first == 0:
+                totals = {}
+            checked = first  # totals were finite after this many batches
+            steps = range(first * bs, n, bs)
+            bar = tqdm(steps, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
+                       disable=not config.progress, mininterval=0.5)
+            for step, start in enumerate(bar, start=first):
+                idx = perm[start:start + bs]
+                xb, yb = data.get(idx)
+                m = idx.shape[0]
+                for phase in phases:
+                    terms = phase.loss(xb, yb)
+                    opt = optimizers[phase.name]
+                    opt.zero_grad(set_to_none=True)
+                    terms["loss"].backward()
+                    if config.grad_clip is not None:
+                        torch.nn.utils.clip_grad_norm_(phase.parameters, config.grad_clip)
+                    opt.step()
+                    for k, v in terms.items():
+                        k = prefix[phase.name] + k
+                        totals[k] = totals[k] + v.detach() * m if k in totals else v.detach() * m
+                done = step + 1
+                if config.progress and step % 20 == 0:
+                    _check_finite(totals, epoch, checked, done)
+                    checked = done
+                    bar.set_postfix({k: f"{float(v) / min(n, start + m):.4g}"
+                                     for k, v in totals.items()}, refresh=False)
+                if (every and (epoch * n_steps + done) % every == 0 or signals.received) and start + m < n:
+                    _check_finite(totals, epoch, checked, done)
+                    checked = done
+                    checkpoint(epoch, done, epoch_shuffle)
+                    if signals.received:
+                        raise Interrupted(signals.message(run_dir, epoch + 1, done))
+            bar.close()
+            _check_finite(totals, epoch, checked, len(steps) + first)
+            row = {"epoch": epoch + 1, **{f"train_{k}": float(v) / n for k, v in totals.items()}}
+            if val is not None:
+                row.update({f"val_{k}": v for k, v in evaluate_loss(model, val).items()})
+            row["time_s"] = time.perf_counter() - t0
+            history.append(row)
+            stop = False
+            if config.patience is not None:
+                if row["val_loss"] < best_loss:
+                    best_loss, bad_epochs = row["val_loss"], 0
+                    best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+                else:
+                    bad_epochs += 1
+                    stop = bad_epochs >= config.patience
+            if config.progress:
+                tqdm.write("  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                     for k, v in row.items()))
+            if run_dir is not None:
+                checkpoint(epoch + 1)
+                atomic_write_text(run_dir / "history.csv", _history_csv(history))
+                if signals.received and epoch + 1 < config.epochs and not stop:
+                    raise Interrupted(signals.message(run_dir, epoch + 1, len(steps) + first))
+            if stop:
+                break
     if best_state is not None:  # early stopping: keep the weights of the best validation epoch
         model.load_state_dict(best_state)
     return history
