@@ -17,8 +17,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install "$(TORCH_SPEC)"
-	$(PY) -c "import torch; print('torch', torch.__version__)" > $(VENV)/torch-version.txt
+	$(PIP) install "$(TORCH_SPEC)" numpy
 	printf '%s\n' "torch==$$($(PY) -c 'import torch; print(torch.__version__)')" > $(VENV)/constraints.txt
 	$(PIP) install -c $(VENV)/constraints.txt -e ".[test]"
 	touch $(STAMP)

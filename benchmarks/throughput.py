@@ -5,7 +5,7 @@ training split, in one process, alternating, for several repeats. The hand loop 
 dataset as one float tensor and slices batches by index: the fastest plain loop there is. The ratio
 hourglass / hand says what the library's loop costs.
 
-    python benchmarks/throughput.py [--data fashion-mnist] [--repeats 3] [--device cpu]
+    python benchmarks/throughput.py [--data fashion-mnist] [--repeats 3] [--device cpu] [--threads N]
 
 Writes benchmarks/results/throughput.json and throughput.md.
 """
@@ -69,7 +69,11 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default=str(RESULTS))
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch intra-op threads (default: torch's own choice)")
     args = p.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     ds = load(args.data)
     x_uint8 = ds.train.x

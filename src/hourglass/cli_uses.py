@@ -26,7 +26,8 @@ def _common(p, *, epochs: int, hidden: str = "512,256") -> None:
                    help=f"training epochs of the autoencoder models (default: {epochs})")
     p.add_argument("--hidden", type=_sizes, default=tuple(int(h) for h in hidden.split(",")),
                    metavar="N,N", help=f"MLP widths of the autoencoder models (default: {hidden})")
-    p.add_argument("--batch-size", type=_positive_int, default=128, help="(default: 128)")
+    p.add_argument("--batch-size", type=_positive_int, default=128,
+                   help="training batch size of the models (default: 128)")
     p.add_argument("--seed", type=int, default=0, help="seed of subsamples and models (default: 0)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--download", action="store_true", help="allow downloading the dataset")
@@ -97,7 +98,8 @@ def add_commands(sub) -> None:
                    help="share of the rare class's training examples kept (default: 0.02)")
     b.add_argument("--n", type=_positive_int, default=None,
                    help="use only N training examples before thinning")
-    b.add_argument("--latent-dim", type=_positive_int, default=16, help="(default: 16)")
+    b.add_argument("--latent-dim", type=_positive_int, default=16,
+                   help="code size of the db-vae (default: 16)")
     b.add_argument("--bins", type=_positive_int, default=10,
                    help="histogram bins per latent dimension (default: 10)")
     b.add_argument("--alpha", type=float, default=0.001,

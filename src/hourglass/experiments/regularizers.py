@@ -36,9 +36,10 @@ from ._classic import add_training_options, begin, log, report, timed_train, \
     train_config
 
 NAME = "regularizers"
-COLUMNS = ["model", "regularizer", "mean ||J||_F", "recon nll, clean", "recon nll, masked 25%",
-           "recon nll, Gaussian 0.1", "code shift, masked 25%", "code shift, Gaussian 0.1",
-           "5-NN acc, clean", "5-NN acc, masked 25%", "5-NN acc, Gaussian 0.1", "train time (s)"]
+COLUMNS = ["model", "regularizer", "mean Frobenius norm of J_h", "recon nll, clean",
+           "recon nll, masked 25%", "recon nll, Gaussian 0.1", "code shift, masked 25%",
+           "code shift, Gaussian 0.1", "5-NN acc, clean", "5-NN acc, masked 25%",
+           "5-NN acc, Gaussian 0.1", "train time (s)"]
 EVAL_NOISE = {"masked 25%": lambda x, g: masking_noise(x, 0.25, generator=g),
               "Gaussian 0.1": lambda x, g: gaussian_noise(x, 0.1, generator=g)}
 
@@ -88,7 +89,7 @@ def measure(model, x_test, y_test, x_ref, y_ref) -> dict:
     with torch.no_grad():
         h = batched(model.encode, x_test)
         recon = {"clean": x_test, **noisy}
-        row = {"mean ||J||_F": float(jacobian_norms(model, x_test).mean())}
+        row = {"mean Frobenius norm of J_h": float(jacobian_norms(model, x_test).mean())}
         for name, x_in in recon.items():
             nll = -model.likelihood.log_prob(x_test, batched(model.decoder, batched(model.encode, x_in)))
             row[f"recon nll, {name}"] = float(nll.mean())
