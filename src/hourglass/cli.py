@@ -298,6 +298,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hourglass: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `hourglass list | head`: the reader left; not an error of ours
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
