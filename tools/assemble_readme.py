@@ -24,5 +24,7 @@ for doc in sorted((ROOT / "docs").glob("issue-*.md"), key=lambda p: int(re.finda
         lines.append(line)
     guides.append("\n".join(lines))
 readme = readme.replace("GUIDES", "\n\n".join(guides))
+ddp = ROOT / "benchmarks" / "results" / "distributed.md"
+readme = readme.replace("DDP_TABLE", "\n\n" + ddp.read_text().strip() if ddp.exists() else "(not run yet)")
 (ROOT / "README.md").write_text(readme)
 print("README.md:", len(readme.splitlines()), "lines")

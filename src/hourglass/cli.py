@@ -2,6 +2,9 @@
 
 Model flags are generated from the model's config dataclass (``hourglass train vae --help`` lists
 them with the comment that documents each field), so a new model gets its flags for free.
+``hourglass train --config FILE`` takes the flags from a TOML/JSON file or a run's config.json
+(:mod:`hourglass.config_file`): the file's settings become the parser's defaults, so a flag on
+the command line overrides them, and each is checked against its flag's type and choices.
 Every user mistake prints one line, ``hourglass: error: ...``, and exits with status 2.
 """
 
@@ -11,13 +14,15 @@ import argparse
 import dataclasses
 import inspect
 import json
+import os
 import re
 import sys
 
 from . import __version__
-from .errors import HourglassError
+from .config_file import Settings, read_settings
+from .errors import ConfigError, HourglassError
 from .models import describe_models, get_model_class, list_models
-from .train import TrainConfig, list_optimizers
+from .train import TrainConfig, distributed, list_optimizers
 from .train.signals import Interrupted
 from .train.trainer import BINARIZE
 
@@ -75,6 +80,16 @@ def _optional_int(text: str):
     return None if text.lower() == "none" else int(text)
 
 
+THREADS_HELP = ("CPU threads of torch (default: torch's own, one per core). On a shared or busy "
+                "machine 1 thread can be far faster: with more threads every step waits for the "
+                "slowest core. Not recorded in the run: results agree up to float rounding (the "
+                "last bits can differ between thread counts)")
+
+
+def add_threads_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=_positive_int, default=None, metavar="N", help=THREADS_HELP)
+
+
 def add_model_flags(p: argparse.ArgumentParser, model_name: str) -> list[str]:
     """One flag per config field of the model (input_shape comes from the data)."""
     config_cls = get_model_class(model_name).config_class
@@ -130,9 +145,105 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
                    help=notes.get("checkpoint_every", ""))
     g.add_argument("--keep-checkpoints", type=int, default=d.keep_checkpoints, metavar="K",
                    help=notes.get("keep_checkpoints", ""))
+    g.add_argument("--on-nonfinite", default=d.on_nonfinite, choices=["stop", "skip"],
+                   help="when the loss or gradient is inf/NaN: stop (default), or skip that step "
+                   "and halve the learning rate of its phase (stops after 10 in a row)")
 
 
-def build_parser(model_name: str | None = None) -> argparse.ArgumentParser:
+_INT_TYPES = (int, _positive_int, _optional_int)
+_FLOAT_TYPES = (float, _optional_float)
+_NOT_SETTINGS = ("help", "config", "model_fields")
+
+
+def setting_value(action: argparse.Action, value):
+    """A file's value for the option of `action`, checked and converted as the flag's text would
+    be (TOML/JSON already give numbers, booleans and lists). Raises ValueError with the reason."""
+    if action.nargs == 0:  # --quiet, --no-eval, --batch-norm/--no-batch-norm
+        if not isinstance(value, bool):
+            raise ValueError("expected true or false")
+        return value
+    if value is None:  # JSON null (a run's config.json): only where the flag's default is None
+        if action.default is not None:
+            raise ValueError(f"expected a value (default: {action.default})")
+        return None
+    if isinstance(value, bool):
+        raise ValueError("expected a value, not true/false")
+    if action.type is _sizes:  # a list [256, 128], one int, or the flag's text "256,128"
+        if isinstance(value, str):
+            return _sizes(value)
+        sizes = value if isinstance(value, list) else [value]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in sizes):
+            raise ValueError("expected a list of ints, e.g. [256, 128]")
+        return tuple(sizes)
+    if isinstance(value, str):
+        value = action.type(value) if action.type is not None else value
+    elif action.type in _FLOAT_TYPES and isinstance(value, (int, float)):
+        value = float(value)
+    elif action.type in _INT_TYPES and isinstance(value, int):
+        value = action.type(str(value))  # _positive_int checks the sign
+    else:
+        kind = ("an int" if action.type in _INT_TYPES else
+                "a number" if action.type in _FLOAT_TYPES else "a string")
+        raise ValueError(f"expected {kind}")
+    if action.choices is not None and value not in action.choices:
+        raise ValueError("expected one of " + ", ".join(map(str, action.choices)))
+    return value
+
+
+def _train_fields_without_flag(actions: dict) -> set[str]:
+    """TrainConfig fields that have no flag (yet): a --config file may still set them."""
+    return {f.name for f in dataclasses.fields(TrainConfig)} - set(actions) - {"progress"}
+
+
+def apply_settings(t: argparse.ArgumentParser, settings: Settings, model_name: str | None) -> None:
+    """Make a --config file's settings the defaults of the train parser `t` (flags override them).
+
+    Every key must be an option of `t` (its dest, with _ for -) or a TrainConfig field without a
+    flag (kept in ``train_extra``, checked by TrainConfig): a typo is refused, never ignored.
+    """
+    actions = {a.dest: a for a in t._actions if a.dest not in _NOT_SETTINGS}
+    extra_fields = _train_fields_without_flag(actions)
+    path, defaults, train_extra = settings.path, {}, {}
+    for key, value in settings.values.items():
+        if key in extra_fields:
+            train_extra[key] = value
+            continue
+        if key not in actions:
+            if settings.replay:
+                raise ConfigError(f"{path}: the {model_name!r} model of this version has no "
+                                  f"option {key!r}; replay the run with the Hourglass version "
+                                  "that wrote it.")
+            valid = ", ".join(sorted(k.replace("_", "-") for k in {*actions, *extra_fields}))
+            scope = (f"of hourglass train {model_name}" if model_name else
+                     "without a model (name one, model = \"vae\", for its own options)")
+            raise ConfigError(f"{path}: unknown setting {key.replace('_', '-')!r}. Valid "
+                              f"settings {scope}: {valid}.")
+        try:
+            defaults[key] = setting_value(actions[key], value)
+        except (ValueError, TypeError, argparse.ArgumentTypeError) as e:
+            raise ConfigError(f"{path}: {key.replace('_', '-')} = {value!r} is not valid "
+                              f"({e}).") from None
+        if key == "out":  # given by the file, so no longer required on the command line
+            actions[key].required = False
+    t.set_defaults(**defaults, train_extra=train_extra)
+
+
+def train_config_from(args: argparse.Namespace) -> TrainConfig:
+    """The TrainConfig of `hourglass train`'s flags (and --config's fields that have no flag);
+    ``binarize`` may be "auto", resolved against the data by the workflow."""
+    values = dict(args.train_extra)
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in vars(args):
+            values[f.name] = getattr(args, f.name)
+    values.update(progress=not args.quiet, binarize="none")
+    config = TrainConfig(**values).validate("train")
+    config.binarize = args.binarize  # "auto" is resolved against the data
+    return config
+
+
+def build_parser(model_name: str | None = None,
+                 settings: Settings | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``settings`` (from ``train --config``), they are the train defaults."""
     p = _Parser(prog="hourglass", description="Autoencoders and deep generative models: "
                 "train, evaluate, sample, embed.")
     p.add_argument("--version", action="version", version=f"hourglass {__version__}")
@@ -141,8 +252,17 @@ def build_parser(model_name: str | None = None) -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model into a run directory, then evaluate it",
                        description="Train MODEL on --data into the run directory --out, evaluate "
                        "it on the test split and write report.html. `hourglass train MODEL "
-                       "--help` lists the model's own options.")
-    t.add_argument("model", help="model name: " + ", ".join(list_models()))
+                       "--help` lists the model's own options. `hourglass train --config "
+                       "run.toml` takes every option from a file; `hourglass train --config "
+                       "runs/x/config.json --out runs/y` trains the run runs/x again, exactly.")
+    t.add_argument("model", nargs="?", default=None,
+                   help="model name: " + ", ".join(list_models()) + " (optional when --config "
+                   "names it)")
+    t.add_argument("--config", default=None, metavar="FILE",
+                   help="take the options from FILE: a .toml or .json file with one key per "
+                   "option (latent-dim = 2, hidden = [256, 128], model = \"vae\", out = ...), or "
+                   "a run's config.json to train that run again exactly (with a new --out); "
+                   "options on the command line override the file")
     t.add_argument("--data", default="digits", help="dataset: digits (default), fashion-mnist, "
                    "mnist:/idx/folder, file.npy|npz|csv, swiss-roll, s-curve")
     t.add_argument("--out", required=True, help="run directory to create")
@@ -150,7 +270,9 @@ def build_parser(model_name: str | None = None) -> argparse.ArgumentParser:
                    help="continue the interrupted run in --out from its last checkpoint")
     t.add_argument("--val-fraction", type=float, default=0.1,
                    help="share of the training data held out for validation (default: 0.1)")
-    t.add_argument("--n", type=int, default=None, help="use only N training examples")
+    t.add_argument("--n", "--n-examples", dest="n", type=int, default=None,
+                   help="use only N training examples (spell it --n-examples after torchrun, "
+                   "whose own parser takes --n for its --nnodes/--nproc-per-node)")
     t.add_argument("--download", action="store_true",
                    help="allow downloading the dataset into the cache if it is not on disk")
     t.add_argument("--k", type=_positive_int, default=1000,
@@ -162,9 +284,17 @@ def build_parser(model_name: str | None = None) -> argparse.ArgumentParser:
     t.add_argument("--labelled-share", type=float, default=0.1,
                    help="with --labels: repeat the labelled rows until they make up this share "
                    "of the training rows (default: 0.1; 0: no repetition)")
+    t.add_argument("--tensorboard", action="store_true",
+                   help="also write TensorBoard event files into OUT/tensorboard: the loss terms "
+                   "of every epoch, the test metrics and the figures (needs the tensorboard "
+                   "package: pip install \"hourglass[tensorboard]\")")
+    add_threads_flag(t)
     add_train_flags(t)
+    t.set_defaults(train_extra={})  # TrainConfig fields without a flag, from --config
     if model_name is not None:
         t.set_defaults(model_fields=add_model_flags(t, model_name))
+    if settings is not None:
+        apply_settings(t, settings, model_name)
 
     e = sub.add_parser("evaluate", help="test metrics, figures and report of a run",
                        description="Compute the test NLL (nats, bits/dim), reconstruction error "
@@ -176,6 +306,7 @@ def build_parser(model_name: str | None = None) -> argparse.ArgumentParser:
                    help="Fréchet distance, precision and recall of 10,000 samples in the features "
                    "of a classifier trained once on the dataset (default: on for GANs only)")
     e.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    add_threads_flag(e)
 
     s = sub.add_parser("sample", help="draw samples from a trained generative model")
     s.add_argument("run", help="run directory")
@@ -184,6 +315,7 @@ def build_parser(model_name: str | None = None) -> argparse.ArgumentParser:
     s.add_argument("--out", default=None, help="PNG to write (default: RUN/figures/samples.png)")
     s.add_argument("--npy", default=None, help="also save the samples as this .npy file")
     s.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    add_threads_flag(s)
 
     m = sub.add_parser("embed", help="save the codes of a dataset as .npy")
     m.add_argument("run", help="run directory")
@@ -191,6 +323,7 @@ def build_parser(model_name: str | None = None) -> argparse.ArgumentParser:
     m.add_argument("--split", default="test", help="train | val | test | all (default: test)")
     m.add_argument("--out", required=True, help=".npy file to write")
     m.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    add_threads_flag(m)
 
     x = sub.add_parser("experiment", help="run an experiment (writes JSON + a Markdown table)",
                        description="Run the experiment NAME; options after NAME go to the "
@@ -210,6 +343,58 @@ def _model_name_in(argv: list[str]) -> str | None:
     if len(argv) >= 2 and argv[0] == "train" and not argv[1].startswith("-"):
         return argv[1]
     return None
+
+
+def _config_in(argv: list[str]) -> str | None:
+    """The FILE of `train --config FILE` (read before parsing: its settings are the defaults)."""
+    if not argv or argv[0] != "train":
+        return None
+    for i, arg in enumerate(argv[1:], start=1):
+        if arg == "--":
+            break
+        if arg == "--config" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--config="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _check_replayed_model(settings: Settings | None, model_name: str | None) -> None:
+    """A run's config.json trains its own model: MODEL, if given, must be that one."""
+    if settings is None or not settings.replay or model_name is None:
+        return
+    if model_name != settings.values["model"]:
+        raise ConfigError(f"{settings.path} is the config of a {settings.values['model']!r} run, "
+                          f"not {model_name!r}. Leave MODEL out to train it again: hourglass "
+                          f"train --config {settings.path} --out NEW_DIR.")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Parse `argv`; for `train`, first read --config and add the flags of the model it names."""
+    path = _config_in(argv)
+    settings = read_settings(path) if path is not None else None
+    named = _model_name_in(argv)
+    _check_replayed_model(settings, named)
+    model_name = named or (settings.values.get("model") if settings is not None else None)
+    if model_name is not None:
+        if not isinstance(model_name, str):
+            raise ConfigError(f"{settings.path}: model = {model_name!r} is not valid (expected a "
+                              f"model name: {', '.join(list_models())}).")
+        get_model_class(model_name)  # unknown model: one clear line listing the valid ones
+    args = build_parser(model_name, settings).parse_args(argv)
+    if args.command != "train":
+        return args
+    if args.config != path:  # e.g. an abbreviated --conf: its settings were not read
+        raise ConfigError("Write the option --config in full (--config FILE).")
+    if args.model is None:
+        raise ConfigError("hourglass train needs a MODEL: `hourglass train vae --out RUN`, or "
+                          "model = \"vae\" in the --config file. Models: "
+                          + ", ".join(list_models()) + ".")
+    if args.model != model_name:  # MODEL came after other options: parse again with its flags
+        _check_replayed_model(settings, args.model)
+        get_model_class(args.model)
+        args = build_parser(args.model, settings).parse_args(argv)
+    return args
 
 
 def cmd_list() -> None:
@@ -235,27 +420,23 @@ def _print_metrics(metrics: dict) -> None:
 
 def run(argv: list[str]) -> int:
     from . import workflow
-    model_name = _model_name_in(argv)
-    if model_name is not None:
-        get_model_class(model_name)  # unknown model: one clear line listing the valid ones
-    args = build_parser(model_name).parse_args(argv)
+    args = parse_args(argv)
+    if getattr(args, "threads", None) is not None:
+        import torch
+        torch.set_num_threads(args.threads)
     if args.command == "list":
         cmd_list()
     elif args.command == "train":
         params = {f: getattr(args, f) for f in args.model_fields}
-        config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
-                             optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
-                             weight_decay=args.weight_decay, grad_clip=args.grad_clip,
-                             patience=args.patience, binarize="none", seed=args.seed,
-                             device=args.device, progress=not args.quiet,
-                             checkpoint_every=args.checkpoint_every,
-                             keep_checkpoints=args.keep_checkpoints).validate("train")
-        config.binarize = args.binarize  # "auto" is resolved against the data
-        workflow.train_run(args.model, args.data, out=args.out, model_params=params,
-                           train_config=config, val_fraction=args.val_fraction, n=args.n,
-                           download=args.download, resume=args.resume,
-                           evaluate=not args.no_eval, k=args.k, labels=args.labels,
-                           labelled_share=args.labelled_share)
+        config = train_config_from(args)
+        with distributed.launch(config.device) as w:  # torchrun: one process per rank
+            workflow.train_run(args.model, args.data, out=args.out, model_params=params,
+                               train_config=config, val_fraction=args.val_fraction, n=args.n,
+                               download=args.download, resume=args.resume,
+                               evaluate=not args.no_eval, k=args.k, labels=args.labels,
+                               labelled_share=args.labelled_share, tensorboard=args.tensorboard)
+        if not w.main:  # the other ranks of a torchrun launch: rank 0 reports
+            return 0
         if not args.no_eval:
             from .runs import read_metrics
             print(f"test metrics of {args.out}:")
@@ -290,8 +471,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(argv)
     except Interrupted as e:  # SIGINT/SIGTERM during training: a checkpoint was written
-        print(f"hourglass: interrupted: {e}", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":  # every rank stops; rank 0 says so
+            print(f"hourglass: interrupted: {e}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except distributed.FailedOnRank0:  # rank 0 printed the error
+        return EXIT_USAGE
     except HourglassError as e:
         print(f"hourglass: error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -299,7 +483,6 @@ def main(argv: list[str] | None = None) -> int:
         print("hourglass: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # `hourglass list | head`: the reader left; not an error of ours
-        import os
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
 

@@ -9,21 +9,25 @@ from __future__ import annotations
 import io
 import math
 import os
+import shutil
 import time
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from . import runs
-from ._io import atomic_write_bytes, atomic_write_json
+from ._io import DISK_FULL, WriteError, atomic_write_bytes, atomic_write_json
 from .data import Dataset, load
 from .data.semisupervised import keep_labels, repeat_labelled
 from .errors import ConfigError, RunError
 from .evaluate import batched, evaluate_model
 from .models import get_model_class
-from .train import Batches, TrainConfig, resolve_device, train
+from .train import Batches, TrainConfig, distributed, model_phases, resolve_device, train
+from .train.checkpoint import TENSORS as CHECKPOINT
 from .train.lock import run_lock
+from .train.tensorboard import TensorBoardWriter, summary_writer_class
 
 EVAL_SEED = 0  # seed of the fixed test binarization and the IWAE samples, stated in metrics.json
 
@@ -49,14 +53,87 @@ def resolve_binarize(binarize: str, likelihood: str | None, ds: Dataset) -> str:
 
 
 def _check_writable(out: Path) -> None:
+    probe = out / f".write-test-{os.getpid()}"
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        try:
+            probe.write_bytes(b"x")  # one byte: a full disk refuses it, an empty file it may not
+        finally:
+            probe.unlink(missing_ok=True)
     except OSError as e:
+        fix = "Free some space or choose" if e.errno in DISK_FULL else "Choose"
         raise RunError(f"Cannot write the run directory {out} ({e.strerror}). "
-                       "Choose another --out.") from None
+                       f"{fix} another --out.") from None
+
+
+MARGIN_BYTES = 4_000_000  # history, JSON, figures/*.png and report.html, with room to spare
+# optimizer state per parameter, in parameters' worth: Adam keeps m and v, momentum v, SGD nothing
+OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "nesterov": 1, "adagrad": 1, "adadelta": 2,
+                   "rmsprop": 1, "adam": 2, "adamw": 2}
+
+
+def free_bytes(path: Path) -> int:
+    """Free bytes on the file system of `path` (a name to monkeypatch in tests)."""
+    return shutil.disk_usage(path).free
+
+
+def estimate_run_bytes(model: torch.nn.Module, config: TrainConfig) -> int:
+    r"""Bytes a training run holds on disk at its peak, from the model's tensors.
+
+    One checkpoint is $C = W + O + B$: the weights $W$ (parameters and buffers), the optimizer
+    state $O$ (`OPTIMIZER_SLOTS` times the bytes of the parameters it steps) and, with patience,
+    the best weights $B = W$. A checkpoint is replaced by writing the new one beside it, and the
+    kept ones are hard links of former ones, so at most $\max(2, K)$ distinct checkpoints exist
+    at once ($K$ = keep_checkpoints):
+
+    $$\text{peak} = \max(2, K)\, C + W_{\text{model.safetensors}} + \text{margin}$$
+    """
+    weights = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    optim = sum(OPTIMIZER_SLOTS.get(p.optimizer.get("name", config.optimizer), 2)
+                * sum(q.numel() * q.element_size() for q in p.parameters)
+                for p in model_phases(model))
+    checkpoint = weights + optim + (weights if config.patience is not None else 0)
+    return max(2, config.keep_checkpoints) * checkpoint + weights + MARGIN_BYTES
+
+
+def _human(n: float) -> str:
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def _check_free_space(out: Path, model: torch.nn.Module, config: TrainConfig, *,
+                      resume: bool) -> None:
+    """Refuse to start a run that cannot fit: its estimated peak size, less the weights and
+    checkpoints already in `out` (a resume replaces them), against the free space."""
+    seen, present = set(), 0
+    for f in out.rglob("*.safetensors") if resume else ():
+        st = f.stat()
+        if (st.st_dev, st.st_ino) not in seen:  # kept checkpoints are hard links
+            seen.add((st.st_dev, st.st_ino))
+            present += st.st_size
+    needed, free = estimate_run_bytes(model, config) - present, free_bytes(out)
+    if needed > free:
+        fix = "and resume again" if resume else "or choose another --out"
+        raise RunError(f"Not enough free space in {out}: the run needs about {_human(needed)} "
+                       f"(weights, checkpoints, report) but only {_human(free)} are free. "
+                       f"Free some space {fix}.")
+
+
+@contextmanager
+def _resumable_writes(out: Path):
+    """A write that fails during training says what to do next: resume from the checkpoint if
+    there is one (checkpoints are written atomically, so one that exists is whole)."""
+    try:
+        yield
+    except WriteError as e:
+        if (out / CHECKPOINT).exists():
+            raise WriteError(e.path, e.err, then="continue with --resume; the last checkpoint "
+                             "is intact") from None
+        raise WriteError(e.path, e.err, then="run the command again; nothing was "
+                         "half-written") from None
 
 
 def load_run_data(config: dict) -> Dataset:
@@ -69,14 +146,18 @@ def train_run(model_name: str, data: str, *, out: str | Path, model_params: dict
               train_config: TrainConfig | None = None, val_fraction: float = 0.1,
               n: int | None = None, download: bool = False, resume: bool = False,
               evaluate: bool = True, k: int = 1000, labels: int | None = None,
-              labelled_share: float = 0.1) -> dict:
+              labelled_share: float = 0.1, tensorboard: bool = False) -> dict:
     """Train `model_name` on dataset `data` into run directory `out`; return the config written.
 
     ``model_params`` may say ``likelihood="auto"``; ``train_config.binarize`` may be ``"auto"``.
     ``labels=N`` (semi-supervised models) keeps N training labels, balanced over the classes,
     hides the others (-1) and repeats the kept rows to make up ``labelled_share`` of the rows.
+    ``tensorboard=True`` also writes TensorBoard event files into ``out/tensorboard``
+    (:mod:`hourglass.train.tensorboard`).
     """
     out = Path(out)
+    if tensorboard:
+        summary_writer_class()  # a missing package fails here, before any data is loaded
     cls = get_model_class(model_name)
     train_config = train_config or TrainConfig()
     if resume:
@@ -90,7 +171,8 @@ def train_run(model_name: str, data: str, *, out: str | Path, model_params: dict
         ds = load_run_data(old)
         model_config, data_info = old["model_config"], old["data"]
     else:
-        if any((out / f).exists() for f in (runs.WEIGHTS, "checkpoint.json")):
+        if any((out / f).exists() for f in (runs.WEIGHTS, "checkpoint.json",
+                                             "checkpoint.safetensors")):
             raise RunError(f"{out} already holds a run. Continue it with --resume, or choose "
                            "another --out.")
         ds = load(data, val_fraction=val_fraction, seed=train_config.seed, n=n, download=download)
@@ -115,35 +197,61 @@ def train_run(model_name: str, data: str, *, out: str | Path, model_params: dict
                           "set --val-fraction > 0.")
     if not isinstance(k, int) or k < 1:
         raise ConfigError(f"k (importance samples) must be a positive int. Got {k!r} instead.")
-    _check_writable(out)
-    with run_lock(out):  # one writer per run directory
-        return _train_locked(cls, model_name, out, model_config, train_cfg, data_info, ds,
-                             resume=resume, evaluate=evaluate, k=k)
+    w = distributed.world()  # under torchrun: rank 0 writes, every rank trains
+    with ExitStack() as claimed:
+        def claim():  # one writer per run directory
+            _check_writable(out)
+            claimed.enter_context(run_lock(out))
+        distributed.on_main(claim, w)
+        claimed.enter_context(_resumable_writes(out))
+        board = TensorBoardWriter(out) if tensorboard and w.main else None
+        try:
+            return _train_locked(cls, model_name, out, model_config, train_cfg, data_info, ds,
+                                 resume=resume, evaluate=evaluate, k=k, board=board)
+        finally:
+            if board is not None:
+                board.close()
 
 
 def _train_locked(cls, model_name, out, model_config, train_cfg, data_info, ds, *, resume,
-                  evaluate, k) -> dict:
-    """The part of `train_run` that writes the run directory (under its lock)."""
-    config = runs.write_config(out, model_name=model_name, model_config=model_config,
-                               train=train_cfg.to_dict(), data=data_info)
+                  evaluate, k, board: TensorBoardWriter | None = None) -> dict:
+    """The part of `train_run` that writes the run directory (under its lock). Under torchrun
+    every rank trains and rank 0 alone writes; the other ranks return None after training."""
+    w = distributed.world()
     torch.manual_seed(train_cfg.seed)
     model = cls(cls.config_class.from_dict(model_config, owner=cls.__name__))
+    extra = {"distributed": {"world_size": w.size, "backend": torch.distributed.get_backend()}
+             } if w.active else {}
+
+    def start():
+        config = runs.write_config(out, model_name=model_name, model_config=model_config,
+                                   train=train_cfg.to_dict(), data=data_info, **extra)
+        _check_free_space(out, model, train_cfg, resume=resume)
+        return config
+    config = distributed.on_main(start, w)
     t0 = time.perf_counter()
     if hasattr(model, "pretrain") and not resume:  # e.g. greedy layer-wise pretraining
         record = model.pretrain(ds.train.x, y=ds.train.y, config=train_cfg)
-        atomic_write_json(out / "pretrain.json",
-                          {"time_s": time.perf_counter() - t0, "stages": record})
+        if w.main:
+            atomic_write_json(out / "pretrain.json",
+                              {"time_s": time.perf_counter() - t0, "stages": record})
     x_train, y_train = ds.train.x, ds.train.y
     if data_info.get("labels") is not None:  # semi-supervised: a few labels, repeated
         y_train = keep_labels(y_train, data_info["labels"], seed=train_cfg.seed)
         x_train, y_train = repeat_labelled(x_train, y_train, data_info["labelled_share"])
-    train(model, x_train, y=y_train, val_x=ds.val.x if len(ds.val) else None,
-          val_y=ds.val.y, config=train_cfg, run_dir=out, resume=resume)
+    history = train(model, x_train, y=y_train, val_x=ds.val.x if len(ds.val) else None,
+                    val_y=ds.val.y, config=train_cfg, run_dir=out, resume=resume,
+                    on_epoch_end=None if board is None else board.log_epoch)
     train_time = time.perf_counter() - t0
+    if not w.main:
+        return None
     runs.save_weights(out, model)
     if evaluate:
-        evaluate_run(out, k=k, device=train_cfg.device, model=model, ds=ds,
-                     train_time_s=train_time)
+        metrics = evaluate_run(out, k=k, device=train_cfg.device, model=model, ds=ds,
+                               train_time_s=train_time)
+        if board is not None:
+            board.log_evaluation(metrics, out / "figures",
+                                 step=history[-1]["epoch"] if history else 0)
     return config
 
 

@@ -100,8 +100,10 @@ def load_checkpoint(run_dir: Path, *, model, optimizers: dict, generator: torch.
     """Restore model, optimizer and RNGs in place; return the JSON state (epoch, step, history,
     ...) with ``best_model_state`` and ``extra`` (tensors) added."""
     run_dir = Path(run_dir)
-    if not (run_dir / STATE).exists() or not (run_dir / TENSORS).exists():
-        raise RunError(f"No checkpoint to resume in {run_dir}: expected {TENSORS} and {STATE}. "
+    # the state rides in TENSORS' metadata: a disk that filled up between writing TENSORS and
+    # STATE leaves a checkpoint that resumes
+    if not (run_dir / TENSORS).exists():
+        raise RunError(f"No checkpoint to resume in {run_dir}: expected {TENSORS}. "
                        "Start the run without --resume.")
     try:
         tensors = load_file(str(run_dir / TENSORS))

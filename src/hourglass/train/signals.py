@@ -42,6 +42,7 @@ class StopSignals:
             signal.signal(s, handler)
         return False
 
-    def message(self, run_dir, epoch: int, step: int) -> str:
-        return (f"{self.received} received: stopped after step {step} of epoch {epoch} and saved a "
+    def message(self, run_dir, epoch: int, step: int, received: str | None = None) -> str:
+        """`received`: the signal the ranks of a distributed run agreed on (default: this one's)."""
+        return (f"{received or self.received} received: stopped after step {step} of epoch {epoch} and saved a "
                 f"checkpoint in {run_dir}. Continue with the same command and --resume.")

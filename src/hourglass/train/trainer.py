@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from .._io import atomic_write_text
 from .._validation import AnyOf, Interval, Options, check_params
 from ..errors import ConfigError, RunError
+from . import distributed
 from .checkpoint import load_checkpoint, save_checkpoint
 from .signals import Interrupted, StopSignals
 from .optim import OPTIMIZERS, make_optimizer
@@ -52,6 +53,7 @@ class TrainConfig:
     progress: bool = True             # tqdm progress bar with the loss terms
     checkpoint_every: int | None = None  # also checkpoint every N steps (None: at epoch ends only)
     keep_checkpoints: int = 1         # checkpoints kept: the latest, plus K-1 in RUN/checkpoints/
+    on_nonfinite: str = "stop"        # stop | skip (skip the step and halve that phase's lr)
 
     constraints = {
         "epochs": Interval(int, 1, None),
@@ -67,6 +69,7 @@ class TrainConfig:
         "progress": Options((True, False)),
         "checkpoint_every": AnyOf((None, Interval(int, 1, None))),
         "keep_checkpoints": Interval(int, 1, None),
+        "on_nonfinite": Options(("stop", "skip")),
     }
 
     def validate(self, owner: str = "TrainConfig") -> "TrainConfig":
@@ -175,18 +178,53 @@ def _history_csv(history: list[dict]) -> str:
 
 @torch.no_grad()
 def evaluate_loss(model, batches: Batches, batch_size: int = 1000) -> dict[str, float]:
-    """Mean of every loss term over a split, in eval mode."""
+    """Mean of every loss term over a split, in eval mode.
+
+    In a distributed run each rank takes every ``world``-th row and the sums are all-reduced, so
+    every rank gets the same numbers (and the same early-stopping decision).
+    """
     was_training = model.training
     model.eval()
+    w = distributed.world()
     totals: dict[str, torch.Tensor] = {}
     n = len(batches)
-    for start in range(0, n, batch_size):
-        idx = slice(start, min(n, start + batch_size))
+    rows = torch.arange(w.rank, n, w.size) if w.active else None
+    n_local = n if rows is None else len(rows)
+    for start in range(0, max(n_local, 1 if w.active else 0), batch_size):
+        if rows is None:
+            idx = slice(start, min(n, start + batch_size))
+            weight = idx.stop - start
+        else:
+            idx = rows[start:start + batch_size]
+            weight = len(idx)
+            if weight == 0:  # no rows on this rank: take part in the reduction with weight 0
+                idx = torch.arange(1)
         xb, yb = batches.get(idx)
         for k, v in model(xb, yb).items():
-            totals[k] = totals.get(k, 0.0) + v.detach() * xb.shape[0]
+            totals[k] = totals.get(k, 0.0) + v.detach() * weight
     model.train(was_training)
+    if w.active:
+        totals = distributed.all_reduce_totals(totals, None, w)[0]
     return {k: float(v) / n for k, v in totals.items()}
+
+
+NONFINITE_LR_FACTOR = 0.5  # on_nonfinite="skip": the phase's learning rate is multiplied by this
+NONFINITE_MAX_SKIPS = 10  # ... and the run stops after this many skipped steps in a row
+
+
+def _finite_gradient(parameters) -> bool:
+    """Whether the global gradient norm is finite (one sync; only with on_nonfinite="skip").
+    In a distributed run the gradients are already averaged, so every rank agrees."""
+    grads = [p.grad for p in parameters if p.grad is not None]
+    return not grads or bool(torch.isfinite(torch.nn.utils.get_total_norm(grads)))
+
+
+def _phase_of(term: str, prefix: dict) -> str:
+    """The phase that logged `term` (its prefix), for the rows a skipped step left out."""
+    for name, head in prefix.items():
+        if head and term.startswith(head):
+            return name
+    return next(iter(prefix))
 
 
 def _check_finite(totals: dict, epoch: int, after: int, upto: int) -> None:
@@ -203,7 +241,8 @@ def _check_finite(totals: dict, epoch: int, after: int, upto: int) -> None:
 def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = None,
           val_x: torch.Tensor | None = None, val_y: torch.Tensor | None = None,
           config: TrainConfig | None = None, run_dir: str | Path | None = None,
-          resume: bool = False, sample_weights=None) -> list[dict]:
+          resume: bool = False, sample_weights=None,
+          on_epoch_end: Callable[[dict, torch.nn.Module], None] | None = None) -> list[dict]:
     """Train `model` on `x` (and labels `y` for models that use them); return the history.
 
     Each epoch is a shuffled pass over `x`; with ``sample_weights`` (a callable ``epoch -> (n,)``
@@ -214,14 +253,16 @@ def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = N
     when a validation split is given, ``time_s``. With ``patience``, training stops after that many
     epochs without a lower validation loss and the best weights are restored. With ``run_dir``, a
     checkpoint and ``history.csv`` are written atomically at every epoch end; ``resume=True``
-    continues from them.
+    continues from them. ``on_epoch_end(row, model)`` is called after each epoch's row is logged
+    (a TensorBoard writer, say); it must not change the model.
     """
     config = (config or TrainConfig()).validate()
     if config.patience is not None and val_x is None:
         raise ConfigError("patience (early stopping) needs a validation split: pass val_x "
                           "or set patience=None.")
-    device = resolve_device(config.device)
-    torch.manual_seed(config.seed)
+    w = distributed.world()  # one process, or one rank of a torchrun launch
+    device = distributed.rank_device(resolve_device(config.device), w)
+    torch.manual_seed(config.seed + w.rank)  # rank 0 draws what a single process draws
     model.to(device).train()
     phases = model_phases(model)
     optimizers = {p.name: _phase_optimizer(p, config) for p in phases}
@@ -231,11 +272,14 @@ def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = N
     val_mode = "static" if config.binarize == "dynamic" else config.binarize
     val = None if val_x is None else Batches(val_x, val_y, device=device, binarize=val_mode,
                                              seed=config.seed + 1)
-    shuffle = torch.Generator().manual_seed(config.seed)
+    shuffle = torch.Generator().manual_seed(config.seed)  # the same data order on every rank
     history: list[dict] = []
     best_loss, best_state, bad_epochs, start_epoch, start_step = math.inf, None, 0, 0, 0
     totals: dict[str, torch.Tensor] = {}
+    skipped: dict[str, int] = {}  # rows whose step a phase skipped this epoch (on_nonfinite="skip")
+    skipped_steps = 0
     run_dir = None if run_dir is None else Path(run_dir)
+    writes = run_dir is not None and w.main  # only rank 0 writes the run directory
     if resume:
         if run_dir is None:
             raise ConfigError("resume=True needs the run_dir of the interrupted run.")
@@ -244,20 +288,40 @@ def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = N
         best_loss, bad_epochs = state["best_loss"], state["bad_epochs"]
         best_state = state["best_model_state"]
         start_step = state.get("step", 0)  # batches of epoch `start_epoch` already taken
-        totals = {k[7:]: v.to(device) for k, v in state["extra"].items() if k.startswith("totals.")}
+        skipped = dict(state.get("skipped", {}))
+        skipped_steps = state.get("skipped_steps", 0)
+        if w.main:  # the checkpoint holds the totals of all ranks
+            totals = {k[7:]: v.to(device) for k, v in state["extra"].items() if k.startswith("totals.")}
+        else:
+            totals = {k[7:]: torch.zeros_like(v, device=device) for k, v in state["extra"].items()
+                      if k.startswith("totals.")}
+        if w.active:
+            distributed.restore_rng(state["extra"], w, device, config.seed, start_step)
+    forward = {p.name: p.loss for p in phases}
+    if w.active:  # gradients averaged over the ranks by DistributedDataParallel
+        forward = distributed.replicate(model, phases, device)
 
     def checkpoint(epoch: int, step: int = 0, epoch_shuffle: torch.Tensor | None = None):
-        """Epoch ends: step 0 of the next epoch; mid-epoch: `step` batches done, the epoch's totals."""
+        """Epoch ends: step 0 of the next epoch; mid-epoch: `step` batches done, the epoch's totals.
+        Called on every rank at the same step (distributed: the RNG states are gathered)."""
+        extra = {f"totals.{k}": v for k, v in totals.items()} if step else {}
+        if w.active:
+            extra.update(distributed.gather_rng(w, device))
+        if not writes:
+            return
         save_checkpoint(run_dir, model=model, optimizers=optimizers, keep=config.keep_checkpoints,
                         shuffle_state=shuffle.get_state() if epoch_shuffle is None else epoch_shuffle,
-                        epoch=epoch, best_model_state=best_state,
-                        extra_tensors={f"totals.{k}": v for k, v in totals.items()} if step else None,
+                        epoch=epoch, best_model_state=best_state, extra_tensors=extra or None,
                         state={"step": step, "history": history, "best_loss": best_loss,
-                               "bad_epochs": bad_epochs})
+                               "bad_epochs": bad_epochs,
+                               **({"skipped": skipped, "skipped_steps": skipped_steps}
+                                  if step and skipped else {})})
 
     n, bs = len(data), config.batch_size
     n_steps = -(-n // bs)  # batches per epoch
     every = config.checkpoint_every if run_dir is not None else None
+    skip_bad = config.on_nonfinite == "skip"
+    bad_run = 0  # consecutive skipped steps
     on_epoch_start = getattr(model, "on_epoch_start", None)  # schedules (e.g. KL warm-up) live in the model
     with StopSignals(enabled=run_dir is not None) as signals:
         for epoch in range(start_epoch, config.epochs):
@@ -268,66 +332,106 @@ def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = N
             if sample_weights is None:
                 perm = torch.randperm(n, generator=shuffle).to(device)
             else:
-                w = torch.as_tensor(sample_weights(epoch), dtype=torch.float64).cpu()
-                perm = torch.multinomial(w, n, replacement=True, generator=shuffle).to(device)
+                wts = torch.as_tensor(sample_weights(epoch), dtype=torch.float64).cpu()
+                perm = torch.multinomial(wts, n, replacement=True, generator=shuffle).to(device)
+                if w.active:  # weights come from the model: take rank 0's draw
+                    torch.distributed.broadcast(perm, src=0)
             first = start_step if epoch == start_epoch else 0
             if first == 0:
-                totals = {}
+                totals, skipped, skipped_steps = {}, {}, 0
             checked = first  # totals were finite after this many batches
             steps = range(first * bs, n, bs)
             bar = tqdm(steps, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
-                       disable=not config.progress, mininterval=0.5)
+                       disable=not (config.progress and w.main), mininterval=0.5)
             for step, start in enumerate(bar, start=first):
                 idx = perm[start:start + bs]
+                m = m_local = idx.shape[0]
+                if w.active:  # this rank's share of the global batch
+                    idx, m_local, scale = distributed.shard(idx, w)
                 xb, yb = data.get(idx)
-                m = idx.shape[0]
                 for phase in phases:
-                    terms = phase.loss(xb, yb)
+                    terms = forward[phase.name](xb, yb)
                     opt = optimizers[phase.name]
                     opt.zero_grad(set_to_none=True)
-                    terms["loss"].backward()
+                    (terms["loss"] if not w.active else terms["loss"] * scale).backward()
+                    if skip_bad and not _finite_gradient(phase.parameters):
+                        opt.zero_grad(set_to_none=True)  # skip this step, lower the phase's lr
+                        for group in opt.param_groups:
+                            group["lr"] *= NONFINITE_LR_FACTOR
+                        skipped[phase.name] = skipped.get(phase.name, 0) + m
+                        skipped_steps += 1
+                        bad_run += 1
+                        if bad_run > NONFINITE_MAX_SKIPS:
+                            raise RunError(f"The training loss stayed non-finite for {bad_run} steps "
+                                           f"in a row (epoch {epoch + 1}, batch {step + 1}, phase "
+                                           f"{phase.name!r}) although the learning rate was lowered "
+                                           f"{bad_run} times. Check the data and the model settings.")
+                        continue
+                    bad_run = 0
                     if config.grad_clip is not None:
                         torch.nn.utils.clip_grad_norm_(phase.parameters, config.grad_clip)
                     opt.step()
                     for k, v in terms.items():
                         k = prefix[phase.name] + k
-                        totals[k] = totals[k] + v.detach() * m if k in totals else v.detach() * m
+                        totals[k] = totals[k] + v.detach() * m_local if k in totals else v.detach() * m_local
                 done = step + 1
-                if config.progress and step % 20 == 0:
-                    _check_finite(totals, epoch, checked, done)
+                at_checkpoint = every and (epoch * n_steps + done) % every == 0
+                if w.active:  # sum the totals and agree on stopping, every rank at the same step
+                    sync = done % distributed.SYNC_EVERY == 0 or at_checkpoint
+                    stop = None
+                    if sync:
+                        shown, totals, stop = distributed.all_reduce_totals(totals, signals.received, w)
+                else:
+                    sync, stop, shown = config.progress and step % 20 == 0, signals.received, totals
+                if sync:
+                    _check_finite(shown, epoch, checked, done)
                     checked = done
-                    bar.set_postfix({k: f"{float(v) / min(n, start + m):.4g}"
-                                     for k, v in totals.items()}, refresh=False)
-                if (every and (epoch * n_steps + done) % every == 0 or signals.received) and start + m < n:
-                    _check_finite(totals, epoch, checked, done)
-                    checked = done
+                    if config.progress and w.main:
+                        bar.set_postfix({k: f"{float(v) / max(1, min(n, start + m) - skipped.get(_phase_of(k, prefix), 0)):.4g}"
+                                         for k, v in shown.items()}, refresh=False)
+                if (at_checkpoint or stop) and start + m < n:
+                    if not w.active:
+                        _check_finite(totals, epoch, checked, done)
+                        checked = done
                     checkpoint(epoch, done, epoch_shuffle)
-                    if signals.received:
-                        raise Interrupted(signals.message(run_dir, epoch + 1, done))
+                    if stop:
+                        raise Interrupted(signals.message(run_dir, epoch + 1, done, stop))
             bar.close()
+            stop = signals.received
+            if w.active:
+                totals, _, stop = distributed.all_reduce_totals(totals, stop, w)
+                distributed.broadcast_buffers(model)  # e.g. batch-norm statistics: rank 0's
             _check_finite(totals, epoch, checked, len(steps) + first)
-            row = {"epoch": epoch + 1, **{f"train_{k}": float(v) / n for k, v in totals.items()}}
+            row = {"epoch": epoch + 1,
+                   **{f"train_{k}": float(v) / max(1, n - skipped.get(_phase_of(k, prefix), 0))
+                      for k, v in totals.items()}}
+            if skip_bad:
+                row["skipped_steps"] = skipped_steps
             if val is not None:
                 row.update({f"val_{k}": v for k, v in evaluate_loss(model, val).items()})
             row["time_s"] = time.perf_counter() - t0
             history.append(row)
-            stop = False
+            stop_early = False
             if config.patience is not None:
                 if row["val_loss"] < best_loss:
                     best_loss, bad_epochs = row["val_loss"], 0
                     best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
                 else:
                     bad_epochs += 1
-                    stop = bad_epochs >= config.patience
-            if config.progress:
+                    stop_early = bad_epochs >= config.patience
+            if on_epoch_end is not None and w.main:
+                on_epoch_end(row, model)
+            if config.progress and w.main:
                 tqdm.write("  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                      for k, v in row.items()))
             if run_dir is not None:
+                totals = {}  # the epoch is complete: nothing carries over
                 checkpoint(epoch + 1)
-                atomic_write_text(run_dir / "history.csv", _history_csv(history))
-                if signals.received and epoch + 1 < config.epochs and not stop:
-                    raise Interrupted(signals.message(run_dir, epoch + 1, len(steps) + first))
-            if stop:
+                if writes:
+                    atomic_write_text(run_dir / "history.csv", _history_csv(history))
+                if stop and epoch + 1 < config.epochs and not stop_early:
+                    raise Interrupted(signals.message(run_dir, epoch + 1, len(steps) + first, stop))
+            if stop_early:
                 break
     if best_state is not None:  # early stopping: keep the weights of the best validation epoch
         model.load_state_dict(best_state)
