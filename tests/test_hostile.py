@@ -331,3 +331,37 @@ def test_fuzz_safetensors_header(tiny_run, data):
         model = build("vae", input_shape=(4,), latent_dim=2, hidden=(3,), likelihood="gaussian")
         assert {k: v.shape for k, v in loaded[0].state_dict().items()} == \
             {k: v.shape for k, v in model.state_dict().items()}
+
+
+# --------------------------------------------------------------------------------------------
+# configs asking for models too big to hold
+
+
+def test_a_config_asking_for_a_huge_model_is_refused_before_allocating(interrupted_run, tmp_path,
+                                                                       capsys):
+    """latent_dim 10^9 would need 8e9 x 4 bytes for one layer: refused from the meta-device
+    build (which allocates nothing), with the size named."""
+    run = _copy(interrupted_run, tmp_path / "huge")
+    config = json.loads((run / "config.json").read_text())
+    config["model_config"]["latent_dim"] = 10**9
+    (run / "config.json").write_text(json.dumps(config))
+    _one_error_line(capsys, main(["evaluate", str(run), "--k", "2"]), "asks for a 'vae' model",
+                    "weights alone take", "GB", "Use smaller sizes")
+
+
+def test_the_size_limit_is_half_the_memory(monkeypatch):
+    model = build("ae", input_shape=(1, 8, 8), hidden=(16,), latent_dim=2)
+    need = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    cfg = {"input_shape": (1, 8, 8), "hidden": (16,), "latent_dim": 2}
+    monkeypatch.setattr(runs, "memory_bytes", lambda: 2 * need)
+    assert sum(t.numel() for t in runs.build_model("ae", cfg).state_dict().values()) * 4 == need
+    monkeypatch.setattr(runs, "memory_bytes", lambda: 2 * need - 2)
+    with pytest.raises(HourglassError, match="more than half of this machine"):
+        runs.build_model("ae", cfg)
+
+
+def test_train_refuses_a_huge_model_in_one_line(tmp_path, capsys):
+    rc = main(["train", "ae", "--data", "digits", "--latent-dim", str(10**10), "--epochs", "1",
+               "--quiet", "--no-eval", "--out", str(tmp_path / "run")])
+    _one_error_line(capsys, rc, "asks for a 'ae' model", "Use smaller sizes")
+    assert not (tmp_path / "run" / "config.json").exists()

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -63,6 +64,28 @@ def read_config(run_dir: str | Path) -> dict:
     return config
 
 
+def memory_bytes() -> int:
+    """This machine's physical memory (a name to monkeypatch in tests)."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def build_model(name: str, model_config: dict, *, source: str = "the config") -> torch.nn.Module:
+    """Build model `name` from its config dict, refusing one whose weights alone would not fit in
+    memory: the model is first built on PyTorch's "meta" device, which allocates nothing, so a
+    config asking for ``latent_dim: 1e9`` (a typo, or a hostile file) is an error, not an OOM kill."""
+    cls = get_model_class(name)
+    config = cls.config_class.from_dict(model_config, owner=cls.__name__)
+    with torch.device("meta"):
+        probe = cls(config)
+    need = sum(t.numel() * t.element_size() for t in probe.state_dict().values())
+    have = memory_bytes()
+    if need > have // 2:
+        raise ConfigError(f"{source} asks for a '{name}' model whose weights alone take "
+                          f"{need / 1e9:.3g} GB, more than half of this machine's "
+                          f"{have / 1e9:.3g} GB of memory. Use smaller sizes.")
+    return cls(config)
+
+
 def load_model(run_dir: str | Path, *, device: str | torch.device = "cpu",
                weights: str = WEIGHTS) -> tuple[torch.nn.Module, dict, dict]:
     """Rebuild the model of a run and load its weights: returns (model, config, extra tensors).
@@ -72,8 +95,8 @@ def load_model(run_dir: str | Path, *, device: str | torch.device = "cpu",
     """
     config = read_config(run_dir)
     try:
-        cls = get_model_class(config["model"])
-        model = cls(cls.config_class.from_dict(config["model_config"], owner=cls.__name__))
+        model = build_model(config["model"], config["model_config"],
+                            source=f"{Path(run_dir) / CONFIG}")
     except ConfigError as e:
         raise RunError(f"The config of {run_dir} cannot be used: {e}") from None
     path = Path(run_dir) / weights

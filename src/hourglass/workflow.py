@@ -219,7 +219,7 @@ def _train_locked(cls, model_name, out, model_config, train_cfg, data_info, ds, 
     every rank trains and rank 0 alone writes; the other ranks return None after training."""
     w = distributed.world()
     torch.manual_seed(train_cfg.seed)
-    model = cls(cls.config_class.from_dict(model_config, owner=cls.__name__))
+    model = runs.build_model(model_name, model_config, source="This run")
     extra = {"distributed": {"world_size": w.size, "backend": torch.distributed.get_backend()}
              } if w.active else {}
 

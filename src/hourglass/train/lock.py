@@ -49,8 +49,13 @@ def run_lock(run_dir: str | Path):
             path.unlink(missing_ok=True)  # stale: its owner is dead
     else:
         raise RunError(f"Cannot take the lock {path}: other processes keep taking it.")
-    with os.fdopen(fd, "w") as f:
-        f.write(f"{os.getpid()}\n")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{os.getpid()}\n")
+    except OSError as e:  # a full disk: no lock left behind, one clear line
+        path.unlink(missing_ok=True)
+        raise RunError(f"Cannot write the lock {path} ({e.strerror}). Free some space or choose "
+                       "another --out.") from None
     try:
         yield path
     finally:
