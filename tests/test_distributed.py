@@ -222,3 +222,22 @@ def test_an_error_only_rank_0_can_see_is_reported_once_and_stops_every_rank(tmp_
     lines = [line for err in errs for line in err.strip().splitlines()]
     assert len(lines) == 1 and "is being written by another run" in lines[0]
     assert not (out / "config.json").exists()
+
+
+def test_a_distributed_runs_config_replays_on_one_process(tmp_path):
+    """config.json of a torchrun launch records the world size; replaying it in one process
+    trains the same (deterministic) model to the same weights up to float rounding."""
+    args = [*CLI, "--epochs", "1", "--no-eval"]
+    multi = tmp_path / "multi"
+    for p in launch_ranks([*args, "--out", str(multi)]):
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-2000:]
+    replay = tmp_path / "replay"
+    done = subprocess.run([sys.executable, "-m", "hourglass", "train", "--config",
+                           str(multi / "config.json"), "--out", str(replay), "--no-eval"],
+                          env=ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "distributed" not in json.loads((replay / "config.json").read_text())
+    a, b = load_file(str(multi / "model.safetensors")), load_file(str(replay / "model.safetensors"))
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-5)

@@ -36,7 +36,9 @@ from .errors import ConfigError
 from .runs import CONFIG
 from .train import TrainConfig
 
-RUN_KEYS = ("hourglass_version", "model", "model_config", "train", "data")
+RUN_KEYS = ("hourglass_version", "model", "model_config", "train", "data", "distributed")
+# "distributed" (world size, backend of a torchrun launch) describes how a run was launched; a
+# replay takes its world size from its own launcher, like any run.
 # data settings of a run that change what is trained on (the other keys of "data" describe it)
 RUN_DATA_KEYS = {"spec": "data", "val_fraction": "val_fraction", "n": "n", "labels": "labels",
                  "labelled_share": "labelled_share"}
