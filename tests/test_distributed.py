@@ -180,7 +180,7 @@ def _position(run: Path) -> int:
         state = json.loads((run / "checkpoint.json").read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return 0
-    return state["epoch"] * 27 + state["step"]  # 27 steps per epoch: 270 training rows / 10
+    return state["epoch"] * 30 + state["step"]  # 30 steps per epoch: 300 training rows / 10
 
 
 def test_sigterm_to_every_rank_checkpoints_and_resume_is_bitwise(tmp_path):
@@ -202,7 +202,7 @@ def test_sigterm_to_every_rank_checkpoints_and_resume_is_bitwise(tmp_path):
     assert [p.returncode for p in procs] == [130, 130], errs
     lines = [line for err in errs for line in err.strip().splitlines()]
     assert len(lines) == 1 and lines[0].startswith("hourglass: interrupted: SIGTERM received")
-    assert 30 <= _position(out) < 4 * 27
+    assert 30 <= _position(out) < 4 * 30
     for p in launch_ranks([*args, "--out", str(out), "--resume"]):
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err[-2000:]

@@ -26,7 +26,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 RUN = [sys.executable, "-m", "hourglass", "train", "vae", "--data", "digits", "--n", "300",
        "--latent-dim", "2", "--hidden", "16", "--epochs", "6", "--batch-size", "10",
        "--checkpoint-every", "5", "--quiet", "--no-eval", "--out"]
-STEPS_PER_EPOCH = 27  # 300 examples minus 10% validation, batches of 10
+STEPS_PER_EPOCH = 30  # 300 training examples (--n; validation is split off the rest), batches of 10
 
 
 def _weights(run):
@@ -70,8 +70,8 @@ def test_killed_run_resumes_to_bitwise_identical_weights(reference, tmp_path, si
     else:  # SIGTERM: the current step finishes, a checkpoint is written, one line, status 130
         assert proc.returncode == 130
         assert err.splitlines() == [
-            f"hourglass: interrupted: SIGTERM received: stopped after step {killed_at % 27 or 27} "
-            f"of epoch {(killed_at - 1) // 27 + 1} and saved a checkpoint in {out}. Continue "
+            f"hourglass: interrupted: SIGTERM received: stopped after step {killed_at % STEPS_PER_EPOCH or STEPS_PER_EPOCH} "
+            f"of epoch {(killed_at - 1) // STEPS_PER_EPOCH + 1} and saved a checkpoint in {out}. Continue "
             "with the same command and --resume."]
         assert not (out / ".lock").exists()
     resumed = subprocess.run([*RUN, str(out), "--resume"], env=ENV, capture_output=True,

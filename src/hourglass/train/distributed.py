@@ -27,6 +27,7 @@ import contextlib
 import datetime
 import os
 import re
+import traceback
 from dataclasses import dataclass
 
 import torch
@@ -34,6 +35,7 @@ import torch.distributed as dist
 from torch import nn
 
 from ..errors import ConfigError, RunError
+from .signals import Interrupted
 
 ENV_TIMEOUT = "HOURGLASS_DIST_TIMEOUT"
 DEFAULT_TIMEOUT_S = 600.0
@@ -111,10 +113,18 @@ def launch(device: str = "auto"):
                        f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']} within {seconds:g} s "
                        f"({_first_line(e)}). Check --master-addr/--master-port and that every node "
                        "was started.") from None
+    stopped = False  # every rank stopped at the same step (SIGTERM/SIGINT); rank 0 checkpoints
     try:
         yield world()
-    except RuntimeError as e:  # DistError, or gloo/NCCL errors surfacing from DDP's backward hooks
-        if not _is_backend_error(e):
+    except Interrupted:
+        stopped = True
+        raise
+    except BaseException as e:
+        # The traceback holds the training loop's frames, and through them the DDP replicas and
+        # the last outputs of their autograd graph; freed only after the process group is gone,
+        # they can abort the process at exit. Drop them before destroying the group.
+        traceback.clear_frames(e.__traceback__)
+        if not isinstance(e, RuntimeError) or not _is_backend_error(e):
             raise
         raise RunError(f"Rank {rank} lost the other processes of the distributed run "
                        f"({_first_line(e)}): a rank died or stopped answering for {seconds:g} s "
@@ -122,6 +132,8 @@ def launch(device: str = "auto"):
                        "same command with --resume.") from None
     finally:
         with contextlib.suppress(Exception):
+            if stopped:  # wait for rank 0's checkpoint: a rank that tears the group down
+                dist.barrier()  # and exits meanwhile was seen to abort at exit (1 run in ~8)
             dist.destroy_process_group()
 
 

@@ -14,6 +14,7 @@ permutation, converted to float and (optionally) binarized on the fly: no per-ex
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import io
@@ -323,7 +324,10 @@ def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = N
     skip_bad = config.on_nonfinite == "skip"
     bad_run = 0  # consecutive skipped steps
     on_epoch_start = getattr(model, "on_epoch_start", None)  # schedules (e.g. KL warm-up) live in the model
-    with StopSignals(enabled=run_dir is not None) as signals:
+    with StopSignals(enabled=run_dir is not None) as signals, contextlib.ExitStack() as cleanup:
+        # an exception (SIGTERM, a lost rank) must not carry the DDP replicas out of train() in
+        # its traceback: destroyed after their process group, they abort the process at exit
+        cleanup.callback(forward.clear)
         for epoch in range(start_epoch, config.epochs):
             t0 = time.perf_counter()
             if on_epoch_start is not None:
