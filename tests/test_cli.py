@@ -26,6 +26,7 @@ from hourglass import runs
 from hourglass.cli import main
 from hourglass.data import load, sources
 from hourglass.workflow import eval_inputs
+from cli_helpers import assert_one_error_line, cli
 
 OPTIMIZERS = ["sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam", "adamw"]
 FIGURES = ["codes.png", "latent_grid.png", "reconstructions.png", "samples.png",
@@ -33,26 +34,6 @@ FIGURES = ["codes.png", "latent_grid.png", "reconstructions.png", "samples.png",
 TRAIN = ["train", "vae", "--data", "digits", "--latent-dim", "2", "--hidden", "32", "--quiet"]
 FAST = ["train", "vae", "--data", "digits", "--latent-dim", "2", "--hidden", "16", "--quiet",
         "--no-eval"]
-
-
-def cli(argv, capsys):
-    """Run the CLI in-process: (exit status, stdout, stderr); argparse exits via SystemExit."""
-    try:
-        rc = main([str(a) for a in argv])
-    except SystemExit as e:
-        rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def assert_one_error_line(rc, err, *fragments):
-    assert rc == 2
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("hourglass: error: ")
-    assert "Traceback" not in err
-    for f in fragments:
-        assert f in lines[0], (f, lines[0])
 
 
 @pytest.fixture(scope="module")

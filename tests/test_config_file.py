@@ -20,6 +20,7 @@ from hourglass.cli import main, parse_args
 from hourglass.cli import train_config_from as cli_train_config
 from hourglass.models import get_model_class, list_models
 from hourglass.train import TrainConfig
+from cli_helpers import assert_one_error_line, cli
 
 # every value differs from the default, so a setting that is lost shows up in config.json
 TOML = """\
@@ -45,25 +46,6 @@ FLAGS = ["train", "vae", "--data", "digits", "--n", "200", "--val-fraction", "0.
          "--epochs", "2", "--batch-size", "64", "--optimizer", "rmsprop", "--lr", "0.003",
          "--seed", "3", "--latent-dim", "2", "--hidden", "16,8", "--beta", "2",
          "--binarize", "static", "--quiet", "--no-eval"]
-
-
-def cli(argv, capsys):
-    """Run the CLI in-process: (exit status, stdout, stderr); argparse exits via SystemExit."""
-    try:
-        rc = main([str(a) for a in argv])
-    except SystemExit as e:
-        rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def assert_one_error_line(rc, err, *fragments):
-    assert rc == 2
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("hourglass: error: ") and "Traceback" not in err
-    for f in fragments:
-        assert f in lines[0], (f, lines[0])
 
 
 def weights(run: Path) -> dict[str, torch.Tensor]:

@@ -181,25 +181,20 @@ def _history_csv(history: list[dict]) -> str:
 def evaluate_loss(model, batches: Batches, batch_size: int = 1000) -> dict[str, float]:
     """Mean of every loss term over a split, in eval mode.
 
-    In a distributed run each rank takes every ``world``-th row and the sums are all-reduced, so
-    every rank gets the same numbers (and the same early-stopping decision).
+    In a distributed run each rank takes every ``world``-th row of each chunk (as in training,
+    :func:`distributed.shard`) and the sums are all-reduced, so every rank gets the same numbers
+    (and the same early-stopping decision).
     """
     was_training = model.training
     model.eval()
     w = distributed.world()
     totals: dict[str, torch.Tensor] = {}
     n = len(batches)
-    rows = torch.arange(w.rank, n, w.size) if w.active else None
-    n_local = n if rows is None else len(rows)
-    for start in range(0, max(n_local, 1 if w.active else 0), batch_size):
-        if rows is None:
-            idx = slice(start, min(n, start + batch_size))
-            weight = idx.stop - start
-        else:
-            idx = rows[start:start + batch_size]
-            weight = len(idx)
-            if weight == 0:  # no rows on this rank: take part in the reduction with weight 0
-                idx = torch.arange(1)
+    for start in range(0, n, batch_size):
+        idx = slice(start, min(n, start + batch_size))
+        weight = idx.stop - start
+        if w.active:  # this rank's rows of the chunk, as in training; sums all-reduced below
+            idx, weight, _ = distributed.shard(torch.arange(idx.start, idx.stop), w)
         xb, yb = batches.get(idx)
         for k, v in model(xb, yb).items():
             totals[k] = totals.get(k, 0.0) + v.detach() * weight
@@ -429,7 +424,6 @@ def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = N
                 tqdm.write("  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                      for k, v in row.items()))
             if run_dir is not None:
-                totals = {}  # the epoch is complete: nothing carries over
                 checkpoint(epoch + 1)
                 if writes:
                     atomic_write_text(run_dir / "history.csv", _history_csv(history))
