@@ -27,7 +27,6 @@ import contextlib
 import datetime
 import os
 import re
-import traceback
 from dataclasses import dataclass
 
 import torch
@@ -122,10 +121,6 @@ def launch(device: str = "auto"):
         raise
     except BaseException as e:
         together = getattr(e, "_hourglass_agreed", False)  # rank 0's error sent by on_main
-        # The traceback holds the training loop's frames, and through them the DDP replicas and
-        # the last outputs of their autograd graph; freed only after the process group is gone,
-        # they can abort the process at exit. Drop them before destroying the group.
-        traceback.clear_frames(e.__traceback__)
         if not isinstance(e, RuntimeError) or not _is_backend_error(e):
             raise
         raise RunError(f"Rank {rank} lost the other processes of the distributed run "

@@ -14,7 +14,6 @@ permutation, converted to float and (optionally) binarized on the fly: no per-ex
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import csv
 import io
@@ -319,10 +318,7 @@ def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = N
     skip_bad = config.on_nonfinite == "skip"
     bad_run = 0  # consecutive skipped steps
     on_epoch_start = getattr(model, "on_epoch_start", None)  # schedules (e.g. KL warm-up) live in the model
-    with StopSignals(enabled=run_dir is not None) as signals, contextlib.ExitStack() as cleanup:
-        # an exception (SIGTERM, a lost rank) must not carry the DDP replicas out of train() in
-        # its traceback: destroyed after their process group, they abort the process at exit
-        cleanup.callback(forward.clear)
+    with StopSignals(enabled=run_dir is not None) as signals:
         for epoch in range(start_epoch, config.epochs):
             t0 = time.perf_counter()
             if on_epoch_start is not None:
@@ -386,7 +382,8 @@ def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = N
                     _check_finite(shown, epoch, checked, done)
                     checked = done
                     if config.progress and w.main:
-                        bar.set_postfix({k: f"{float(v) / max(1, min(n, start + m) - skipped.get(_phase_of(k, prefix), 0)):.4g}"
+                        seen = min(n, start + m)  # rows so far, less those a phase skipped
+                        bar.set_postfix({k: f"{float(v) / max(1, seen - skipped.get(_phase_of(k, prefix), 0)):.4g}"
                                          for k, v in shown.items()}, refresh=False)
                 if (at_checkpoint or stop) and start + m < n:
                     if not w.active:
