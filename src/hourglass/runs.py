@@ -64,6 +64,20 @@ def read_config(run_dir: str | Path) -> dict:
     return config
 
 
+def state_bytes(model: torch.nn.Module) -> int:
+    """Bytes of a model's weights: its parameters and buffers."""
+    return sum(t.numel() * t.element_size() for t in model.state_dict().values())
+
+
+def format_bytes(n: float) -> str:
+    """1234567 -> '1.2 MB' (decimal units)."""
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
 def memory_bytes() -> int:
     """This machine's physical memory (a name to monkeypatch in tests)."""
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -77,12 +91,11 @@ def build_model(name: str, model_config: dict, *, source: str = "the config") ->
     config = cls.config_class.from_dict(model_config, owner=cls.__name__)
     with torch.device("meta"):
         probe = cls(config)
-    need = sum(t.numel() * t.element_size() for t in probe.state_dict().values())
-    have = memory_bytes()
+    need, have = state_bytes(probe), memory_bytes()
     if need > have // 2:
         raise ConfigError(f"{source} asks for a '{name}' model whose weights alone take "
-                          f"{need / 1e9:.3g} GB, more than half of this machine's "
-                          f"{have / 1e9:.3g} GB of memory. Use smaller sizes.")
+                          f"{format_bytes(need)}, more than half of this machine's "
+                          f"{format_bytes(have)} of memory. Use smaller sizes.")
     return cls(config)
 
 

@@ -88,20 +88,12 @@ def estimate_run_bytes(model: torch.nn.Module, config: TrainConfig) -> int:
 
     $$\text{peak} = \max(2, K)\, C + W_{\text{model.safetensors}} + \text{margin}$$
     """
-    weights = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    weights = runs.state_bytes(model)
     optim = sum(OPTIMIZER_SLOTS.get(p.optimizer.get("name", config.optimizer), 2)
                 * sum(q.numel() * q.element_size() for q in p.parameters)
                 for p in model_phases(model))
     checkpoint = weights + optim + (weights if config.patience is not None else 0)
     return max(2, config.keep_checkpoints) * checkpoint + weights + MARGIN_BYTES
-
-
-def _human(n: float) -> str:
-    for unit in ("bytes", "kB", "MB", "GB"):
-        if n < 1000:
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
 
 
 def _check_free_space(out: Path, model: torch.nn.Module, config: TrainConfig, *,
@@ -117,8 +109,9 @@ def _check_free_space(out: Path, model: torch.nn.Module, config: TrainConfig, *,
     needed, free = estimate_run_bytes(model, config) - present, free_bytes(out)
     if needed > free:
         fix = "and resume again" if resume else "or choose another --out"
-        raise RunError(f"Not enough free space in {out}: the run needs about {_human(needed)} "
-                       f"(weights, checkpoints, report) but only {_human(free)} are free. "
+        raise RunError(f"Not enough free space in {out}: the run needs about "
+                       f"{runs.format_bytes(needed)} (weights, checkpoints, report) but only "
+                       f"{runs.format_bytes(free)} are free. "
                        f"Free some space {fix}.")
 
 
