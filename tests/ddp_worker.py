@@ -3,14 +3,11 @@
 Usage: ``python tests/ddp_worker.py CASE OUT`` with torchrun's variables (RANK, WORLD_SIZE,
 MASTER_ADDR, MASTER_PORT) in the environment, or none of them for the single-process run. Rank 0
 (or the single process) writes OUT.safetensors (final weights) and OUT.json (history).
-``HOURGLASS_TEST_FAIL=die|hang`` makes rank 1 exit (or stop itself) at its 5th step.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sys
 
 import torch
@@ -44,22 +41,6 @@ class TwoPhase(torch.nn.Module):
 
     def forward(self, x, y=None):
         return {"loss": self.loss_a(x)["loss"] + self.loss_b(x)["loss"]}
-
-
-class Failing(torch.nn.Module):
-    """Wraps a model; rank 1 dies or stops itself at its 5th training step."""
-
-    def __init__(self, inner, how):
-        super().__init__()
-        self.inner, self.how, self.calls = inner, how, 0
-
-    def forward(self, x, y=None):
-        self.calls += 1
-        if self.training and self.calls == 5 and os.environ.get("RANK") == "1":
-            if self.how == "die":
-                os._exit(3)
-            os.kill(os.getpid(), signal.SIGSTOP)
-        return self.inner(x, y)
 
 
 def every_model(out: str, w) -> None:
@@ -97,9 +78,6 @@ def main(case: str, out: str) -> None:
         model = TwoPhase()
     else:  # a deterministic autoencoder with a Gaussian decoder (no sampling anywhere)
         model = build("ae", input_shape=(12,), hidden=(16,), latent_dim=3, likelihood="gaussian")
-    fail = os.environ.get("HOURGLASS_TEST_FAIL")
-    if fail:
-        model = Failing(model, fail)
     config = TrainConfig(epochs=4, batch_size=20, optimizer="adam", lr=0.01, seed=0,
                          progress=False, device="cpu")
     with launch("cpu") as w:

@@ -100,23 +100,6 @@ def test_two_ranks_match_one_process_with_the_same_global_batch(case, tmp_path):
     assert h1[-1]["train_loss" if case == "ae" else "train_a_loss"] < h1[0]["train_loss" if case == "ae" else "train_a_loss"]
 
 
-@pytest.mark.parametrize("how,words", [("die", "Connection"), ("hang", "Timed out")])
-def test_a_lost_rank_ends_the_others_with_a_clear_message(how, words):
-    """Rank 1 exits (or stops itself with SIGSTOP) at its 5th step: rank 0 does not hang; within
-    the process group's timeout it exits 2 with one line saying what happened and what to do."""
-    procs = launch_ranks([WORKER, "ae", "unused"], env={"HOURGLASS_TEST_FAIL": how,
-                                                        "HOURGLASS_DIST_TIMEOUT": "8"})
-    try:  # a hang would end in TimeoutExpired here
-        _, err = procs[0].communicate(timeout=120)
-    finally:
-        procs[1].kill()
-        procs[1].communicate()
-    assert procs[0].returncode == 2
-    last = err.strip().splitlines()[-1]
-    assert last.startswith("error: Rank 0 lost the other processes of the distributed run (")
-    assert words in last and "--resume" in last and "HOURGLASS_DIST_TIMEOUT" in last
-
-
 def test_every_registered_model_trains_data_parallel(tmp_path):
     """Two epochs of every model (each tiny config; multi-phase adversarial models, pretrained
     stacks and autoregressive models included) on 2 ranks: the ranks end with bitwise-identical
@@ -241,3 +224,28 @@ def test_a_distributed_runs_config_replays_on_one_process(tmp_path):
     a, b = load_file(str(multi / "model.safetensors")), load_file(str(replay / "model.safetensors"))
     for k in a:
         torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("sig,words", [(signal.SIGKILL, "Connection"), (signal.SIGSTOP, "Timed out")])
+def test_a_lost_rank_ends_the_others_with_a_clear_message(tmp_path, sig, words):
+    """Rank 1 of `hourglass train` is killed (SIGKILL) or frozen (SIGSTOP) after the first
+    checkpoint: rank 0 does not hang; it sees the closed connection at once, or gives up after
+    the group's timeout, and exits 2 with one line saying what happened and what to do."""
+    out = tmp_path / "run"
+    procs = launch_ranks([*CLI, "--epochs", "20", "--no-eval", "--checkpoint-every", "5",
+                          "--out", str(out)], env={"HOURGLASS_DIST_TIMEOUT": "8"})
+    try:
+        while _position(out) < 5 and all(p.poll() is None for p in procs):
+            time.sleep(0.05)
+        procs[1].send_signal(sig)
+        _, err = procs[0].communicate(timeout=120)  # a hang would end in TimeoutExpired here
+    finally:
+        procs[1].kill()
+        procs[1].communicate()
+    assert procs[0].returncode == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("hourglass: error: Rank 0 lost the other processes of the "
+                               "distributed run (")
+    assert words in lines[0] and "--resume" in lines[0] and "HOURGLASS_DIST_TIMEOUT" in lines[0]
+    assert 5 <= _position(out) < 20 * 30  # the checkpoint written before is there

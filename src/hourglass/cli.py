@@ -476,6 +476,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except distributed.FailedOnRank0:  # rank 0 printed the error
         return EXIT_USAGE
+    except distributed.LostRank as e:  # a broken process group: leave without tearing it down
+        print(f"hourglass: error: {e}", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_USAGE)
     except HourglassError as e:
         print(f"hourglass: error: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -113,6 +113,7 @@ def launch(device: str = "auto"):
                        f"({_first_line(e)}). Check --master-addr/--master-port and that every node "
                        "was started.") from None
     together = False  # did every rank reach the end of the block, or stop at one agreed point?
+    broken = False  # a peer died or hung: the group cannot be torn down
     try:
         yield world()
         together = True
@@ -123,15 +124,17 @@ def launch(device: str = "auto"):
         together = getattr(e, "_hourglass_agreed", False)  # rank 0's error sent by on_main
         if not isinstance(e, RuntimeError) or not _is_backend_error(e):
             raise
-        raise RunError(f"Rank {rank} lost the other processes of the distributed run "
+        broken = True
+        raise LostRank(f"Rank {rank} lost the other processes of the distributed run "
                        f"({_first_line(e)}): a rank died or stopped answering for {seconds:g} s "
                        f"({ENV_TIMEOUT}). Any checkpoint already written is intact; relaunch the "
                        "same command with --resume.") from None
     finally:
-        with contextlib.suppress(Exception):
-            if together:
-                _final_barrier()
-            dist.destroy_process_group()
+        if not broken:
+            with contextlib.suppress(Exception):
+                if together:
+                    _final_barrier()
+                dist.destroy_process_group()
 
 
 def _final_barrier() -> None:
@@ -265,6 +268,12 @@ def restore_rng(extra: dict, w: World, device: torch.device, seed: int, step: in
             torch.cuda.set_rng_state(cuda, device)
     else:  # another world size (or a single-process checkpoint): fresh, rank-distinct streams
         torch.manual_seed(seed + 1_000_003 * (step + 1) + w.rank)
+
+
+class LostRank(RunError):
+    """Another rank died or stopped answering. The process group is broken and is left as it is:
+    tearing it down, or the C++ destructors at interpreter exit, can abort the process, so the
+    CLI reports this error and leaves with ``os._exit``."""
 
 
 class FailedOnRank0(RunError):
