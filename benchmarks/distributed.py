@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from hourglass._io import atomic_write_json, atomic_write_text
+from hourglass.core.io import atomic_write_json, atomic_write_text
 
 RESULTS = Path(__file__).parent / "results"
 TRAIN = ["-m", "hourglass", "train", "vae", "--latent-dim", "16", "--hidden", "512,256",

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from hourglass._io import atomic_write_json, atomic_write_text
+from hourglass.core.io import atomic_write_json, atomic_write_text
 from hourglass.data import load
 from hourglass.models import build
 from hourglass.train import TrainConfig, resolve_device, train

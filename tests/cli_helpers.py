@@ -1,6 +1,6 @@
 """Running the CLI in-process and checking its one-line errors (shared by the CLI test files)."""
 
-from hourglass.cli import main
+from hourglass.cli.main import main
 
 
 def cli(argv, capsys):

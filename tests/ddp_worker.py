@@ -13,7 +13,7 @@ import sys
 import torch
 from safetensors.torch import save_file
 
-from hourglass.errors import HourglassError
+from hourglass.core.errors import HourglassError
 from hourglass.models import build
 from hourglass.train import Phase, TrainConfig, train
 from hourglass.train.distributed import launch

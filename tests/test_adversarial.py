@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from hourglass import priors
+from hourglass.core import priors
 from hourglass.data import load
-from hourglass.errors import ConfigError
+from hourglass.core.errors import ConfigError
 from hourglass.evaluate.sample_quality import (feature_net, frechet_distance,
                                                frechet_distance_gaussians, mmd_rbf,
                                                precision_recall, sample_quality)

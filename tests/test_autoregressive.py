@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from hourglass import objectives as O
-from hourglass.errors import ConfigError, DataError
+from hourglass.core import objectives as O
+from hourglass.core.errors import ConfigError, DataError
 from hourglass.models import build, get_model_class, list_models
 from hourglass.models.autoregressive import AutoregressiveModel
-from hourglass.nn_masked import raster_mask, vertical_mask
+from hourglass.nn.masked import raster_mask, vertical_mask
 
 AR_MODELS = [n for n in list_models() if issubclass(get_model_class(n), AutoregressiveModel)]
 
@@ -231,9 +231,9 @@ def test_gated_pixelcnn_is_pixelcnn_with_gated_true():
 
 def test_cli_trains_evaluates_and_samples_an_explicit_model(tmp_path, capsys):
     from hourglass import runs
-    from hourglass.cli import main
+    from hourglass.cli.main import main
     from hourglass.data import load
-    from hourglass.workflow import eval_inputs
+    from hourglass.runs.workflow import eval_inputs
     out = tmp_path / "run"
     rc = main(["train", "pixelcnn", "--data", "digits", "--channels", "8", "--n-layers", "1",
                "--kernel-size", "3", "--hidden", "8", "--epochs", "1", "--quiet", "--out",
@@ -259,7 +259,7 @@ def test_cli_trains_evaluates_and_samples_an_explicit_model(tmp_path, capsys):
 
 def test_cli_categorical_keeps_grey_levels(tmp_path, capsys):
     from hourglass import runs
-    from hourglass.cli import main
+    from hourglass.cli.main import main
     out = tmp_path / "run"
     rc = main(["train", "row-lstm", "--data", "digits", "--likelihood", "categorical",
                "--channels", "4", "--n-layers", "1", "--hidden", "8", "--epochs", "2",

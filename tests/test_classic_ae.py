@@ -14,13 +14,13 @@ from sklearn.datasets import load_digits
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from hourglass import CAE, DAE, SCAE, SDAEClassifier, ConfigError, SparseAE, runs
-from hourglass import objectives as O
-from hourglass.cli import main
-from hourglass.corruption import corrupt, gaussian_noise, masking_noise, salt_and_pepper
+from hourglass.core import objectives as O
+from hourglass.cli.main import main
+from hourglass.core.corruption import corrupt, gaussian_noise, masking_noise, salt_and_pepper
 from hourglass.models import build
 from hourglass.models import stacked as stacked_module
 from hourglass.train import TrainConfig, evaluate_loss
-from hourglass.train.trainer import Batches
+from hourglass.train import Batches
 
 SHAPE = (1, 8, 8)
 

@@ -1,5 +1,5 @@
 """Tests of the command line: `hourglass list|train|evaluate|sample|embed`, run in-process through
-`hourglass.cli.main` (and once as a real subprocess): the files a run leaves, the numbers in them,
+`hourglass.cli.main.main` (and once as a real subprocess): the files a run leaves, the numbers in them,
 reproducibility and --resume, and the one-line error of every user mistake."""
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from hourglass import runs
-from hourglass.cli import main
+from hourglass.runs import store
+from hourglass.cli.main import main
 from hourglass.data import load, sources
-from hourglass.workflow import eval_inputs
+from hourglass.runs.workflow import eval_inputs
 from cli_helpers import assert_one_error_line, cli
 
 OPTIMIZERS = ["sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam", "adamw"]
@@ -125,7 +125,7 @@ def test_sample_writes_an_array_of_images(run_dir, tmp_path, capsys):
     assert out.splitlines() == [f"png: {png}", f"npy: {npy}"]
     s = np.load(npy)
     assert s.shape == (9, 1, 8, 8) and s.min() >= 0 and s.max() <= 1
-    model = runs.load_model(run_dir)[0]
+    model = store.load_model(run_dir)[0]
     expected = model.sample(9, generator=torch.Generator().manual_seed(0)).numpy()
     np.testing.assert_array_equal(s, expected)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -138,7 +138,7 @@ def test_embed_saves_the_codes_of_the_test_split(run_dir, tmp_path, capsys):
     z = np.load(out_npy)
     ds = load("digits", val_fraction=0.1, seed=0)
     assert z.shape == (len(ds.test), 2) == (359, 2)
-    model, config, _ = runs.load_model(run_dir)
+    model, config, _ = store.load_model(run_dir)
     with torch.no_grad():
         expected = model.encode(eval_inputs(ds.test.x, config["train"]["binarize"])).numpy()
     np.testing.assert_allclose(z, expected, rtol=1e-6, atol=1e-7)

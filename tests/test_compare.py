@@ -1,5 +1,5 @@
 """Tests of hourglass.evaluate.embedding (trustworthiness, continuity, geodesic coordinates) and
-hourglass.compare / `hourglass compare`: hand-computed values, round trips, the rows of methods
+hourglass.uses.compare / `hourglass compare`: hand-computed values, round trips, the rows of methods
 that cannot run, the isolated (peak-memory) path, the files written and the one-line errors."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from hourglass.cli import main
-from hourglass.compare import (UMAP_HINT, Options, known_methods, markdown, measure,
+from hourglass.cli.main import main
+from hourglass.uses.compare import (UMAP_HINT, Options, known_methods, markdown, measure,
                                parse_methods, peak_memory, run_compare, start_peak_memory)
-from hourglass.errors import ConfigError, DataError
+from hourglass.core.errors import ConfigError, DataError
 from hourglass.evaluate.embedding import (continuity, distance_correlation, sheet_coordinates,
                                           swiss_roll_arc_length, trustworthiness)
 

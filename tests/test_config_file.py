@@ -1,4 +1,4 @@
-"""Tests of `hourglass train --config FILE` (:mod:`hourglass.config_file` and the CLI that applies
+"""Tests of `hourglass train --config FILE` (:mod:`hourglass.runs.config_file` and the CLI that applies
 it) and of `--threads`: a TOML file trains the same run as its flags, a run's config.json trains
 the same weights again (bitwise, CPU), flags override the file, and every mistake in a file is
 one line that names the file and the fix."""
@@ -16,8 +16,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from hourglass.cli import main, parse_args
-from hourglass.cli import train_config_from as cli_train_config
+from hourglass.cli.main import main, parse_args
+from hourglass.cli.main import train_config_from as cli_train_config
 from hourglass.models import get_model_class, list_models
 from hourglass.train import TrainConfig
 from cli_helpers import assert_one_error_line, cli

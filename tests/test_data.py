@@ -19,7 +19,7 @@ from hourglass.data import Dataset, Split, binarize, list_datasets, load, read_i
 from hourglass.data import sources
 from hourglass.data.dataset import split_indices
 from hourglass.data.download import download
-from hourglass.errors import ConfigError, DataError
+from hourglass.core.errors import ConfigError, DataError
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 

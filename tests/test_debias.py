@@ -1,4 +1,4 @@
-"""Tests of hourglass.debias (latent-density sampling weights against hand-computed values, the
+"""Tests of hourglass.uses.debias (latent-density sampling weights against hand-computed values, the
 sampler, the imbalanced split, `hourglass debias`), the trainer's ``sample_weights`` and the
 db-vae model's loss."""
 
@@ -11,10 +11,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hourglass.cli import main
-from hourglass.debias import (DebiasSampler, latent_sampling_weights, make_imbalanced, markdown,
+from hourglass.cli.main import main
+from hourglass.uses.debias import (DebiasSampler, latent_sampling_weights, make_imbalanced, markdown,
                               run_debias)
-from hourglass.errors import ConfigError, DataError
+from hourglass.core.errors import ConfigError, DataError
 from hourglass.models import build
 from hourglass.train import TrainConfig, train
 

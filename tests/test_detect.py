@@ -1,5 +1,5 @@
-"""Tests of hourglass.detect (OutlierDetector, AUROC, the benchmark, `hourglass detect`) and
-hourglass.model_estimator (any registered model as an estimator; the per-example scores)."""
+"""Tests of hourglass.uses.detect (OutlierDetector, AUROC, the benchmark, `hourglass detect`) and
+hourglass.estimators.generic (any registered model as an estimator; the per-example scores)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from threadpoolctl import threadpool_limits
 
 from hourglass import AE, DAE, VAE
-from hourglass.cli import main
-from hourglass.detect import (OutlierDetector, auroc, estimator_scores, markdown, outlier_set,
+from hourglass.cli.main import main
+from hourglass.uses.detect import (OutlierDetector, auroc, estimator_scores, markdown, outlier_set,
                               parse_methods, run_detect)
-from hourglass.errors import ConfigError
-from hourglass.model_estimator import ModelEstimator, estimator_for, model_scores
+from hourglass.core.errors import ConfigError
+from hourglass.estimators.generic import ModelEstimator, estimator_for, model_scores
 
 TINY = dict(latent_dim=2, hidden=(16,), epochs=2, batch_size=64, random_state=0)
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from hourglass.data.sprites import Sprites
-from hourglass.errors import ConfigError
+from hourglass.core.errors import ConfigError
 from hourglass.evaluate import (beta_vae_score, factor_vae_score, image_representation, mig_score,
                                 mutual_information_gap)
 

@@ -22,9 +22,9 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from hourglass import workflow
-from hourglass._io import WriteError, atomic_open, atomic_save_safetensors, atomic_write_bytes
-from hourglass.errors import RunError
+from hourglass.runs import workflow
+from hourglass.core.io import WriteError, atomic_open, atomic_save_safetensors, atomic_write_bytes
+from hourglass.core.errors import RunError
 from hourglass.models import build
 from hourglass.train import TrainConfig
 

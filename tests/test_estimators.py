@@ -1,4 +1,4 @@
-"""Tests of hourglass.estimators: the scikit-learn contract of AE and VAE, their numbers
+"""Tests of hourglass.estimators.autoencoders: the scikit-learn contract of AE and VAE, their numbers
 (likelihoods against hand-computed values, the IWAE bound's monotonicity), input handling,
 determinism, save/load and early stopping."""
 

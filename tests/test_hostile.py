@@ -25,13 +25,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import save as st_save
 
-from hourglass import runs
-from hourglass.cli import main
+from hourglass.runs import store
+from hourglass.cli.main import main
 from hourglass.data import read_idx
 from hourglass.data.idx import IDX_DTYPES
 from hourglass.data.sources import load_file
-from hourglass.errors import DataError, HourglassError, RunError
-from hourglass.estimators import VAE
+from hourglass.core.errors import DataError, HourglassError, RunError
+from hourglass.estimators.autoencoders import VAE
 from hourglass.models import build
 
 FUZZ = settings(max_examples=200, deadline=5000, database=None, derandomize=True,
@@ -288,7 +288,7 @@ config_inputs = st.one_of(
 @given(data=config_inputs)
 def test_fuzz_read_config(tmp_path, data):
     (tmp_path / "config.json").write_bytes(data)
-    config = _assert_loads_or_refuses(runs.read_config, tmp_path)
+    config = _assert_loads_or_refuses(store.read_config, tmp_path)
     if config is not None:
         assert isinstance(config["model"], str) and isinstance(config["model_config"], dict)
 
@@ -297,8 +297,8 @@ def test_fuzz_read_config(tmp_path, data):
 def tiny_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("tiny")
     model = build("vae", input_shape=(4,), latent_dim=2, hidden=(3,), likelihood="gaussian")
-    runs.write_config(run, model_name="vae", model_config=model.config.to_dict())
-    runs.save_weights(run, model)
+    store.write_config(run, model_name="vae", model_config=model.config.to_dict())
+    store.save_weights(run, model)
     return run, (run / "model.safetensors").read_bytes()
 
 
@@ -326,7 +326,7 @@ safetensors_inputs = st.one_of(
 def test_fuzz_safetensors_header(tiny_run, data):
     run, good = tiny_run
     (run / "fuzzed.safetensors").write_bytes(data(good) if callable(data) else data)
-    loaded = _assert_loads_or_refuses(lambda: runs.load_model(run, weights="fuzzed.safetensors"))
+    loaded = _assert_loads_or_refuses(lambda: store.load_model(run, weights="fuzzed.safetensors"))
     if loaded is not None:  # what loads has exactly the model's tensors and shapes
         model = build("vae", input_shape=(4,), latent_dim=2, hidden=(3,), likelihood="gaussian")
         assert {k: v.shape for k, v in loaded[0].state_dict().items()} == \
@@ -354,10 +354,10 @@ def test_the_size_limit_is_half_the_memory(monkeypatch):
     need = sum(t.numel() * t.element_size() for t in model.state_dict().values())
     cfg = {"input_shape": (1, 8, 8), "hidden": (16,), "latent_dim": 2}
     monkeypatch.setattr(runs, "memory_bytes", lambda: 2 * need)
-    assert sum(t.numel() for t in runs.build_model("ae", cfg).state_dict().values()) * 4 == need
+    assert sum(t.numel() for t in store.build_model("ae", cfg).state_dict().values()) * 4 == need
     monkeypatch.setattr(runs, "memory_bytes", lambda: 2 * need - 2)
     with pytest.raises(HourglassError, match="more than half of this machine"):
-        runs.build_model("ae", cfg)
+        store.build_model("ae", cfg)
 
 
 def test_train_refuses_a_huge_model_in_one_line(tmp_path, capsys):

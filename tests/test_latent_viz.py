@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from hourglass.errors import ConfigError, DataError
+from hourglass.core.errors import ConfigError, DataError
 from hourglass.models import build
 from hourglass.viz import (analogy_grid, class_grid, interpolate, interpolation_grid,
                            latent_traversal, traversal_codes)

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from hourglass import runs
-from hourglass.errors import ConfigError
+from hourglass.runs import store
+from hourglass.core.errors import ConfigError
 from hourglass.models import build, get_model_class, list_models, register_model
 
 SHAPE = (1, 8, 8)
@@ -97,9 +97,9 @@ def test_same_seed_same_model(name, cfg):
 @pytest.mark.parametrize("name,cfg", CASES, ids=IDS)
 def test_save_load_round_trip(name, cfg, tmp_path):
     model = make(name, cfg).eval()
-    runs.write_config(tmp_path, model_name=name, model_config=model.config.to_dict())
-    runs.save_weights(tmp_path, model)
-    loaded, config, _ = runs.load_model(tmp_path)
+    store.write_config(tmp_path, model_name=name, model_config=model.config.to_dict())
+    store.save_weights(tmp_path, model)
+    loaded, config, _ = store.load_model(tmp_path)
     assert config["model"] == name and type(loaded) is type(model)
     x, y = data(1)
     with torch.no_grad():

@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from hourglass.errors import RunError
+from hourglass.core.errors import RunError
 from hourglass.train import TrainConfig, train
 from hourglass.train.trainer import NONFINITE_LR_FACTOR, NONFINITE_MAX_SKIPS
 

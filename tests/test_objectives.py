@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.distributions import Bernoulli, Independent, Normal, kl_divergence
 
-from hourglass import objectives as O
+from hourglass.core import objectives as O
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from hourglass.errors import RunError
+from hourglass.core.errors import RunError
 from hourglass.models import build
 from hourglass.train import TrainConfig, train
 from hourglass.train.lock import run_lock

@@ -10,7 +10,7 @@ import pytest
 from hourglass.data import list_datasets, load
 from hourglass.data.sprites import (FACTOR_SIZES, RADIUS, SHAPES, Sprites, _inside, factor_values,
                                     load_sprites)
-from hourglass.errors import ConfigError, DataError
+from hourglass.core.errors import ConfigError, DataError
 
 
 def brute_force(factors, size):

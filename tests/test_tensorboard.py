@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from hourglass.cli import main
+from hourglass.cli.main import main
 from hourglass.train.tensorboard import png_pixels, scalar_tag
 
 TRAIN = ["train", "vae", "--data", "digits", "--n", "200", "--epochs", "3", "--latent-dim", "2",

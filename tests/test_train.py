@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from hourglass.errors import ConfigError, RunError
+from hourglass.core.errors import ConfigError, RunError
 from hourglass.models import build
 from hourglass.train import Batches, TrainConfig, list_optimizers, make_optimizer, train
 from hourglass.train.checkpoint import STATE, TENSORS

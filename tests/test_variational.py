@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import hourglass.objectives as O
+import hourglass.core.objectives as O
 from hourglass import CVAE, M2, ConfigError
 from hourglass.data.semisupervised import keep_labels, repeat_labelled
 from hourglass.evaluate import evaluate_model
@@ -320,7 +320,7 @@ def test_m2_estimator_is_a_semi_supervised_classifier(toy, tmp_path):
 
 
 def test_train_run_of_m2_keeps_a_few_labels_and_reports_accuracy(tmp_path):
-    from hourglass import workflow
+    from hourglass.runs import workflow
     config = workflow.train_run(
         "m2", "digits", out=tmp_path / "m2", model_params={"hidden": (16,), "latent_dim": 2,
                                                           "n_classes": None},

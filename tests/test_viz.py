@@ -11,7 +11,7 @@ import pytest
 import torch
 from sklearn.decomposition import PCA
 
-from hourglass.errors import ConfigError, DataError, RunError
+from hourglass.core.errors import ConfigError, DataError, RunError
 from hourglass.viz import (
     image_grid,
     latent_grid,

@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from hourglass.errors import ConfigError, DataError
+from hourglass.core.errors import ConfigError, DataError
 
 __all__ = ["Split", "Dataset", "binarize", "BINARIZE_MODES", "split_indices", "check_fraction"]
 

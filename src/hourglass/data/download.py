@@ -16,8 +16,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from hourglass._io import atomic_open
-from hourglass.errors import DataError
+from hourglass.core.io import atomic_open
+from hourglass.core.errors import DataError
 
 __all__ = ["download", "file_digest"]
 

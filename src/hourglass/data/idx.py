@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hourglass._io import atomic_write_bytes
-from hourglass.errors import DataError
+from hourglass.core.io import atomic_write_bytes
+from hourglass.core.errors import DataError
 
 __all__ = ["read_idx", "write_idx", "IDX_DTYPES"]
 

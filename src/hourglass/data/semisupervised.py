@@ -14,7 +14,7 @@ import math
 import numpy as np
 import torch
 
-from hourglass.errors import ConfigError, DataError
+from hourglass.core.errors import ConfigError, DataError
 
 __all__ = ["keep_labels", "repeat_labelled", "UNLABELLED"]
 

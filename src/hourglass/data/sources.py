@@ -31,7 +31,7 @@ from hourglass.data.dataset import (Dataset, Split, as_examples, as_labels, chec
                                     split_indices, value_range)
 from hourglass.data.download import download as download_file
 from hourglass.data.idx import MAX_DEFLATE_RATIO, claimed_nbytes, read_idx
-from hourglass.errors import ConfigError, DataError
+from hourglass.core.errors import ConfigError, DataError
 
 __all__ = ["load", "list_datasets", "register_dataset", "fetch", "load_idx_folder", "load_file",
            "IdxSource", "IDX_SOURCES", "cache_root"]

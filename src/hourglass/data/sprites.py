@@ -33,7 +33,7 @@ import numpy as np
 
 from hourglass.data.dataset import Dataset
 from hourglass.data.sources import register_dataset
-from hourglass.errors import ConfigError, DataError
+from hourglass.core.errors import ConfigError, DataError
 
 __all__ = ["Sprites", "load_sprites", "FACTORS", "FACTOR_SIZES", "SHAPES", "factor_values"]
 

@@ -1,8 +1,8 @@
 """Metrics of trained models."""
 
-from .disentanglement import (beta_vae_score, disentanglement_scores, factor_vae_score,
+from hourglass.evaluate.disentanglement import (beta_vae_score, disentanglement_scores, factor_vae_score,
                               image_representation, mig_score, mutual_information_gap)
-from .metrics import batched, evaluate_model, knn_accuracy, pca_2d
+from hourglass.evaluate.metrics import batched, evaluate_model, knn_accuracy, pca_2d
 
 __all__ = ["batched", "evaluate_model", "knn_accuracy", "pca_2d", "beta_vae_score",
            "factor_vae_score", "mig_score", "mutual_information_gap", "disentanglement_scores",

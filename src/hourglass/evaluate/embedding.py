@@ -20,7 +20,7 @@ from scipy.spatial.distance import pdist
 from scipy.stats import spearmanr
 from sklearn.manifold import trustworthiness as _sklearn_trustworthiness
 
-from ..errors import ConfigError, DataError
+from hourglass.core.errors import ConfigError, DataError
 
 
 def _check_pair(x, z, k: int) -> tuple[np.ndarray, np.ndarray]:

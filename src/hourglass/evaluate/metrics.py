@@ -15,7 +15,7 @@ import torch
 from sklearn.decomposition import PCA
 from sklearn.neighbors import KNeighborsClassifier
 
-from ..objectives import bits_per_dim
+from hourglass.core.objectives import bits_per_dim
 
 
 @torch.no_grad()

@@ -27,8 +27,8 @@ import torch
 from sklearn.neighbors import NearestNeighbors
 from torch import nn
 
-from .._io import atomic_save_safetensors, atomic_write_json
-from ..errors import DataError
+from hourglass.core.io import atomic_save_safetensors, atomic_write_json
+from hourglass.core.errors import DataError
 
 
 def frechet_distance_gaussians(mu1, cov1, mu2, cov2) -> float:
@@ -111,8 +111,8 @@ def feature_net(ds, *, epochs: int = 3, max_train: int = 20_000, seed: int = 0, 
 
     Returns ``(net, info)`` with ``info["test_accuracy"]`` recorded at training time.
     """
-    from ..data.sources import cache_root
-    from ..train import TrainConfig, train
+    from hourglass.data.sources import cache_root
+    from hourglass.train import TrainConfig, train
     from safetensors.torch import load_file
 
     if ds.train.y is None:

@@ -13,8 +13,8 @@ import importlib
 import pkgutil
 from pathlib import Path
 
-from .._io import atomic_write_json, atomic_write_text
-from ..errors import ConfigError
+from hourglass.core.io import atomic_write_json, atomic_write_text
+from hourglass.core.errors import ConfigError
 
 DEFAULT_OUT = Path("experiments/results")
 
@@ -68,7 +68,7 @@ def machine_info(load_before: tuple | None = None) -> dict:
 
 def experiment_parser(module_name: str, doc: str | None):
     """An argparse parser for an experiment, with one-line errors and the common ``--out``."""
-    from ..cli import _Parser
+    from hourglass.cli.main import _Parser
     name = module_name.rsplit(".", 1)[-1].replace("_", "-")
     p = _Parser(prog=f"hourglass experiment {name}", description=(doc or "").strip())
     p.add_argument("--out", default=None,

@@ -11,10 +11,10 @@ import time
 
 import torch
 
-from ..data import load
-from ..evaluate import batched
-from ..train import TrainConfig, train
-from . import machine_info, markdown_table, write_results
+from hourglass.data import load
+from hourglass.evaluate import batched
+from hourglass.train import TrainConfig, train
+from hourglass.experiments import machine_info, markdown_table, write_results
 
 
 def add_training_options(p: argparse.ArgumentParser, *, n: int | None, epochs: int) -> None:

@@ -24,15 +24,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import experiment_parser, markdown_table, write_results
-from ._machine import machine, set_threads
+from hourglass.experiments import experiment_parser, markdown_table, write_results
+from hourglass.experiments._machine import machine, set_threads
 
 NAME = "adversarial"
 
 
 def _train(name, ds, x, y=None, *, epochs, seed, batch_size=128, **config):
-    from ..models import build
-    from ..train import TrainConfig, train
+    from hourglass.models import build
+    from hourglass.train import TrainConfig, train
     torch.manual_seed(seed)
     model = build(name, input_shape=ds.shape, **config)
     t0 = time.perf_counter()
@@ -42,9 +42,9 @@ def _train(name, ds, x, y=None, *, epochs, seed, batch_size=128, **config):
 
 
 def prior_study(ds, x_train, args) -> tuple[list[dict], list]:
-    from ..evaluate import batched, knn_accuracy
-    from ..evaluate.sample_quality import mmd_rbf
-    from ..priors import get_prior
+    from hourglass.evaluate import batched, knn_accuracy
+    from hourglass.evaluate.sample_quality import mmd_rbf
+    from hourglass.core.priors import get_prior
     rows, panels = [], []
     x_test = torch.bernoulli(ds.to_float(ds.test.x), generator=torch.Generator().manual_seed(0))
     xb = torch.bernoulli(ds.to_float(x_train), generator=torch.Generator().manual_seed(1))
@@ -69,7 +69,7 @@ def prior_study(ds, x_train, args) -> tuple[list[dict], list]:
 def prior_figure(panels, y, path):
     from matplotlib.figure import Figure
     import io
-    from .._io import atomic_write_bytes
+    from hourglass.core.io import atomic_write_bytes
     fig = Figure(figsize=(4 * len(panels), 4.2))
     for i, (title, z, prior_z) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), i + 1)
@@ -85,8 +85,8 @@ def prior_figure(panels, y, path):
 
 
 def quality_study(ds, x_train, args, out: Path) -> list[dict]:
-    from ..evaluate.sample_quality import feature_net, sample_quality
-    from ..viz import image_grid
+    from hourglass.evaluate.sample_quality import feature_net, sample_quality
+    from hourglass.viz import image_grid
     net, info = feature_net(ds)
     xf = ds.to_float(x_train)
     xb = torch.bernoulli(xf, generator=torch.Generator().manual_seed(1))
@@ -114,8 +114,8 @@ def quality_study(ds, x_train, args, out: Path) -> list[dict]:
 
 
 def semi_study(ds, x_train, y_train, args) -> list[dict]:
-    from ..data.semisupervised import keep_labels, repeat_labelled
-    from ..evaluate import batched
+    from hourglass.data.semisupervised import keep_labels, repeat_labelled
+    from hourglass.evaluate import batched
     x_test = torch.bernoulli(ds.to_float(ds.test.x), generator=torch.Generator().manual_seed(0))
     xb = torch.bernoulli(ds.to_float(x_train), generator=torch.Generator().manual_seed(1))
     rows = []
@@ -149,7 +149,7 @@ def main(argv=None) -> dict:
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     set_threads(args.threads)
-    from ..data import load
+    from hourglass.data import load
     ds = load(args.data, seed=args.seed)
     x_train, y_train = ds.train.x[:args.n], ds.train.y[:args.n]
     out = Path(args.out or "experiments/results")

@@ -17,14 +17,14 @@ from pathlib import Path
 import torch
 from scipy.stats import spearmanr
 
-from ..data.sprites import FACTOR_SIZES, Sprites, load_sprites
-from ..evaluate import batched, disentanglement_scores, image_representation
-from ..models import build
-from ..train import TrainConfig, train
-from ..train.trainer import Batches, evaluate_loss
-from ..viz import latent_traversal
-from . import DEFAULT_OUT, experiment_parser, markdown_table, write_results
-from ._machine import machine, set_threads
+from hourglass.data.sprites import FACTOR_SIZES, Sprites, load_sprites
+from hourglass.evaluate import batched, disentanglement_scores, image_representation
+from hourglass.models import build
+from hourglass.train import TrainConfig, train
+from hourglass.train import Batches, evaluate_loss
+from hourglass.viz import latent_traversal
+from hourglass.experiments import DEFAULT_OUT, experiment_parser, markdown_table, write_results
+from hourglass.experiments._machine import machine, set_threads
 
 COLUMNS = ["beta", "recon_nats", "kl_nats", "active_units", "beta_vae", "factor_vae", "mig",
            "train_s", "eval_s"]
@@ -66,7 +66,7 @@ def measure(model, x_test: torch.Tensor, size: int, seed: int) -> dict:
 
 def traversal_figure(model, x0: torch.Tensor, path: Path, *, beta: float, shape) -> Path:
     """Traverse the units of one test image's code, the most informative (by test KL) first."""
-    from ..objectives import kl_normal_std_normal_per_dim
+    from hourglass.core.objectives import kl_normal_std_normal_per_dim
     mu, logvar = model.posterior(x0)
     order = kl_normal_std_normal_per_dim(mu, logvar).mean(0).argsort(descending=True).tolist()
     with torch.no_grad():

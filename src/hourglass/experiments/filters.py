@@ -17,12 +17,12 @@ from pathlib import Path
 
 import torch
 
-from ..corruption import masking_noise
-from ..evaluate import batched
-from ..models import build
-from ..viz import image_grid
-from . import DEFAULT_OUT, experiment_parser
-from ._classic import add_training_options, begin, log, report, timed_train, \
+from hourglass.core.corruption import masking_noise
+from hourglass.evaluate import batched
+from hourglass.models import build
+from hourglass.viz import image_grid
+from hourglass.experiments import DEFAULT_OUT, experiment_parser
+from hourglass.experiments._classic import add_training_options, begin, log, report, timed_train, \
     train_config
 
 NAME = "filters"

@@ -2,7 +2,7 @@
 
 Every model is trained with the same budget (the same training subset, epochs, batch size, seed,
 optimizer) and scored on the same test images: for the binary table one fixed Bernoulli sample of
-the test set (seed ``EVAL_SEED`` of :mod:`hourglass.workflow`, as ``hourglass evaluate`` does); for
+the test set (seed ``EVAL_SEED`` of :mod:`hourglass.runs.workflow`, as ``hourglass evaluate`` does); for
 the 8-bit table the test images themselves, as 256 levels. The explicit models' numbers are exact
 $-\\log p(x)$; the VAE's are upper bounds on it ($-\\mathcal L_k$, IWAE with k samples), so a VAE
 row can only look worse than its true NLL. The VAE's decoders (Bernoulli, Gaussian) have no
@@ -18,12 +18,12 @@ import time
 
 import torch
 
-from ..evaluate import batched
-from ..models import build
-from ..objectives import bits_per_dim
-from ..train import TrainConfig, train
-from ..workflow import EVAL_SEED, eval_inputs
-from . import experiment_parser, markdown_table, write_results
+from hourglass.evaluate import batched
+from hourglass.models import build
+from hourglass.core.objectives import bits_per_dim
+from hourglass.train import TrainConfig, train
+from hourglass.runs.workflow import EVAL_SEED, eval_inputs
+from hourglass.experiments import experiment_parser, markdown_table, write_results
 
 # (registry name, config) of each row; sizes chosen to train in minutes on a CPU core
 BINARY_MODELS = {
@@ -126,7 +126,7 @@ def observed_order(rows: list[dict], column: str) -> list[str]:
 
 
 def main(argv=None) -> dict:
-    from ..data import load
+    from hourglass.data import load
     p = experiment_parser(__name__, __doc__)
     p.add_argument("--data", default="fashion-mnist", help="dataset (default: fashion-mnist)")
     p.add_argument("--n", type=int, default=10000, help="training examples (default: 10000)")

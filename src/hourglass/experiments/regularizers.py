@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import torch
 
-from .. import objectives as O
-from ..corruption import gaussian_noise, masking_noise
-from ..evaluate import batched
-from ..evaluate.metrics import knn_accuracy
-from ..models import build
-from . import experiment_parser
-from ._classic import add_training_options, begin, log, report, timed_train, \
+from hourglass.core import objectives as O
+from hourglass.core.corruption import gaussian_noise, masking_noise
+from hourglass.evaluate import batched
+from hourglass.evaluate.metrics import knn_accuracy
+from hourglass.models import build
+from hourglass.experiments import experiment_parser
+from hourglass.experiments._classic import add_training_options, begin, log, report, timed_train, \
     train_config
 
 NAME = "regularizers"

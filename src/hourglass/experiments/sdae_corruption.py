@@ -19,10 +19,10 @@ import time
 
 import torch
 
-from ..cli import _sizes
-from ..models import build
-from . import experiment_parser
-from ._classic import (add_training_options, begin, log, report, test_error,
+from hourglass.cli.main import _sizes
+from hourglass.models import build
+from hourglass.experiments import experiment_parser
+from hourglass.experiments._classic import (add_training_options, begin, log, report, test_error,
                        timed_train, train_config)
 
 NAME = "sdae-corruption"

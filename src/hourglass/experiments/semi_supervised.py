@@ -20,13 +20,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ..data import load
-from ..data.semisupervised import keep_labels, repeat_labelled
-from ..evaluate import batched
-from ..models import build
-from ..train import TrainConfig, train
-from . import experiment_parser, markdown_table, write_results
-from ._machine import machine, set_threads
+from hourglass.data import load
+from hourglass.data.semisupervised import keep_labels, repeat_labelled
+from hourglass.evaluate import batched
+from hourglass.models import build
+from hourglass.train import TrainConfig, train
+from hourglass.experiments import experiment_parser, markdown_table, write_results
+from hourglass.experiments._machine import machine, set_threads
 
 COLUMNS = ["labels", "pixels_error", "m1_vae_codes_error", "m2_error", "m2_train_s"]
 

@@ -7,9 +7,9 @@ Every module in this package is imported here, so a new model is one new file wh
 import importlib
 import pkgutil
 
-from .registry import build, describe_models, get_model_class, list_models, register_model
-from .ae import AE, AEConfig
-from .vae import VAE, VAEConfig
+from hourglass.models.registry import build, describe_models, get_model_class, list_models, register_model
+from hourglass.models.ae import AE, AEConfig
+from hourglass.models.vae import VAE, VAEConfig
 
 for _info in pkgutil.iter_modules(__path__):
     if _info.name not in ("registry", "base"):

@@ -29,14 +29,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import objectives as O
-from .._validation import Interval, Options, Sizes
-from ..errors import ConfigError
-from ..nn import ConvDecoder, MLPDecoder, mlp
-from ..priors import PRIORS, get_prior
-from ..train import Phase
-from .base import AutoencoderBase, AutoencoderConfig, make_encoder
-from .registry import register_model
+from hourglass.core import objectives as O
+from hourglass.core.validation import Interval, Options, Sizes
+from hourglass.core.errors import ConfigError
+from hourglass.nn.layers import ConvDecoder, MLPDecoder, mlp
+from hourglass.core.priors import PRIORS, get_prior
+from hourglass.models.protocol import Phase
+from hourglass.models.base import AutoencoderBase, AutoencoderConfig, make_encoder
+from hourglass.models.registry import register_model
 
 MODES = ("unsupervised", "supervised", "semi-supervised", "conditional-prior")
 

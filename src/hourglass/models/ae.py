@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import AutoencoderBase, AutoencoderConfig
-from .registry import register_model
+from hourglass.models.base import AutoencoderBase, AutoencoderConfig
+from hourglass.models.registry import register_model
 
 
 @dataclass

@@ -26,10 +26,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .. import objectives as O
-from .._validation import Options, Sizes
-from ..errors import ConfigError, DataError
-from .registry import ModelConfig
+from hourglass.core import objectives as O
+from hourglass.core.validation import Options, Sizes
+from hourglass.core.errors import ConfigError, DataError
+from hourglass.models.registry import ModelConfig
 
 N_LEVELS = {"bernoulli": 2, "categorical": 256}
 

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .. import objectives as O
-from .._validation import AnyOf, Interval, Options, Sizes
-from ..errors import ConfigError
-from ..nn import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
-from .registry import ModelConfig
+from hourglass.core import objectives as O
+from hourglass.core.validation import AnyOf, Interval, Options, Sizes
+from hourglass.core.errors import ConfigError
+from hourglass.nn.layers import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
+from hourglass.models.registry import ModelConfig
 
 
 @dataclass

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .._validation import Options, Sizes
-from .base import AutoencoderBase, AutoencoderConfig
+from hourglass.core.validation import Options, Sizes
+from hourglass.models.base import AutoencoderBase, AutoencoderConfig
 
 CODE_ACTIVATIONS = {"linear": lambda a: a, "sigmoid": torch.sigmoid}
 

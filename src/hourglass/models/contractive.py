@@ -21,13 +21,13 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import objectives as O
-from .._validation import Interval, Options
-from ..corruption import corrupt
-from ..errors import ConfigError
-from .classic import ClassicAEConfig, ClassicAutoencoder
-from .dae import DAEConfig
-from .registry import register_model
+from hourglass.core import objectives as O
+from hourglass.core.validation import Interval, Options
+from hourglass.core.corruption import corrupt
+from hourglass.core.errors import ConfigError
+from hourglass.models.classic import ClassicAEConfig, ClassicAutoencoder
+from hourglass.models.dae import DAEConfig
+from hourglass.models.registry import register_model
 
 JACOBIANS = ("auto", "closed-form", "exact", "projection")
 

@@ -26,12 +26,12 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn.functional as F
 
-from .. import objectives as O
-from .._validation import AnyOf, Interval
-from ..errors import ConfigError
-from .base import AutoencoderBase, make_decoder, make_encoder
-from .registry import register_model
-from .vae import VAE, VAEConfig, check_k
+from hourglass.core import objectives as O
+from hourglass.core.validation import AnyOf, Interval
+from hourglass.core.errors import ConfigError
+from hourglass.models.base import AutoencoderBase, make_decoder, make_encoder
+from hourglass.models.registry import register_model
+from hourglass.models.vae import VAE, VAEConfig, check_k
 
 
 @dataclass

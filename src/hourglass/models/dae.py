@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .._validation import Interval, Options
-from ..corruption import CORRUPTIONS, corrupt
-from ..errors import ConfigError
-from .classic import ClassicAEConfig, ClassicAutoencoder
-from .registry import register_model
+from hourglass.core.validation import Interval, Options
+from hourglass.core.corruption import CORRUPTIONS, corrupt
+from hourglass.core.errors import ConfigError
+from hourglass.models.classic import ClassicAEConfig, ClassicAutoencoder
+from hourglass.models.registry import register_model
 
 
 @dataclass

@@ -9,7 +9,7 @@ per data dimension (the paper's per-pixel reconstruction loss):
 $\mathcal L(x, y) = -\log \mathrm{softmax}(\text{logits}(x))_y
   + w\,\frac{-\mathbb E_q[\log p(x|z)] + \beta\,\mathrm{KL}(q(z|x)\Vert p(z))}{D}$
 
-The codes $\mu(x)$ learn the structure of the data without labels; :mod:`hourglass.debias` turns
+The codes $\mu(x)$ learn the structure of the data without labels; :mod:`hourglass.uses.debias` turns
 their estimated density into sampling weights, so that training batches show rare inputs more
 often. Without those weights it is simply a classifier with a VAE attached.
 """
@@ -21,12 +21,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .. import objectives as O
-from .._validation import AnyOf, Interval
-from ..errors import ConfigError
-from .base import AutoencoderBase, make_encoder
-from .registry import register_model
-from .vae import VAE, VAEConfig
+from hourglass.core import objectives as O
+from hourglass.core.validation import AnyOf, Interval
+from hourglass.core.errors import ConfigError
+from hourglass.models.base import AutoencoderBase, make_encoder
+from hourglass.models.registry import register_model
+from hourglass.models.vae import VAE, VAEConfig
 
 
 @dataclass

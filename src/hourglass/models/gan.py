@@ -19,12 +19,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .. import objectives as O
-from .._validation import Interval, Options, Sizes
-from ..errors import ConfigError
-from ..nn import ConvDecoder, ConvEncoder, MLPDecoder, mlp
-from ..train import Phase
-from .registry import ModelConfig, register_model
+from hourglass.core import objectives as O
+from hourglass.core.validation import Interval, Options, Sizes
+from hourglass.core.errors import ConfigError
+from hourglass.nn.layers import ConvDecoder, ConvEncoder, MLPDecoder, mlp
+from hourglass.models.protocol import Phase
+from hourglass.models.registry import ModelConfig, register_model
 
 
 @dataclass

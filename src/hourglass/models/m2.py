@@ -7,7 +7,7 @@ $\mathcal L(x, y) = \mathbb E_{q(z|x,y)}[\log p(x|y,z)] - \mathrm{KL}(q(z|x,y) \
 + \log p(y)$;
 
 an unlabelled one ($y = -1$, scikit-learn's convention) treats the label as a latent variable and
-sums over it (:func:`hourglass.objectives.marginal_elbo`),
+sums over it (:func:`hourglass.core.objectives.marginal_elbo`),
 
 $\mathcal U(x) = \sum_y q(y|x)\,[\mathcal L(x, y) - \log q(y|x)]$.
 
@@ -28,11 +28,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .. import objectives as O
-from .._validation import Interval
-from .base import make_encoder
-from .cvae import CVAE, CVAEConfig, enumerate_labels
-from .registry import register_model
+from hourglass.core import objectives as O
+from hourglass.core.validation import Interval
+from hourglass.models.base import make_encoder
+from hourglass.models.cvae import CVAE, CVAEConfig, enumerate_labels
+from hourglass.models.registry import register_model
 
 
 @dataclass

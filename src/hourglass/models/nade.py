@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .._validation import Options, Sizes
-from .autoregressive import AutoregressiveConfig, AutoregressiveModel, check_n, progress_bar
-from .registry import register_model
+from hourglass.core.validation import Options, Sizes
+from hourglass.models.autoregressive import AutoregressiveConfig, AutoregressiveModel, check_n, progress_bar
+from hourglass.models.registry import register_model
 
 
 @dataclass

@@ -1,7 +1,7 @@
 r"""PixelCNN, plain and gated (van den Oord et al. 2016; lecture notes 002, 004).
 
 $\log p(x) = \sum_{i} \log p(x_i \mid x_{<i})$ over the pixels in raster order, every conditional
-computed at once by masked convolutions (:mod:`hourglass.nn_masked`): a ``kernel_size`` mask-A
+computed at once by masked convolutions (:mod:`hourglass.nn.masked`): a ``kernel_size`` mask-A
 layer, then ``n_layers`` layers that may see the centre (mask B), then a per-pixel ReLU + 1x1 head.
 
 - plain (``gated=False``, "Pixel Recurrent Neural Networks" sec. 3.5): residual blocks
@@ -20,11 +20,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .._validation import Interval, Options
-from ..nn_masked import (GatedMaskedLayer, GatedStacksInput, MaskedConv2d, MaskedResidualBlock,
+from hourglass.core.validation import Interval, Options
+from hourglass.nn.masked import (GatedMaskedLayer, GatedStacksInput, MaskedConv2d, MaskedResidualBlock,
                          pixel_head, raster_mask)
-from .autoregressive import AutoregressiveConfig, AutoregressiveModel
-from .registry import register_model
+from hourglass.models.autoregressive import AutoregressiveConfig, AutoregressiveModel
+from hourglass.models.registry import register_model
 
 
 @dataclass

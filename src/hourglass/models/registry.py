@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 
-from ..errors import ConfigError
+from hourglass.core.errors import ConfigError
 
 _MODELS: dict[str, type] = {}
 
@@ -65,7 +65,7 @@ class ModelConfig:
     constraints: typing.ClassVar[dict] = {}
 
     def validate(self, owner: str | None = None) -> None:
-        from .._validation import check_params
+        from hourglass.core.validation import check_params
         params = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         check_params(owner or type(self).__name__, params, self.constraints)
 

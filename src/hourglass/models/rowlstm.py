@@ -21,10 +21,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .._validation import Interval
-from ..nn_masked import MaskedConv2d, pixel_head, raster_mask
-from .autoregressive import AutoregressiveConfig, AutoregressiveModel
-from .registry import register_model
+from hourglass.core.validation import Interval
+from hourglass.nn.masked import MaskedConv2d, pixel_head, raster_mask
+from hourglass.models.autoregressive import AutoregressiveConfig, AutoregressiveModel
+from hourglass.models.registry import register_model
 
 
 @dataclass

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import objectives as O
-from .._validation import Interval, Options
-from ..errors import ConfigError
-from .classic import ClassicAEConfig, ClassicAutoencoder
-from .registry import register_model
+from hourglass.core import objectives as O
+from hourglass.core.validation import Interval, Options
+from hourglass.core.errors import ConfigError
+from hourglass.models.classic import ClassicAEConfig, ClassicAutoencoder
+from hourglass.models.registry import register_model
 
 
 @dataclass

@@ -27,15 +27,15 @@ import torch.nn.functional as F
 from sklearn.utils.metaestimators import available_if
 from torch import nn
 
-from .._validation import Interval, Options
-from ..corruption import CORRUPTIONS
-from ..errors import ConfigError
-from ..evaluate import batched
-from ..nn import mlp
-from ..train import TrainConfig, train
-from .base import AutoencoderBase, AutoencoderConfig
-from .dae import DAE, DAEConfig, check_corruption_level
-from .registry import register_model
+from hourglass.core.validation import Interval, Options
+from hourglass.core.corruption import CORRUPTIONS
+from hourglass.core.errors import ConfigError
+from hourglass.evaluate import batched
+from hourglass.nn.layers import mlp
+from hourglass.train import TrainConfig, train
+from hourglass.models.base import AutoencoderBase, AutoencoderConfig
+from hourglass.models.dae import DAE, DAEConfig, check_corruption_level
+from hourglass.models.registry import register_model
 
 
 @dataclass

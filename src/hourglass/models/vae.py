@@ -27,11 +27,11 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import objectives as O
-from .._validation import AnyOf, Interval
-from ..errors import ConfigError
-from .base import AutoencoderBase, AutoencoderConfig
-from .registry import register_model
+from hourglass.core import objectives as O
+from hourglass.core.validation import AnyOf, Interval
+from hourglass.core.errors import ConfigError
+from hourglass.models.base import AutoencoderBase, AutoencoderConfig
+from hourglass.models.registry import register_model
 
 
 @dataclass

@@ -16,8 +16,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 
-from .._io import atomic_save_safetensors, atomic_write_json
-from ..errors import RunError
+from hourglass.core.io import atomic_save_safetensors, atomic_write_json
+from hourglass.core.errors import RunError
 
 TENSORS, STATE = "checkpoint.safetensors", "checkpoint.json"
 

@@ -17,7 +17,7 @@ training loop stays the one loop of :mod:`hourglass.train.trainer`:
 * only rank 0 writes the run directory.
 
 A rank that dies or hangs makes the others fail within the process group's timeout
-(``HOURGLASS_DIST_TIMEOUT`` seconds, default 600) with a :class:`~hourglass.errors.RunError`
+(``HOURGLASS_DIST_TIMEOUT`` seconds, default 600) with a :class:`~hourglass.core.errors.RunError`
 instead of waiting forever; :func:`launch` turns torch's backend errors into that message.
 """
 
@@ -33,8 +33,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ..errors import ConfigError, RunError
-from .signals import Interrupted
+from hourglass.core.errors import ConfigError, RunError
+from hourglass.train.signals import Interrupted
 
 ENV_TIMEOUT = "HOURGLASS_DIST_TIMEOUT"
 DEFAULT_TIMEOUT_S = 600.0

@@ -11,7 +11,7 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import RunError
+from hourglass.core.errors import RunError
 
 LOCK = ".lock"
 

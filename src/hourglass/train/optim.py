@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import ConfigError
+from hourglass.core.errors import ConfigError
 
 # name -> (constructor, default learning rate, extra fixed arguments)
 OPTIMIZERS = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 import signal
 import threading
 
-from ..errors import RunError
+from hourglass.core.errors import RunError
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError
+from hourglass.core.errors import ConfigError
 
 INSTALL = 'pip install "hourglass[tensorboard]"'
 

@@ -19,94 +19,21 @@ import csv
 import io
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
 import torch
 from tqdm.auto import tqdm
 
-from .._io import atomic_write_text
-from .._validation import AnyOf, Interval, Options, check_params
-from ..errors import ConfigError, RunError
-from . import distributed
-from .checkpoint import load_checkpoint, save_checkpoint
-from .signals import Interrupted, StopSignals
-from .optim import OPTIMIZERS, make_optimizer
-
-BINARIZE = ("none", "dynamic", "static", "threshold")
-
-
-@dataclass
-class TrainConfig:
-    epochs: int = 30                  # passes over the training split
-    batch_size: int = 128             # examples per gradient step
-    optimizer: str = "adam"           # sgd, momentum, nesterov, adagrad, adadelta, rmsprop, adam, adamw
-    lr: float | None = None           # None: the optimizer's default
-    momentum: float | None = None     # for momentum/nesterov; None: 0.9
-    weight_decay: float = 0.0         # L2 penalty (decoupled for adamw)
-    grad_clip: float | None = None    # clip the global gradient norm to this value
-    patience: int | None = None       # early stopping: epochs without val improvement; None = off
-    binarize: str = "none"            # none | dynamic (resample each batch) | static | threshold
-    seed: int = 0                     # same seed, same numbers
-    device: str = "auto"              # auto | cpu | cuda | cuda:N
-    progress: bool = True             # tqdm progress bar with the loss terms
-    checkpoint_every: int | None = None  # also checkpoint every N steps (None: at epoch ends only)
-    keep_checkpoints: int = 1         # checkpoints kept: the latest, plus K-1 in RUN/checkpoints/
-    on_nonfinite: str = "stop"        # stop | skip (skip the step and halve that phase's lr)
-
-    constraints = {
-        "epochs": Interval(int, 1, None),
-        "batch_size": Interval(int, 1, None),
-        "optimizer": Options(tuple(OPTIMIZERS)),
-        "lr": AnyOf((None, Interval(float, 0, None, closed="neither"))),
-        "momentum": AnyOf((None, Interval(float, 0, 1, closed="left"))),
-        "weight_decay": Interval(float, 0, None),
-        "grad_clip": AnyOf((None, Interval(float, 0, None, closed="neither"))),
-        "patience": AnyOf((None, Interval(int, 1, None))),
-        "binarize": Options(BINARIZE),
-        "seed": Interval(int, 0, None),
-        "progress": Options((True, False)),
-        "checkpoint_every": AnyOf((None, Interval(int, 1, None))),
-        "keep_checkpoints": Interval(int, 1, None),
-        "on_nonfinite": Options(("stop", "skip")),
-    }
-
-    def validate(self, owner: str = "TrainConfig") -> "TrainConfig":
-        check_params(owner, asdict(self), self.constraints)
-        resolve_device(self.device)
-        return self
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class Phase:
-    """One step of a multi-phase model, taken on every batch in the order the model lists them.
-
-    ``loss(x, y)`` returns scalar terms with ``"loss"``, which is minimized over ``parameters`` by
-    the phase's own optimizer; ``optimizer`` overrides the run's settings for this phase (e.g.
-    ``{"lr": 2e-4, "betas": (0.5, 0.999)}`` for DCGAN; the phase's ``lr`` is a default that an
-    explicit run ``lr`` overrides). Terms are logged as ``<name>_<term>``.
-    """
-
-    name: str
-    parameters: list
-    loss: Callable
-    optimizer: dict = field(default_factory=dict)
-
-
-def model_phases(model: torch.nn.Module) -> list[Phase]:
-    """The model's phases, or one phase ("main") that minimizes ``forward``'s loss."""
-    if hasattr(model, "phases"):
-        phases = model.phases()
-        names = [p.name for p in phases]
-        if len(set(names)) != len(names) or any("." in n for n in names):
-            raise ConfigError(f"Phase names must be unique and dot-free; got {names}.")
-        return phases
-    return [Phase("main", list(model.parameters()), model)]
-
+from hourglass.core.io import atomic_write_text
+from hourglass.core.errors import ConfigError, RunError
+from hourglass.train import distributed
+from hourglass.train.checkpoint import load_checkpoint, save_checkpoint
+from hourglass.train.signals import Interrupted, StopSignals
+from hourglass.train.optim import make_optimizer
+from hourglass.train.config import TrainConfig, resolve_device
+from hourglass.models.protocol import Phase, model_phases
 
 def _phase_optimizer(phase: Phase, config: TrainConfig) -> torch.optim.Optimizer:
     """The phase's optimizer: the run's settings, then the phase's. A phase's "lr" is a default
@@ -117,18 +44,6 @@ def _phase_optimizer(phase: Phase, config: TrainConfig) -> torch.optim.Optimizer
     settings.pop("lr", None)
     return make_optimizer(name, phase.parameters, lr=lr, weight_decay=config.weight_decay,
                           momentum=config.momentum, **settings)
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if not isinstance(device, str) or not (device == "cpu" or device.startswith("cuda")):
-        raise ConfigError(f"The 'device' parameter must be 'auto', 'cpu', 'cuda' or 'cuda:N'. "
-                          f"Got {device!r} instead.")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device={device!r} was asked for but CUDA is not available here. "
-                          "Use --device cpu (or auto).")
-    return torch.device(device)
 
 
 class Batches:
@@ -241,7 +156,7 @@ def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = N
     """Train `model` on `x` (and labels `y` for models that use them); return the history.
 
     Each epoch is a shuffled pass over `x`; with ``sample_weights`` (a callable ``epoch -> (n,)``
-    non-negative tensor, e.g. :class:`hourglass.debias.DebiasSampler`) it is instead ``n`` draws
+    non-negative tensor, e.g. :class:`hourglass.uses.debias.DebiasSampler`) it is instead ``n`` draws
     with replacement in proportion to the weights.
 
     Each epoch appends one row: ``epoch``, ``train_<term>`` for every loss term, ``val_<term>``

@@ -25,8 +25,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from hourglass._io import atomic_write_bytes
-from hourglass.errors import ConfigError, DataError
+from hourglass.core.io import atomic_write_bytes
+from hourglass.core.errors import ConfigError, DataError
 
 __all__ = [
     "image_grid",

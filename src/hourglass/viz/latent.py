@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hourglass.errors import ConfigError, DataError
+from hourglass.core.errors import ConfigError, DataError
 from hourglass.viz.figures import (_as_images, _check_positive_int, _check_shape, _grid_figsize,
                                    _imshow, _new_figure, _save_png, _to_numpy, tile)
 
@@ -190,7 +190,7 @@ def latent_figures(model, x: torch.Tensor, y: torch.Tensor | None, fig_dir, *, s
     analogies.
     """
     from hourglass.evaluate.metrics import takes_labels
-    from hourglass.objectives import kl_normal_std_normal_per_dim
+    from hourglass.core.objectives import kl_normal_std_normal_per_dim
     if not (hasattr(model, "posterior") and hasattr(model, "decode")) or len(x) < 2:
         return []
     fig_dir, dev = Path(fig_dir), next(model.parameters()).device

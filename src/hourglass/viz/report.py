@@ -15,8 +15,8 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from hourglass._io import atomic_write_text
-from hourglass.errors import RunError
+from hourglass.core.io import atomic_write_text
+from hourglass.core.errors import RunError
 
 __all__ = ["write_report", "flatten", "format_value"]
 

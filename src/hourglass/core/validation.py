@@ -10,7 +10,7 @@ import math
 import numbers
 from dataclasses import dataclass
 
-from .errors import ConfigError
+from hourglass.core.errors import ConfigError
 
 
 @dataclass(frozen=True)

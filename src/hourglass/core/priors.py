@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from .errors import ConfigError
+from hourglass.core.errors import ConfigError
 
 N_COMPONENTS = 10
 

@@ -23,13 +23,13 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import runs
-from ._validation import AnyOf, Interval, Options, Sizes, check_params
-from .errors import ConfigError
-from .models import build
-from .train import TrainConfig, resolve_device, train
-from .train.optim import OPTIMIZERS
-from .train.trainer import BINARIZE, Batches
+from hourglass.runs import store
+from hourglass.core.validation import AnyOf, Interval, Options, Sizes, check_params
+from hourglass.core.errors import ConfigError
+from hourglass.models import build
+from hourglass.train import TrainConfig, resolve_device, train
+from hourglass.train.optim import OPTIMIZERS
+from hourglass.train import BINARIZE, Batches
 
 
 def _to_numpy(X):
@@ -248,12 +248,12 @@ class _AutoencoderEstimator(TransformerMixin, BaseEstimator):
             params["random_state"] = None  # a RandomState object has no JSON form; the fit is saved
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        runs.write_config(path, model_name=self._model_name, model_config=self.model_config_,
+        store.write_config(path, model_name=self._model_name, model_config=self.model_config_,
                           estimator={"class": type(self).__name__, "params": params,
                                      "input_ndim": self.input_ndim_,
                                      "n_features_in": self.n_features_in_},
                           history=self.history_)
-        runs.save_weights(path, self.model_, self._extra_tensors())
+        store.save_weights(path, self.model_, self._extra_tensors())
         return path
 
     def _extra_tensors(self) -> dict:
@@ -262,13 +262,13 @@ class _AutoencoderEstimator(TransformerMixin, BaseEstimator):
     @classmethod
     def load(cls, path: str | Path, *, device: str = "cpu"):
         """Read an estimator saved by :meth:`save` (safetensors + JSON only; nothing is unpickled)."""
-        model, config, extra = runs.load_model(path, device=device)
+        model, config, extra = store.load_model(path, device=device)
         est_info = config.get("estimator")
         if not est_info or est_info.get("class") != cls.__name__:
             found = (est_info or {}).get("class") or f"a '{config['model']}' training run"
             article = "an" if cls.__name__[0] in "AEIOU" else "a"
             raise ConfigError(f"{path} holds {found}, not {article} {cls.__name__} estimator. "
-                              f"Use hourglass.runs.load_model for training runs.")
+                              f"Use hourglass.runs.store.load_model for training runs.")
         params = {k: tuple(v) if isinstance(v, list) else v for k, v in est_info["params"].items()}
         est = cls(**params)
         est.model_, est.model_config_ = model, config["model_config"]

@@ -30,11 +30,12 @@ import torch
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import AnyOf, Interval
-from .errors import ConfigError
-from .estimators import _AutoencoderEstimator, _store_params
-from .models import get_model_class, list_models
-from .models.base import AutoencoderConfig
+from hourglass.core.validation import AnyOf, Interval
+from hourglass.core.errors import ConfigError
+from hourglass.estimators import autoencoders
+from hourglass.estimators.autoencoders import _AutoencoderEstimator, _store_params
+from hourglass.models import get_model_class, list_models
+from hourglass.models.base import AutoencoderConfig
 
 SCORES = {"recon": "reconstruction_log_likelihood", "mse": "reconstruct", "elbo": "elbo",
           "log_prob": "log_prob"}
@@ -108,7 +109,7 @@ class ModelEstimator(_AutoencoderEstimator):
     Examples
     --------
     >>> import numpy as np
-    >>> from hourglass.model_estimator import ModelEstimator
+    >>> from hourglass.estimators.generic import ModelEstimator
     >>> X = np.random.default_rng(0).random((100, 16))
     >>> est = ModelEstimator("ae", latent_dim=2, hidden=(8,), epochs=1, random_state=0).fit(X)
     >>> est.transform(X).shape, est.score_samples(X).shape
@@ -166,9 +167,8 @@ def estimator_for(name: str, **params):
     """An unfitted estimator for the registered model `name`: its own estimator class where one
     exists (``hourglass.AE`` for "ae", ...), else a :class:`ModelEstimator`. Parameters the chosen
     class does not take (``n_importance`` for an AE, say) are dropped."""
-    from . import estimators
     get_model_class(name)  # unknown names: one error that lists the registered models
-    cls = next((c for c in vars(estimators).values() if isinstance(c, type)
+    cls = next((c for c in vars(autoencoders).values() if isinstance(c, type)
                 and issubclass(c, _AutoencoderEstimator) and not c.__name__.startswith("_")
                 and c._model_name == name), ModelEstimator)
     accepted = inspect.signature(cls.__init__).parameters

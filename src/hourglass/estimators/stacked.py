@@ -6,7 +6,7 @@ adds a softmax layer and fine-tunes everything on the labels. ``transform`` give
 (the stacked features), ``predict``/``predict_proba``/``score`` (accuracy) classify.
 ``corruption_level=0`` gives the plain stacked autoencoder, ``pretrain_epochs=0`` the same network
 trained from a random start. Input handling, parameters and save/load follow
-:mod:`hourglass.estimators`.
+:mod:`hourglass.estimators.autoencoders`.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from . import runs
-from ._io import atomic_write_json
-from ._validation import Interval, Options
-from .corruption import CORRUPTIONS
-from .errors import ConfigError
-from .estimators import _AutoencoderEstimator, _store_params, _to_numpy
+from hourglass.runs import store
+from hourglass.core.io import atomic_write_json
+from hourglass.core.validation import Interval, Options
+from hourglass.core.corruption import CORRUPTIONS
+from hourglass.core.errors import ConfigError
+from hourglass.estimators.autoencoders import _AutoencoderEstimator, _store_params, _to_numpy
 
 __all__ = ["SDAEClassifier"]
 
@@ -98,13 +98,13 @@ class SDAEClassifier(ClassifierMixin, _AutoencoderEstimator):
     def save(self, path: str | Path) -> Path:
         """Write a run directory (config.json with ``classes_`` + model.safetensors)."""
         path = super().save(path)
-        config = runs.read_config(path)
+        config = store.read_config(path)
         config["estimator"]["classes"] = self.classes_.tolist()
-        atomic_write_json(Path(path) / runs.CONFIG, config)
+        atomic_write_json(Path(path) / store.CONFIG, config)
         return path
 
     @classmethod
     def load(cls, path: str | Path, *, device: str = "cpu"):
         est = super().load(path, device=device)
-        est.classes_ = np.asarray(runs.read_config(path)["estimator"]["classes"])
+        est.classes_ = np.asarray(store.read_config(path)["estimator"]["classes"])
         return est

@@ -1,8 +1,8 @@
 """The subcommands for what the codes are for: ``hourglass compare``, ``detect`` and ``debias``.
 
 Each writes a Markdown table, a JSON file and figures into ``--out`` and prints the table; the
-work is done by :func:`hourglass.compare.run_compare`, :func:`hourglass.detect.run_detect` and
-:func:`hourglass.debias.run_debias`.
+work is done by :func:`hourglass.uses.compare.run_compare`, :func:`hourglass.uses.detect.run_detect` and
+:func:`hourglass.uses.debias.run_debias`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ def _log(message: str) -> None:
 
 
 def _common(p, *, epochs: int, hidden: str = "512,256") -> None:
-    from .cli import _positive_int, _sizes
+    from hourglass.cli.main import _positive_int, _sizes
     p.add_argument("--data", default="digits", help="dataset (same forms as for train; "
                    "default: digits)")
     p.add_argument("--out", required=True, help="folder for the table, JSON and figures")
@@ -35,9 +35,9 @@ def _common(p, *, epochs: int, hidden: str = "512,256") -> None:
 
 def add_commands(sub) -> None:
     """Add the three subparsers to `sub` (the CLI's subparsers action)."""
-    from .cli import _positive_int
-    from .compare import DEFAULT_METHODS as COMPARE_METHODS
-    from .detect import DEFAULT_METHODS as DETECT_METHODS
+    from hourglass.cli.main import _positive_int
+    from hourglass.uses.compare import DEFAULT_METHODS as COMPARE_METHODS
+    from hourglass.uses.detect import DEFAULT_METHODS as DETECT_METHODS
 
     c = sub.add_parser("compare", help="dimensionality reduction side by side: PCA, LDA, Isomap, "
                        "LLE, t-SNE, UMAP, autoencoders",
@@ -115,13 +115,13 @@ def run(args: argparse.Namespace) -> None:
                   seed=args.seed, device=args.device, out=args.out, download=args.download,
                   log=_log)
     if args.command == "compare":
-        from .compare import markdown, run_compare
+        from hourglass.uses.compare import markdown, run_compare
         result = run_compare(args.data, methods=args.methods, n=args.n, n_eval=args.n_eval,
                              dims=args.dims, k=args.k, knn_k=args.knn_k,
                              isolate=not args.no_isolate, **common)
         files = "compare.md, compare.json, compare.png, embeddings.npz"
     elif args.command == "detect":
-        from .detect import markdown, run_detect
+        from hourglass.uses.detect import markdown, run_detect
         result = run_detect(args.data, methods=args.methods, classes=args.classes,
                             n_per_class=args.n_per_class, against=args.against,
                             n_cross=args.n_cross, n_outliers=args.n_outliers,
@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> None:
         files = "detect.md, detect.json" + (", detect.png" if result["one_class"] else "") + \
             (", cross.png" if result["cross"] else "")
     else:
-        from .debias import markdown, run_debias
+        from hourglass.uses.debias import markdown, run_debias
         result = run_debias(args.data, rare_class=args.rare_class, keep=args.keep, n=args.n,
                             latent_dim=args.latent_dim, bins=args.bins, alpha=args.alpha,
                             combine=args.combine, **common)

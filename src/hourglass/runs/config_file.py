@@ -12,7 +12,7 @@ Two kinds of file are read:
       latent-dim = 2
       hidden = [256, 128]
 
-- a **run's** ``config.json`` (:func:`hourglass.runs.write_config`; a run directory stands for
+- a **run's** ``config.json`` (:func:`hourglass.runs.store.write_config`; a run directory stands for
   it): its model config, training config and data spec become the same flat settings, so the run
   is trained again exactly as it was.
 
@@ -32,9 +32,9 @@ try:
 except ModuleNotFoundError:  # Python < 3.11: the same parser, as a package
     import tomli as tomllib
 
-from .errors import ConfigError
-from .runs import CONFIG
-from .train import TrainConfig
+from hourglass.core.errors import ConfigError
+from hourglass.runs.store import CONFIG
+from hourglass.train import TrainConfig
 
 RUN_KEYS = ("hourglass_version", "model", "model_config", "train", "data", "distributed")
 # "distributed" (world size, backend of a torchrun launch) describes how a run was launched; a

@@ -8,7 +8,7 @@ more normal inputs, ``decision_function = score_samples - offset_`` is negative 
 quantile of the training scores (so that fraction of the training data is called an outlier).
 
 The model is a registry name (``"ae"``, ``"vae"``, ``"dae"``, an explicit density model, ...) or
-any scikit-learn estimator. Scores (see :mod:`hourglass.model_estimator`): ``recon``
+any scikit-learn estimator. Scores (see :mod:`hourglass.estimators.generic`): ``recon``
 ($\\log p(x \\mid g(h(x)))$, the reconstruction error with its sign flipped; for other transformers
 with ``inverse_transform``, $-\\tfrac12 \\lVert x - \\hat x \\rVert^2$), ``mse`` (minus the mean squared
 reconstruction error), ``elbo``, ``log_prob`` (exact NLL for explicit models, the IWAE bound for
@@ -31,11 +31,11 @@ from sklearn.base import BaseEstimator, OutlierMixin, clone
 from sklearn.metrics import roc_auc_score
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from ._io import atomic_write_json, atomic_write_text
-from ._validation import Interval, Options, check_params
-from .errors import ConfigError, DataError
-from .model_estimator import available_scores, estimator_for, model_scores, usable_models
-from .models import get_model_class
+from hourglass.core.io import atomic_write_json, atomic_write_text
+from hourglass.core.validation import Interval, Options, check_params
+from hourglass.core.errors import ConfigError, DataError
+from hourglass.estimators.generic import available_scores, estimator_for, model_scores, usable_models
+from hourglass.models import get_model_class
 
 SCORE_KINDS = ("auto", "recon", "mse", "elbo", "log_prob", "score_samples")
 BASELINES = ("pca", "ocsvm", "iforest")
@@ -82,7 +82,7 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
     ----------
     model : str or estimator, default "vae"
         A registered model name (fitted through ``hourglass.AE``/``VAE`` or a
-        :class:`~hourglass.model_estimator.ModelEstimator`) or an unfitted scikit-learn estimator
+        :class:`~hourglass.estimators.generic.ModelEstimator`) or an unfitted scikit-learn estimator
         (cloned at ``fit``).
     score_type : {"auto", "recon", "mse", "elbo", "log_prob", "score_samples"}, default "auto"
         Which score ranks the inputs; "auto": ``log_prob``, else ``elbo``, else ``recon`` for
@@ -105,7 +105,7 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
     --------
     >>> import numpy as np
     >>> from sklearn.decomposition import PCA
-    >>> from hourglass.detect import OutlierDetector
+    >>> from hourglass.uses.detect import OutlierDetector
     >>> rng = np.random.default_rng(0)
     >>> X = np.outer(rng.normal(size=200), [1.0, 2.0]) + 0.01 * rng.normal(size=(200, 2))
     >>> det = OutlierDetector(PCA(n_components=1), score_type="mse", contamination=0.1).fit(X)
@@ -233,7 +233,7 @@ def row_label(name: str, kind: str, k: int) -> str:
 def outlier_set(name: str, *, shape: tuple, value_range: tuple, n: int, seed: int) -> np.ndarray:
     """Flat float inputs of another kind, shaped like the training data: 'noise' (uniform over
     the data's value range) or a dataset name (images resized to the training image size)."""
-    from .data import load
+    from hourglass.data import load
     dim = int(np.prod(shape))
     if name == "noise":
         lo, hi = value_range
@@ -291,7 +291,7 @@ def run_detect(data: str, *, methods: str = DEFAULT_METHODS, classes: str = "all
     in `against` ("digits", "noise", any dataset name). With `out`, writes ``detect.json``,
     ``detect.md``, ``detect.png`` (AUROC per class) and ``cross.png`` (score histograms).
     """
-    from .data import load
+    from hourglass.data import load
     groups = parse_methods(methods)
     ds = load(data, val_fraction=0.0, seed=seed, download=download)
     x_train, y_train = _flat(ds, "train")
@@ -380,7 +380,7 @@ def _pct(v: float) -> float:
 
 
 def markdown(result: dict) -> str:
-    from .experiments import markdown_table
+    from hourglass.experiments import markdown_table
     parts = []
     if result["one_class"]:
         names = result["class_names"] or [str(c) for c in result["classes"]]
@@ -401,7 +401,7 @@ def markdown(result: dict) -> str:
 
 
 def write_detect(out, result: dict, cross_scores: dict) -> Path:
-    from .viz.panels import auroc_heatmap, score_histograms
+    from hourglass.viz.panels import auroc_heatmap, score_histograms
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "detect.json", result, sort_keys=False)

@@ -41,10 +41,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._io import atomic_write_bytes, atomic_write_json, atomic_write_text
-from .errors import ConfigError
-from .evaluate.embedding import continuity, distance_correlation, sheet_coordinates, trustworthiness
-from .evaluate.metrics import knn_accuracy
+from hourglass.core.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from hourglass.core.errors import ConfigError
+from hourglass.evaluate.embedding import continuity, distance_correlation, sheet_coordinates, trustworthiness
+from hourglass.evaluate.metrics import knn_accuracy
 
 UMAP_HINT = "not installed: pip install 'hourglass[umap]' (or umap-learn)"
 SKLEARN_METHODS = ("pca", "lda", "isomap", "lle", "tsne", "umap")
@@ -73,7 +73,7 @@ class Options:
 
 def known_methods() -> list[str]:
     """The scikit-learn methods and every registered model that has an encoder."""
-    from .model_estimator import usable_models
+    from hourglass.estimators.generic import usable_models
     return [*SKLEARN_METHODS, *usable_models(need="encode")]
 
 
@@ -120,7 +120,7 @@ def make_method(name: str, opts: Options, *, n_classes: int | None, n_features: 
         except ImportError:
             raise Unavailable(UMAP_HINT) from None
         return umap.UMAP(n_components=d, random_state=seed), False, True
-    from .model_estimator import estimator_for
+    from hourglass.estimators.generic import estimator_for
     return estimator_for(name, latent_dim=d, hidden=tuple(opts.hidden), epochs=opts.epochs,
                          batch_size=opts.batch_size, device=opts.device,
                          random_state=seed), False, True
@@ -194,7 +194,7 @@ def _ru_maxrss_mib() -> float:
 
 
 def _worker(folder: str) -> None:
-    """Entry of the fresh process (``python -m hourglass.compare FOLDER``): read the job from
+    """Entry of the fresh process (``python -m hourglass.uses.compare FOLDER``): read the job from
     FOLDER, fit and embed, record the growth of the peak RSS, write the result back."""
     folder = Path(folder)
     job = json.loads((folder / "job.json").read_text())
@@ -224,7 +224,7 @@ def measure(name, x_fit, y_fit, x_eval, opts: Options, n_classes, *, isolate: bo
         (folder / "job.json").write_text(json.dumps({
             "name": name, "options": dataclasses.asdict(opts), "n_classes": n_classes,
             "threads": torch.get_num_threads()}))
-        proc = subprocess.run([sys.executable, "-m", "hourglass.compare", str(folder)],
+        proc = subprocess.run([sys.executable, "-m", "hourglass.uses.compare", str(folder)],
                               capture_output=True, text=True)
         if proc.returncode != 0:
             last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
@@ -271,7 +271,7 @@ def run_compare(data: str, *, methods: str | list = DEFAULT_METHODS, n: int | No
     Returns the result dict (``rows``, the settings, the machine); with `out`, writes
     ``compare.json``, ``compare.md``, ``compare.png`` and ``embeddings.npz`` there.
     """
-    from .data import load
+    from hourglass.data import load
     names = parse_methods(methods) if isinstance(methods, str) else parse_methods(",".join(methods))
     for value, what in ((dims, "dims"), (n_eval, "n_eval"), (epochs, "epochs"), (knn_k, "knn_k")):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -323,7 +323,7 @@ def run_compare(data: str, *, methods: str | list = DEFAULT_METHODS, n: int | No
 
 
 def markdown(result: dict) -> str:
-    from .experiments import markdown_table
+    from hourglass.experiments import markdown_table
     used = [c for c in COLUMNS if any(c in r for r in result["rows"])]
     head = (f"{result['data']}: {result['n_fit']} fitted points, {result['n_eval']} held-out, "
             f"{result['dims']}-D, k = {result['k']} (trustworthiness/continuity), "
@@ -332,7 +332,7 @@ def markdown(result: dict) -> str:
 
 
 def write_compare(out, result, embeddings, y_eval, t_eval, classes) -> Path:
-    from .viz.panels import embedding_panel
+    from hourglass.viz.panels import embedding_panel
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "compare.json", result, sort_keys=False)

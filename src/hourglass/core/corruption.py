@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import ConfigError
+from hourglass.core.errors import ConfigError
 
 
 def _uniform(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:

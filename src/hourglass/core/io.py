@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save as _st_save
 
-from .errors import RunError
+from hourglass.core.errors import RunError
 
 # errnos that only a write can raise: an OSError with one of these is a failed write, wherever
 # it came from inside `atomic_open`'s block

@@ -22,10 +22,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from . import __version__
-from ._io import atomic_save_safetensors, atomic_write_json
-from .errors import ConfigError, RunError
-from .models import get_model_class
+from hourglass import __version__
+from hourglass.core.io import atomic_save_safetensors, atomic_write_json
+from hourglass.core.errors import ConfigError, RunError
+from hourglass.models import get_model_class
 
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
 

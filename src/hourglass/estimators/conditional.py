@@ -5,7 +5,7 @@ Both take labels at ``fit(X, y)``: any integer labels (mapped to ``0..K-1`` thro
 For ``M2``, ``y = -1`` marks an unlabelled row (scikit-learn's convention for semi-supervised
 learning, as in ``LabelSpreading``); it is a classifier (``predict``, ``predict_proba``,
 ``score`` = accuracy) whose ``score_samples`` is a bound on ``log p(x)``. Input handling,
-parameters, save/load follow :mod:`hourglass.estimators`.
+parameters, save/load follow :mod:`hourglass.estimators.autoencoders`.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from ._validation import Interval
-from .data.semisupervised import UNLABELLED, repeat_labelled
-from .errors import ConfigError
-from .estimators import VAE, _check_codes
+from hourglass.core.validation import Interval
+from hourglass.data.semisupervised import UNLABELLED, repeat_labelled
+from hourglass.core.errors import ConfigError
+from hourglass.estimators.autoencoders import VAE, _check_codes
 
 __all__ = ["CVAE", "M2"]
 

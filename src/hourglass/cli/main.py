@@ -1,9 +1,9 @@
-"""``hourglass`` — the command line, a thin layer over :mod:`hourglass.workflow`.
+"""``hourglass`` — the command line, a thin layer over :mod:`hourglass.runs.workflow`.
 
 Model flags are generated from the model's config dataclass (``hourglass train vae --help`` lists
 them with the comment that documents each field), so a new model gets its flags for free.
 ``hourglass train --config FILE`` takes the flags from a TOML/JSON file or a run's config.json
-(:mod:`hourglass.config_file`): the file's settings become the parser's defaults, so a flag on
+(:mod:`hourglass.runs.config_file`): the file's settings become the parser's defaults, so a flag on
 the command line overrides them, and each is checked against its flag's type and choices.
 Every user mistake prints one line, ``hourglass: error: ...``, and exits with status 2.
 """
@@ -18,13 +18,13 @@ import os
 import re
 import sys
 
-from . import __version__
-from .config_file import Settings, read_settings
-from .errors import ConfigError, HourglassError
-from .models import describe_models, get_model_class, list_models
-from .train import TrainConfig, distributed, list_optimizers
-from .train.signals import Interrupted
-from .train.trainer import BINARIZE
+from hourglass import __version__
+from hourglass.runs.config_file import Settings, read_settings
+from hourglass.core.errors import ConfigError, HourglassError
+from hourglass.models import describe_models, get_model_class, list_models
+from hourglass.train import TrainConfig, distributed, list_optimizers
+from hourglass.train.signals import Interrupted
+from hourglass.train import BINARIZE
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, also for SIGTERM: stopped cleanly, resumable
@@ -331,7 +331,7 @@ def build_parser(model_name: str | None = None,
     x.add_argument("name", help="experiment name (see `hourglass list`)")
     x.add_argument("args", nargs=argparse.REMAINDER, help="options of the experiment")
 
-    from . import cli_uses
+    from hourglass.cli import uses as cli_uses
     cli_uses.add_commands(sub)  # compare, detect, debias
 
     sub.add_parser("list", help="list models, datasets, optimizers and experiments")
@@ -398,7 +398,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def cmd_list() -> None:
-    from .data import list_datasets
+    from hourglass.data import list_datasets
     print("models:")
     for name, doc in describe_models():
         print(f"  {name:<16} {doc}")
@@ -407,7 +407,7 @@ def cmd_list() -> None:
         print(f"  {d['name']:<16} {d.get('description', '')}")
     print("optimizers:")
     print("  " + ", ".join(list_optimizers()))
-    from .experiments import list_experiments
+    from hourglass.experiments import list_experiments
     print("experiments (hourglass experiment NAME):")
     for name, doc in list_experiments() or [("(none yet)", "")]:
         print(f"  {name:<24} {doc}")
@@ -419,7 +419,7 @@ def _print_metrics(metrics: dict) -> None:
 
 
 def run(argv: list[str]) -> int:
-    from . import workflow
+    from hourglass.runs import workflow
     args = parse_args(argv)
     if getattr(args, "threads", None) is not None:
         import torch
@@ -438,7 +438,7 @@ def run(argv: list[str]) -> int:
         if not w.main:  # the other ranks of a torchrun launch: rank 0 reports
             return 0
         if not args.no_eval:
-            from .runs import read_metrics
+            from hourglass.runs.store import read_metrics
             print(f"test metrics of {args.out}:")
             _print_metrics(read_metrics(args.out))
             print(f"report: {args.out}/report.html")
@@ -454,14 +454,14 @@ def run(argv: list[str]) -> int:
                                               npy=args.npy, device=args.device).items():
             print(f"{kind}: {path}")
     elif args.command == "experiment":
-        from .experiments import get_experiment
+        from hourglass.experiments import get_experiment
         get_experiment(args.name).main(args.args)
     elif args.command == "embed":
         path = workflow.embed_run(args.run, args.data, out=args.out, split=args.split,
                                   device=args.device)
         print(f"codes: {path}")
     elif args.command in ("compare", "detect", "debias"):
-        from . import cli_uses
+        from hourglass.cli import uses as cli_uses
         cli_uses.run(args)
     return 0
 

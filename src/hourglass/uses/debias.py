@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._io import atomic_write_json, atomic_write_text
-from ._validation import Interval, Options, check_params
-from .errors import ConfigError, DataError
+from hourglass.core.io import atomic_write_json, atomic_write_text
+from hourglass.core.validation import Interval, Options, check_params
+from hourglass.core.errors import ConfigError, DataError
 
 COMBINE = ("max", "product")
 _CONSTRAINTS = {"bins": Interval(int, 1, None), "alpha": Interval(float, 0, None),
@@ -82,7 +82,7 @@ class DebiasSampler:
         self.weights: np.ndarray | None = None
 
     def codes(self) -> np.ndarray:
-        from .evaluate.metrics import batched
+        from hourglass.evaluate.metrics import batched
         was_training = self.model.training
         self.model.eval()
         device = next(self.model.parameters()).device
@@ -112,7 +112,7 @@ def make_imbalanced(y, rare_class: int, keep: float, *, seed: int = 0) -> np.nda
 
 @torch.no_grad()
 def predict(model, x: torch.Tensor, *, batch_size: int = 1000) -> np.ndarray:
-    from .evaluate.metrics import batched
+    from hourglass.evaluate.metrics import batched
     model.eval()
     device = next(model.parameters()).device
     return batched(model.classify, x, batch_size=batch_size, device=device).argmax(1).numpy()
@@ -127,10 +127,10 @@ def run_debias(data: str = "fashion-mnist", *, rare_class: int = 0, keep: float 
     once with uniform batches and once with latent-density re-sampling; report accuracy overall
     and on the rare class, and (with `out`) the training images the re-sampling model rated
     rarest and most common."""
-    from .data import load
-    from .models import build
-    from .train import TrainConfig, train
-    from .workflow import resolve_likelihood
+    from hourglass.data import load
+    from hourglass.models import build
+    from hourglass.train import TrainConfig, train
+    from hourglass.runs.workflow import resolve_likelihood
     check_params("run_debias", {"bins": bins, "alpha": alpha, "combine": combine}, _CONSTRAINTS)
     ds = load(data, val_fraction=0.0, seed=seed, n=n, download=download)
     if ds.train.y is None:
@@ -190,7 +190,7 @@ def run_debias(data: str = "fashion-mnist", *, rare_class: int = 0, keep: float 
 
 
 def markdown(result: dict) -> str:
-    from .experiments import markdown_table
+    from hourglass.experiments import markdown_table
     cols = ["training", "accuracy", "rare_class_accuracy", "other_classes_accuracy",
             "rare_sampling_mass", "train_s"]
     return (f"{result['data']}: class {result['rare_class']} ({result['rare_class_name']}) kept "
@@ -210,7 +210,7 @@ def write_debias(out, result: dict, x: torch.Tensor, ds, order: np.ndarray) -> P
     atomic_write_json(out / "debias.json", result, sort_keys=False)
     atomic_write_text(out / "debias.md", markdown(result))
     if ds.is_image:
-        from .viz import image_grid
+        from hourglass.viz import image_grid
         rarest, common = order[::-1][:64].copy(), order[:64].copy()
         image_grid(ds.to_float(x[rarest]), out / "rarest.png", shape=ds.shape,
                    title="rated rarest (highest sampling weight)")

@@ -1,5 +1,5 @@
 """scikit-learn estimators for the adversarial models: ``AAE`` and ``GAN`` (``arch="conv"`` for
-DCGAN). Input handling, training parameters and save/load follow :mod:`hourglass.estimators`.
+DCGAN). Input handling, training parameters and save/load follow :mod:`hourglass.estimators.autoencoders`.
 
 ``AAE`` is a transformer (``transform`` gives the code matched to the prior) and, in
 ``mode="semi-supervised"``, a classifier (``predict``, ``predict_proba``). Its labels, for the
@@ -16,11 +16,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from ._validation import Interval, Options, Sizes
-from .errors import ConfigError
-from .estimators import _AutoencoderEstimator, _to_numpy
-from .models.aae import MODES
-from .priors import PRIORS
+from hourglass.core.validation import Interval, Options, Sizes
+from hourglass.core.errors import ConfigError
+from hourglass.estimators.autoencoders import _AutoencoderEstimator, _to_numpy
+from hourglass.models.aae import MODES
+from hourglass.core.priors import PRIORS
 
 __all__ = ["AAE", "GAN"]
 

@@ -1,6 +1,6 @@
 """The library calls behind the CLI: train a run, evaluate it, sample from it, embed data with it.
 
-A run directory is the unit (see :mod:`hourglass.runs`). These functions are what
+A run directory is the unit (see :mod:`hourglass.runs.store`). These functions are what
 ``hourglass train|evaluate|sample|embed`` call; the CLI only parses flags and prints.
 """
 
@@ -17,17 +17,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import runs
-from ._io import DISK_FULL, WriteError, atomic_write_bytes, atomic_write_json
-from .data import Dataset, load
-from .data.semisupervised import keep_labels, repeat_labelled
-from .errors import ConfigError, RunError
-from .evaluate import batched, evaluate_model
-from .models import get_model_class
-from .train import Batches, TrainConfig, distributed, model_phases, resolve_device, train
-from .train.checkpoint import TENSORS as CHECKPOINT
-from .train.lock import run_lock
-from .train.tensorboard import TensorBoardWriter, summary_writer_class
+from hourglass.runs import store
+from hourglass.core.io import DISK_FULL, WriteError, atomic_write_bytes, atomic_write_json
+from hourglass.data import Dataset, load
+from hourglass.data.semisupervised import keep_labels, repeat_labelled
+from hourglass.core.errors import ConfigError, RunError
+from hourglass.evaluate import batched, evaluate_model
+from hourglass.models import get_model_class
+from hourglass.train import Batches, TrainConfig, distributed, model_phases, resolve_device, train
+from hourglass.train.checkpoint import TENSORS as CHECKPOINT
+from hourglass.train.lock import run_lock
+from hourglass.train.tensorboard import TensorBoardWriter, summary_writer_class
 
 EVAL_SEED = 0  # seed of the fixed test binarization and the IWAE samples, stated in metrics.json
 
@@ -88,7 +88,7 @@ def estimate_run_bytes(model: torch.nn.Module, config: TrainConfig) -> int:
 
     $$\text{peak} = \max(2, K)\, C + W_{\text{model.safetensors}} + \text{margin}$$
     """
-    weights = runs.state_bytes(model)
+    weights = store.state_bytes(model)
     optim = sum(OPTIMIZER_SLOTS.get(p.optimizer.get("name", config.optimizer), 2)
                 * sum(q.numel() * q.element_size() for q in p.parameters)
                 for p in model_phases(model))
@@ -110,8 +110,8 @@ def _check_free_space(out: Path, model: torch.nn.Module, config: TrainConfig, *,
     if needed > free:
         fix = "and resume again" if resume else "or choose another --out"
         raise RunError(f"Not enough free space in {out}: the run needs about "
-                       f"{runs.format_bytes(needed)} (weights, checkpoints, report) but only "
-                       f"{runs.format_bytes(free)} are free. "
+                       f"{store.format_bytes(needed)} (weights, checkpoints, report) but only "
+                       f"{store.format_bytes(free)} are free. "
                        f"Free some space {fix}.")
 
 
@@ -154,7 +154,7 @@ def train_run(model_name: str, data: str, *, out: str | Path, model_params: dict
     cls = get_model_class(model_name)
     train_config = train_config or TrainConfig()
     if resume:
-        old = runs.read_config(out)
+        old = store.read_config(out)
         if old["model"] != model_name:
             raise RunError(f"{out} is a {old['model']!r} run; resume it with "
                            f"`hourglass train {old['model']} --resume --out {out}`.")
@@ -164,7 +164,7 @@ def train_run(model_name: str, data: str, *, out: str | Path, model_params: dict
         ds = load_run_data(old)
         model_config, data_info = old["model_config"], old["data"]
     else:
-        if any((out / f).exists() for f in (runs.WEIGHTS, "checkpoint.json",
+        if any((out / f).exists() for f in (store.WEIGHTS, "checkpoint.json",
                                              "checkpoint.safetensors")):
             raise RunError(f"{out} already holds a run. Continue it with --resume, or choose "
                            "another --out.")
@@ -212,12 +212,12 @@ def _train_locked(cls, model_name, out, model_config, train_cfg, data_info, ds, 
     every rank trains and rank 0 alone writes; the other ranks return None after training."""
     w = distributed.world()
     torch.manual_seed(train_cfg.seed)
-    model = runs.build_model(model_name, model_config, source="This run")
+    model = store.build_model(model_name, model_config, source="This run")
     extra = {"distributed": {"world_size": w.size, "backend": torch.distributed.get_backend()}
              } if w.active else {}
 
     def start():
-        config = runs.write_config(out, model_name=model_name, model_config=model_config,
+        config = store.write_config(out, model_name=model_name, model_config=model_config,
                                    train=train_cfg.to_dict(), data=data_info, **extra)
         _check_free_space(out, model, train_cfg, resume=resume)
         return config
@@ -238,7 +238,7 @@ def _train_locked(cls, model_name, out, model_config, train_cfg, data_info, ds, 
     train_time = time.perf_counter() - t0
     if not w.main:
         return None
-    runs.save_weights(out, model)
+    store.save_weights(out, model)
     if evaluate:
         metrics = evaluate_run(out, k=k, device=train_cfg.device, model=model, ds=ds,
                                train_time_s=train_time)
@@ -282,9 +282,9 @@ def evaluate_run(run_dir: str | Path, *, k: int = 1000, device: str = "auto", mo
         raise ConfigError(f"k (importance samples) must be a positive int. Got {k!r} instead.")
     dev = resolve_device(device)
     if model is None:
-        model, config, _ = runs.load_model(run_dir, device=dev)
+        model, config, _ = store.load_model(run_dir, device=dev)
     else:
-        config = runs.read_config(run_dir)
+        config = store.read_config(run_dir)
     ds = ds if ds is not None else load_run_data(config)
     if tuple(ds.shape) != tuple(model.config.input_shape):
         raise RunError(f"The data of {run_dir} has shape {ds.shape} but the model expects "
@@ -303,13 +303,13 @@ def evaluate_run(run_dir: str | Path, *, k: int = 1000, device: str = "auto", mo
     if sample_quality is None:
         sample_quality = hasattr(model, "sample") and not hasattr(model, "log_prob")
     if sample_quality and hasattr(model, "sample") and ds.is_image and ds.train.y is not None:
-        from .evaluate.sample_quality import sample_quality as quality
+        from hourglass.evaluate.sample_quality import sample_quality as quality
         gen = torch.Generator(device=dev).manual_seed(EVAL_SEED)
         samples = torch.cat([model.sample(1000, generator=gen).cpu() for _ in range(10)])
         metrics.update({f"sample_{k}": v for k, v in quality(samples, ds).items()})
     if train_time_s is not None:
         metrics["train_time_s"] = train_time_s
-    old = runs.read_metrics(run_dir)
+    old = store.read_metrics(run_dir)
     if train_time_s is None and "train_time_s" in old:
         metrics["train_time_s"] = old["train_time_s"]
     atomic_write_json(run_dir / "metrics.json", metrics)
@@ -320,7 +320,7 @@ def evaluate_run(run_dir: str | Path, *, k: int = 1000, device: str = "auto", mo
 
 def write_figures(run_dir: Path, model, ds: Dataset, x_test: torch.Tensor, config: dict,
                   metrics: dict) -> list:
-    from . import viz
+    from hourglass import viz
     fig_dir = run_dir / "figures"
     dev = next(model.parameters()).device
     shown: list[tuple[str, Path]] = []
@@ -362,7 +362,7 @@ def write_figures(run_dir: Path, model, ds: Dataset, x_test: torch.Tensor, confi
             shown.append(("Decoded grid over the 2-D latent plane (normal quantiles 0.05-0.95)",
                           viz.latent_grid(decode, fig_dir / "latent_grid.png", shape=ds.shape)))
     if ds.is_image:  # VAE family: traversal, interpolation; with labels, class grid and analogies
-        from .viz.latent import latent_figures
+        from hourglass.viz.latent import latent_figures
         shown += latent_figures(model, x_test, ds.test.y, fig_dir, shape=ds.shape,
                                 classes=ds.classes)
     title = f"{config['model']} on {config['data']['spec']} — {run_dir.name}"
@@ -374,7 +374,7 @@ def sample_run(run_dir: str | Path, *, n: int = 64, seed: int = 0, out: str | Pa
                npy: str | Path | None = None, device: str = "auto") -> dict:
     """Draw `n` samples; write a PNG grid (images) and optionally the array as .npy."""
     run_dir = Path(run_dir)
-    model, config, _ = runs.load_model(run_dir, device=resolve_device(device))
+    model, config, _ = store.load_model(run_dir, device=resolve_device(device))
     if not hasattr(model, "sample"):
         raise ConfigError(f"The {config['model']!r} model has no generative prior to sample from. "
                           "Train a vae (or another generative model).")
@@ -385,7 +385,7 @@ def sample_run(run_dir: str | Path, *, n: int = 64, seed: int = 0, out: str | Pa
     written = {}
     shape = tuple(model.config.input_shape)
     if len(shape) == 3:
-        from .viz import image_grid
+        from hourglass.viz import image_grid
         written["png"] = image_grid(x, Path(out or run_dir / "figures" / "samples.png"),
                                     shape=shape, nrow=int(math.ceil(math.sqrt(n))))
     if npy is not None:
@@ -396,7 +396,7 @@ def sample_run(run_dir: str | Path, *, n: int = 64, seed: int = 0, out: str | Pa
 def embed_run(run_dir: str | Path, data: str, *, out: str | Path, split: str = "test",
               device: str = "auto") -> Path:
     """Codes of a dataset's split (or 'all'), saved as an (N, latent_dim) .npy file."""
-    model, config, _ = runs.load_model(run_dir, device=resolve_device(device))
+    model, config, _ = store.load_model(run_dir, device=resolve_device(device))
     if not hasattr(model, "encode"):
         raise ConfigError(f"The {config['model']!r} model has no encoder, so it has no codes to "
                           "embed. Train an autoencoder (ae, vae, ...) for codes.")
