@@ -218,7 +218,7 @@ def test_dcgan_defaults_and_phase_optimizers():
 
 
 def test_phase_lr_is_a_default_that_the_run_lr_overrides():
-    from hourglass.train.trainer import _phase_optimizer
+    from hourglass.train.optim import phase_optimizer as _phase_optimizer
     dc = build("dcgan", input_shape=(1, 8, 8), latent_dim=4, channels=(4,))
     p = dc.phases()[0]
     assert _phase_optimizer(p, TrainConfig()).param_groups[0]["lr"] == 2e-4

@@ -14,8 +14,9 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from hourglass.cli.main import main
-from hourglass.uses.compare import (UMAP_HINT, Options, known_methods, markdown, measure,
-                               parse_methods, peak_memory, run_compare, start_peak_memory)
+from hourglass.experiments.compare import markdown, run_compare
+from hourglass.uses.compare import (UMAP_HINT, Options, known_methods, measure, parse_methods,
+                                    peak_memory, start_peak_memory)
 from hourglass.core.errors import ConfigError, DataError
 from hourglass.evaluate.embedding import (continuity, distance_correlation, sheet_coordinates,
                                           swiss_roll_arc_length, trustworthiness)

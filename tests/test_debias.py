@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from hourglass.cli.main import main
-from hourglass.uses.debias import (DebiasSampler, latent_sampling_weights, make_imbalanced, markdown,
-                              run_debias)
+from hourglass.experiments.debias import markdown, run_debias
+from hourglass.uses.debias import DebiasSampler, latent_sampling_weights, make_imbalanced
 from hourglass.core.errors import ConfigError, DataError
 from hourglass.models import build
 from hourglass.train import TrainConfig, train

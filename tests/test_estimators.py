@@ -395,3 +395,18 @@ def test_every_optimizer_reduces_the_training_loss(optimizer, X):
     losses = [row["train_loss"] for row in est.history_]
     assert len(losses) == 5 and all(math.isfinite(v) for v in losses)
     assert losses[-1] < losses[0]
+
+
+@pytest.mark.parametrize("cls", [AE, VAE])
+def test_fit_leaves_the_callers_global_rng_untouched(cls, X):
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    expected = torch.rand(3)
+    torch.set_rng_state(before)
+    est = cls(epochs=1, **TINY).fit(X[:64])
+    assert torch.equal(torch.get_rng_state(), before)
+    assert torch.equal(torch.rand(3), expected)
+    # and the fit itself is still a function of random_state alone
+    torch.manual_seed(999)
+    again = cls(epochs=1, **TINY).fit(X[:64])
+    np.testing.assert_array_equal(est.transform(X[:5]), again.transform(X[:5]))

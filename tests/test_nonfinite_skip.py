@@ -10,7 +10,7 @@ import torch
 
 from hourglass.core.errors import RunError
 from hourglass.train import TrainConfig, train
-from hourglass.train.trainer import NONFINITE_LR_FACTOR, NONFINITE_MAX_SKIPS
+from hourglass.train.nonfinite import NONFINITE_LR_FACTOR, NONFINITE_MAX_SKIPS
 
 
 class Mean(torch.nn.Module):

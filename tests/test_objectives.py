@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.distributions import Bernoulli, Independent, Normal, kl_divergence
 
 from hourglass.core import objectives as O
@@ -96,6 +97,23 @@ def test_iwae_exact_for_conjugate_gaussian(g):
     bound = O.iwae_bound(log_px_z, O.standard_normal_log_density(z),
                          O.gaussian_log_density(z, mu[:, None], logvar[:, None]))
     torch.testing.assert_close(bound, Normal(0.0, math.sqrt(2)).log_prob(x))
+
+
+def test_categorical_of_labels_is_minus_the_cross_entropy(g):
+    y, logits = torch.randint(0, 4, (6,), generator=g), torch.randn(6, 4, generator=g)
+    torch.testing.assert_close(O.categorical_log_likelihood(y, logits),
+                               -F.cross_entropy(logits, y, reduction="none"))
+    assert O.categorical_log_likelihood(y[:0], logits[:0]).shape == (0,)
+
+
+def test_marginal_log_likelihood_sums_the_label_out():
+    # p(x|y) = 0.1, 0.3 with p(y) = 1/4, 3/4: p(x) = 0.025 + 0.225 = 0.25
+    log_px_y = torch.log(torch.tensor([[0.1, 0.3]]))
+    log_p_y = torch.log(torch.tensor([0.25, 0.75]))
+    assert O.marginal_log_likelihood(log_px_y, log_p_y).item() == pytest.approx(math.log(0.25))
+    # a uniform prior over K labels is a float, -log K
+    torch.testing.assert_close(O.marginal_log_likelihood(log_px_y, -math.log(2)),
+                               torch.log(torch.tensor([0.2])))
 
 
 def test_bits_per_dim():

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.distributions import MultivariateNormal
 
 import hourglass.core.objectives as O
 from hourglass import CVAE, M2, ConfigError
@@ -179,6 +180,129 @@ def test_trained_cvae_generates_the_class_it_is_asked_for():
     for c, (on, off) in enumerate([(slice(0, 4), slice(4, 8)), (slice(4, 8), slice(0, 4))]):
         s = model.sample(50, y=c, generator=torch.Generator().manual_seed(0))
         assert float(s[:, :, on].mean()) > 0.9 and float(s[:, :, off].mean()) < 0.1
+
+
+# --------------------------------------------------------------------------------------------
+# log_prob against the exact log-likelihood of a linear-Gaussian model
+#
+# p(z) = N(0, I), p(x|z, y) = N(Wz + b + M_y, sigma^2 I), hence p(x|y) = N(b + M_y, WW^T + sigma^2 I)
+# and p(z|x, y) = N(A (x - b - M_y), S) with S = (I + W^T W / sigma^2)^{-1}, A = S W^T / sigma^2.
+# W has orthogonal columns, so S is diagonal and a VAE's q(z|x) can be the exact posterior. The
+# networks keep their one hidden ReLU layer: relu(t) - relu(-t) = t makes them exactly linear.
+
+LG_D, LG_d, LG_SIGMA = 6, 2, 0.5
+
+
+def linear_gaussian(n_classes=0):
+    """W (D, d) with orthogonal columns of norms 2 and 1, b (D,), class offsets M (D, K)."""
+    g = torch.Generator().manual_seed(0)
+    Q, _ = torch.linalg.qr(torch.randn(LG_D, LG_d, generator=g))
+    W = Q * torch.tensor([2.0, 1.0])                                   # W^T W = diag(4, 1)
+    return W, 0.3 * torch.randn(LG_D, generator=g), torch.randn(LG_D, n_classes, generator=g)
+
+
+def posterior_variance(W):
+    """diag S = sigma^2 / (sigma^2 + |w_j|^2), the exact posterior's variances (d,)."""
+    return LG_SIGMA ** 2 / (LG_SIGMA ** 2 + (W ** 2).sum(0))
+
+
+def set_linear(layer, weight, bias):
+    with torch.no_grad():
+        layer.weight.copy_(weight)
+        layer.bias.copy_(bias)
+
+
+def make_linear_gaussian(model, W, b, M, *, shift=0.0, var_scale=1.0):
+    """Set a VAE (K = 0) or CVAE with hidden=(2d + K,) to the decoder Wz + b + M y and the encoder
+    q(z|x, y) = N(A (x - b - M y) + shift sqrt(S), var_scale S): the exact posterior at shift 0,
+    var_scale 1, else off by KL(q || p(z|x, y)) = d/2 (var_scale + shift^2 - 1 - log var_scale)."""
+    (D, d), K = W.shape, M.shape[1]
+    S = posterior_variance(W)
+    A = S[:, None] * W.T / LG_SIGMA ** 2                               # (d, D)
+    I, zeros = torch.eye(d), torch.zeros
+    # decoder: [z, y] -> [relu(z), relu(-z), y] -> W relu(z) - W relu(-z) + M y + b
+    d1, _, d2 = model.decoder.net
+    set_linear(d1, torch.block_diag(torch.cat([I, -I]), torch.eye(K)), zeros(2 * d + K))
+    set_linear(d2, torch.cat([W, -W, M], 1), b)
+    # encoder: [x, y] -> [relu(t), relu(-t), 0], t = A (x - b - M y) + shift sqrt(S) -> (t, log var)
+    t_w, t_b = torch.cat([A, -A @ M], 1), -A @ b + shift * S.sqrt()   # (d, D + K), (d,)
+    e1, _, e2 = model.encoder.net
+    set_linear(e1, torch.cat([t_w, -t_w, zeros(K, D + K)]), torch.cat([t_b, -t_b, zeros(K)]))
+    set_linear(e2, torch.cat([torch.cat([I, -I, zeros(d, K)], 1), zeros(d, 2 * d + K)]),
+               torch.cat([zeros(d), (var_scale * S).log()]))
+    return model.eval()
+
+
+def linear_gaussian_data(W, b, M, n, seed=1):
+    """n draws of (x, y) from the model, y uniform over the K classes (y = None when K = 0)."""
+    g = torch.Generator().manual_seed(seed)
+    K = M.shape[1]
+    y = torch.randint(0, K, (n,), generator=g) if K else None
+    x = torch.randn(n, LG_d, generator=g) @ W.T + b + LG_SIGMA * torch.randn(n, LG_D, generator=g)
+    return (x, None) if y is None else (x + M[:, y].T, y)
+
+
+def exact_log_px(W, b, x):
+    """log N(x; b, WW^T + sigma^2 I), torch.distributions in float64."""
+    cov = (W @ W.T + LG_SIGMA ** 2 * torch.eye(LG_D)).double()
+    return MultivariateNormal(b.double(), cov).log_prob(x.double()).float()
+
+
+def linear_gaussian_vae():
+    return build("vae", input_shape=(LG_D,), latent_dim=LG_d, hidden=(2 * LG_d,),
+                 likelihood="gaussian", sigma=LG_SIGMA)
+
+
+def test_vae_log_prob_is_exact_with_the_true_posterior():
+    W, b, M = linear_gaussian()
+    model = make_linear_gaussian(linear_gaussian_vae(), W, b, M)
+    x, _ = linear_gaussian_data(W, b, M, 256)
+    log_px = exact_log_px(W, b, x)
+    g = torch.Generator().manual_seed(0)
+    # every importance weight p(x|z) p(z) / q(z|x) equals p(x): exact for any k and any chunking
+    torch.testing.assert_close(model.log_prob(x, k=1, generator=g), log_px, rtol=0, atol=1e-4)
+    torch.testing.assert_close(model.elbo(x, generator=g), log_px, rtol=0, atol=1e-4)
+    one_sample_chunks = model.log_prob(x, k=20, generator=g, max_elements=x.numel())
+    torch.testing.assert_close(one_sample_chunks, log_px, rtol=0, atol=1e-4)
+
+
+def test_vae_iwae_bound_closes_the_gap_of_a_wrong_posterior():
+    W, b, M = linear_gaussian()
+    shift, var_scale = 0.3, 1.3                  # q(z|x) off by 0.3 posterior std, 30% too wide
+    model = make_linear_gaussian(linear_gaussian_vae(), W, b, M, shift=shift, var_scale=var_scale)
+    x, _ = linear_gaussian_data(W, b, M, 1024)
+    log_px = exact_log_px(W, b, x)
+    kl = LG_d / 2 * (var_scale + shift ** 2 - 1 - math.log(var_scale))  # 0.128 nats
+    g = torch.Generator().manual_seed(0)
+    gap_1 = log_px - model.log_prob(x, k=1, generator=g)
+    gap_1000 = log_px - model.log_prob(x, k=1000, generator=g)
+    # L_1 is below log p(x) by KL(q || p(z|x)) on average (measured 0.148, standard error 0.019)
+    assert abs(float(gap_1.mean()) - kl) < 0.08
+    # L_1000 is within Monte-Carlo error of log p(x) (measured: mean -7e-4, worst row 0.04) ...
+    assert abs(float(gap_1000.mean())) < 0.005 and float(gap_1000.abs().max()) < 0.1
+    # ... and above L_1
+    assert float((gap_1 - gap_1000).mean()) > kl / 2
+
+
+def test_cvae_log_prob_is_exact_given_the_label_and_sums_the_labels_out_without_it():
+    K = 3
+    W, b, M = linear_gaussian(n_classes=K)
+    model = build("cvae", input_shape=(LG_D,), latent_dim=LG_d, hidden=(2 * LG_d + K,),
+                  likelihood="gaussian", sigma=LG_SIGMA, n_classes=K)
+    model = make_linear_gaussian(model, W, b, M)
+    x, y = linear_gaussian_data(W, b, M, 256)
+    log_px_y = torch.stack([exact_log_px(W, b + M[:, c], x) for c in range(K)], 1)  # (B, K)
+    g = torch.Generator().manual_seed(0)
+    torch.testing.assert_close(model.log_prob(x, y, k=1, generator=g),
+                               log_px_y.gather(1, y[:, None])[:, 0], rtol=0, atol=1e-4)
+    # log p(x) = log sum_y p(y) p(x|y), p(y) = 1/K
+    log_px = torch.logsumexp(log_px_y, 1) - math.log(K)
+    torch.testing.assert_close(model.log_prob(x, k=1, generator=g), log_px, rtol=0, atol=1e-4)
+    # U(x) with r(y|x) = 1/K and exact L(x, y) is the mean of log p(x|y): below log p(x) by
+    # KL(uniform || p(y|x))
+    elbo = model.elbo(x, generator=g)
+    torch.testing.assert_close(elbo, log_px_y.mean(1), rtol=0, atol=1e-4)
+    assert bool((elbo < log_px).all())
 
 
 # --------------------------------------------------------------------------------------------

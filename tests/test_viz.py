@@ -21,7 +21,7 @@ from hourglass.viz import (
     training_curves,
     write_report,
 )
-from hourglass.viz.figures import (
+from hourglass.viz import (
     group_terms,
     history_columns,
     interleave_rows,

@@ -1,7 +1,8 @@
 """``hourglass`` — the command line, a thin layer over :mod:`hourglass.runs.workflow`.
 
-Model flags are generated from the model's config dataclass (``hourglass train vae --help`` lists
-them with the comment that documents each field), so a new model gets its flags for free.
+Model and training flags are generated from the option declarations of the model's config and of
+:class:`~hourglass.train.TrainConfig` (:mod:`hourglass.cli.flags`), so a new model or a new
+training option gets its flag, type, choices and help from its one declaration.
 ``hourglass train --config FILE`` takes the flags from a TOML/JSON file or a run's config.json
 (:mod:`hourglass.runs.config_file`): the file's settings become the parser's defaults, so a flag on
 the command line overrides them, and each is checked against its flag's type and choices.
@@ -12,72 +13,28 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import inspect
 import json
 import os
-import re
 import sys
 
-from hourglass import __version__
+import torch
+
+from hourglass.core.version import __version__
+from hourglass.cli import uses as cli_uses
+from hourglass.runs import workflow
 from hourglass.runs.config_file import Settings, read_settings
+from hourglass.runs.store import read_metrics
 from hourglass.core.errors import ConfigError, HourglassError
+from hourglass.cli.flags import add_option_flags, negated_flags
+from hourglass.data import list_datasets
+from hourglass.experiments import get_experiment, list_experiments
+from hourglass.core.parsing import (EXIT_USAGE, Parser, comma_sizes, optional_float, optional_int,
+                                    positive_int)
 from hourglass.models import describe_models, get_model_class, list_models
 from hourglass.train import TrainConfig, distributed, list_optimizers
 from hourglass.train.signals import Interrupted
-from hourglass.train import BINARIZE
 
-EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, also for SIGTERM: stopped cleanly, resumable
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (usage goes to --help)."""
-
-    def error(self, message):
-        self.exit(EXIT_USAGE, f"hourglass: error: {message} (see {self.prog} --help)\n")
-
-
-def field_comments(cls) -> dict[str, str]:
-    """The trailing comment of each dataclass field, across the class hierarchy: its help text."""
-    notes: dict[str, str] = {}
-    for klass in reversed(cls.__mro__):
-        try:
-            src = inspect.getsource(klass)
-        except (OSError, TypeError):
-            continue
-        for m in re.finditer(r"^\s+(\w+)\s*:[^=\n]*=[^#\n]*#\s*(.+)$", src, re.M):
-            notes[m.group(1)] = m.group(2).strip()
-    return notes
-
-
-def _sizes(text: str) -> tuple[int, ...]:
-    if text.strip().lower() == "none":  # no hidden layer (models that allow it)
-        return ()
-    try:
-        sizes = tuple(int(s) for s in text.split(",") if s.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated ints, got {text!r}") from None
-    if not sizes:
-        raise argparse.ArgumentTypeError("expected at least one size")
-    return sizes
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive int, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive int, got {value}")
-    return value
-
-
-def _optional_float(text: str):
-    return None if text.lower() == "none" else float(text)
-
-
-def _optional_int(text: str):
-    return None if text.lower() == "none" else int(text)
 
 
 THREADS_HELP = ("CPU threads of torch (default: torch's own, one per core). On a shared or busy "
@@ -87,71 +44,22 @@ THREADS_HELP = ("CPU threads of torch (default: torch's own, one per core). On a
 
 
 def add_threads_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threads", type=_positive_int, default=None, metavar="N", help=THREADS_HELP)
+    p.add_argument("--threads", type=positive_int, default=None, metavar="N", help=THREADS_HELP)
 
 
 def add_model_flags(p: argparse.ArgumentParser, model_name: str) -> list[str]:
-    """One flag per config field of the model (input_shape comes from the data)."""
-    config_cls = get_model_class(model_name).config_class
-    notes = field_comments(config_cls)
+    """One flag per option of the model's config (input_shape comes from the data)."""
     g = p.add_argument_group(f"{model_name} model options")
-    names = []
-    for f in dataclasses.fields(config_cls):
-        if f.name == "input_shape":
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        help_ = notes.get(f.name, "") + f" (default: {f.default})"
-        if f.name == "likelihood":
-            valid = getattr(config_cls.constraints.get("likelihood"), "values",
-                            ("bernoulli", "gaussian"))
-            g.add_argument(flag, default="auto", choices=["auto", *valid],
-                           help=notes.get(f.name, "") + "; auto: Bernoulli for data in [0, 1]")
-        elif isinstance(f.default, bool):
-            g.add_argument(flag, default=f.default, action=argparse.BooleanOptionalAction,
-                           help=notes.get(f.name, ""))
-        elif isinstance(f.default, tuple):
-            g.add_argument(flag, type=_sizes, default=f.default, metavar="N,N", help=help_)
-        elif isinstance(f.default, int):
-            g.add_argument(flag, type=int, default=f.default, help=help_)
-        elif f.default is None and str(f.type).startswith("int"):  # e.g. "int | None"
-            g.add_argument(flag, type=_optional_int, default=None, help=help_)
-        elif isinstance(f.default, float) or f.default is None:
-            g.add_argument(flag, type=_optional_float, default=f.default, help=help_)
-        else:
-            g.add_argument(flag, default=f.default, help=help_)
-        names.append(f.name)
-    return names
+    return add_option_flags(g, get_model_class(model_name).config_class)
 
 
 def add_train_flags(p: argparse.ArgumentParser) -> None:
-    notes = field_comments(TrainConfig)
-    g = p.add_argument_group("training options")
-    d = TrainConfig()
-    g.add_argument("--epochs", type=int, default=d.epochs, help=notes.get("epochs", ""))
-    g.add_argument("--batch-size", type=int, default=d.batch_size, help=notes.get("batch_size", ""))
-    g.add_argument("--optimizer", default=d.optimizer, choices=list_optimizers(),
-                   help="optimizer from the course notes")
-    g.add_argument("--lr", type=float, default=None, help="learning rate (default: the optimizer's)")
-    g.add_argument("--momentum", type=float, default=None, help=notes.get("momentum", ""))
-    g.add_argument("--weight-decay", type=float, default=0.0, help=notes.get("weight_decay", ""))
-    g.add_argument("--grad-clip", type=float, default=None, help=notes.get("grad_clip", ""))
-    g.add_argument("--patience", type=int, default=None, help=notes.get("patience", ""))
-    g.add_argument("--binarize", default="auto", choices=["auto", *BINARIZE],
-                   help="binarize inputs for a Bernoulli decoder; auto: dynamic for grey levels")
-    g.add_argument("--seed", type=int, default=0, help=notes.get("seed", ""))
-    g.add_argument("--device", default="auto", help=notes.get("device", ""))
-    g.add_argument("--quiet", action="store_true", help="no progress bar")
-    g.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
-                   help=notes.get("checkpoint_every", ""))
-    g.add_argument("--keep-checkpoints", type=int, default=d.keep_checkpoints, metavar="K",
-                   help=notes.get("keep_checkpoints", ""))
-    g.add_argument("--on-nonfinite", default=d.on_nonfinite, choices=["stop", "skip"],
-                   help="when the loss or gradient is inf/NaN: stop (default), or skip that step "
-                   "and halve the learning rate of its phase (stops after 10 in a row)")
+    """One flag per training option (TrainConfig)."""
+    add_option_flags(p.add_argument_group("training options"), TrainConfig)
 
 
-_INT_TYPES = (int, _positive_int, _optional_int)
-_FLOAT_TYPES = (float, _optional_float)
+_INT_TYPES = (int, positive_int, optional_int)
+_FLOAT_TYPES = (float, optional_float)
 _NOT_SETTINGS = ("help", "config", "model_fields")
 
 
@@ -168,9 +76,9 @@ def setting_value(action: argparse.Action, value):
         return None
     if isinstance(value, bool):
         raise ValueError("expected a value, not true/false")
-    if action.type is _sizes:  # a list [256, 128], one int, or the flag's text "256,128"
+    if action.type is comma_sizes:  # a list [256, 128], one int, or the flag's text "256,128"
         if isinstance(value, str):
-            return _sizes(value)
+            return comma_sizes(value)
         sizes = value if isinstance(value, list) else [value]
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in sizes):
             raise ValueError("expected a list of ints, e.g. [256, 128]")
@@ -180,7 +88,7 @@ def setting_value(action: argparse.Action, value):
     elif action.type in _FLOAT_TYPES and isinstance(value, (int, float)):
         value = float(value)
     elif action.type in _INT_TYPES and isinstance(value, int):
-        value = action.type(str(value))  # _positive_int checks the sign
+        value = action.type(str(value))  # positive_int checks the sign
     else:
         kind = ("an int" if action.type in _INT_TYPES else
                 "a number" if action.type in _FLOAT_TYPES else "a string")
@@ -192,7 +100,8 @@ def setting_value(action: argparse.Action, value):
 
 def _train_fields_without_flag(actions: dict) -> set[str]:
     """TrainConfig fields that have no flag (yet): a --config file may still set them."""
-    return {f.name for f in dataclasses.fields(TrainConfig)} - set(actions) - {"progress"}
+    return ({f.name for f in dataclasses.fields(TrainConfig)} - set(actions)
+            - set(negated_flags(TrainConfig)))
 
 
 def apply_settings(t: argparse.ArgumentParser, settings: Settings, model_name: str | None) -> None:
@@ -235,7 +144,9 @@ def train_config_from(args: argparse.Namespace) -> TrainConfig:
     for f in dataclasses.fields(TrainConfig):
         if f.name in vars(args):
             values[f.name] = getattr(args, f.name)
-    values.update(progress=not args.quiet, binarize="none")
+    for name, dest in negated_flags(TrainConfig).items():  # --quiet: progress=False
+        values[name] = not getattr(args, dest)
+    values["binarize"] = "none"
     config = TrainConfig(**values).validate("train")
     config.binarize = args.binarize  # "auto" is resolved against the data
     return config
@@ -244,10 +155,10 @@ def train_config_from(args: argparse.Namespace) -> TrainConfig:
 def build_parser(model_name: str | None = None,
                  settings: Settings | None = None) -> argparse.ArgumentParser:
     """The parser; with ``settings`` (from ``train --config``), they are the train defaults."""
-    p = _Parser(prog="hourglass", description="Autoencoders and deep generative models: "
-                "train, evaluate, sample, embed.")
+    p = Parser(prog="hourglass", description="Autoencoders and deep generative models: "
+               "train, evaluate, sample, embed.")
     p.add_argument("--version", action="version", version=f"hourglass {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     t = sub.add_parser("train", help="train a model into a run directory, then evaluate it",
                        description="Train MODEL on --data into the run directory --out, evaluate "
@@ -275,10 +186,10 @@ def build_parser(model_name: str | None = None,
                    "whose own parser takes --n for its --nnodes/--nproc-per-node)")
     t.add_argument("--download", action="store_true",
                    help="allow downloading the dataset into the cache if it is not on disk")
-    t.add_argument("--k", type=_positive_int, default=1000,
+    t.add_argument("--k", type=positive_int, default=1000,
                    help="importance samples for the test log-likelihood (default: 1000)")
     t.add_argument("--no-eval", action="store_true", help="skip evaluation after training")
-    t.add_argument("--labels", type=_positive_int, default=None, metavar="N",
+    t.add_argument("--labels", type=positive_int, default=None, metavar="N",
                    help="semi-supervised (m2): keep N training labels, balanced over the classes "
                    "(seeded by --seed); the others become -1")
     t.add_argument("--labelled-share", type=float, default=0.1,
@@ -301,7 +212,7 @@ def build_parser(model_name: str | None = None,
                        "and k-NN accuracy of the codes; rewrite metrics.json, figures/ and "
                        "report.html.")
     e.add_argument("run", help="run directory")
-    e.add_argument("--k", type=_positive_int, default=1000, help="importance samples (default: 1000)")
+    e.add_argument("--k", type=positive_int, default=1000, help="importance samples (default: 1000)")
     e.add_argument("--sample-quality", default=None, action=argparse.BooleanOptionalAction,
                    help="Fréchet distance, precision and recall of 10,000 samples in the features "
                    "of a classifier trained once on the dataset (default: on for GANs only)")
@@ -310,7 +221,7 @@ def build_parser(model_name: str | None = None,
 
     s = sub.add_parser("sample", help="draw samples from a trained generative model")
     s.add_argument("run", help="run directory")
-    s.add_argument("-n", type=_positive_int, default=64, help="number of samples (default: 64)")
+    s.add_argument("-n", type=positive_int, default=64, help="number of samples (default: 64)")
     s.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     s.add_argument("--out", default=None, help="PNG to write (default: RUN/figures/samples.png)")
     s.add_argument("--npy", default=None, help="also save the samples as this .npy file")
@@ -331,7 +242,6 @@ def build_parser(model_name: str | None = None,
     x.add_argument("name", help="experiment name (see `hourglass list`)")
     x.add_argument("args", nargs=argparse.REMAINDER, help="options of the experiment")
 
-    from hourglass.cli import uses as cli_uses
     cli_uses.add_commands(sub)  # compare, detect, debias
 
     sub.add_parser("list", help="list models, datasets, optimizers and experiments")
@@ -398,16 +308,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def cmd_list() -> None:
-    from hourglass.data import list_datasets
-    print("models:")
-    for name, doc in describe_models():
-        print(f"  {name:<16} {doc}")
+    models = describe_models()
+    width = max(len(can) for _, can, _ in models)
+    print("models:")  # name, capabilities (word(field): depends on that option), summary
+    for name, can, doc in models:
+        print(f"  {name:<16} {can:<{width}}  {doc}")
     print("datasets:")
     for d in list_datasets():
         print(f"  {d['name']:<16} {d.get('description', '')}")
     print("optimizers:")
     print("  " + ", ".join(list_optimizers()))
-    from hourglass.experiments import list_experiments
     print("experiments (hourglass experiment NAME):")
     for name, doc in list_experiments() or [("(none yet)", "")]:
         print(f"  {name:<24} {doc}")
@@ -419,10 +329,8 @@ def _print_metrics(metrics: dict) -> None:
 
 
 def run(argv: list[str]) -> int:
-    from hourglass.runs import workflow
     args = parse_args(argv)
     if getattr(args, "threads", None) is not None:
-        import torch
         torch.set_num_threads(args.threads)
     if args.command == "list":
         cmd_list()
@@ -438,7 +346,6 @@ def run(argv: list[str]) -> int:
         if not w.main:  # the other ranks of a torchrun launch: rank 0 reports
             return 0
         if not args.no_eval:
-            from hourglass.runs.store import read_metrics
             print(f"test metrics of {args.out}:")
             _print_metrics(read_metrics(args.out))
             print(f"report: {args.out}/report.html")
@@ -454,14 +361,12 @@ def run(argv: list[str]) -> int:
                                               npy=args.npy, device=args.device).items():
             print(f"{kind}: {path}")
     elif args.command == "experiment":
-        from hourglass.experiments import get_experiment
         get_experiment(args.name).main(args.args)
     elif args.command == "embed":
         path = workflow.embed_run(args.run, args.data, out=args.out, split=args.split,
                                   device=args.device)
         print(f"codes: {path}")
     elif args.command in ("compare", "detect", "debias"):
-        from hourglass.cli import uses as cli_uses
         cli_uses.run(args)
     return 0
 

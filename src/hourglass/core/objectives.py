@@ -4,9 +4,8 @@ Every function returns one value **per example** (shape ``(B,)`` or ``(k, B)``);
 Each docstring carries the equation it computes. Names follow the math: ``x`` is the data,
 ``x_hat``/``logits`` the decoder's output, ``mu``/``logvar`` the encoder's Gaussian.
 
-The MLE view of the autoencoder loss (lecture notes 000, "loss chosen by likelihood"):
-minimizing cross-entropy is maximizing a Bernoulli likelihood, minimizing squared error is
-maximizing a Gaussian one.
+The loss of an autoencoder follows from its likelihood: minimizing cross-entropy is maximizing a
+Bernoulli likelihood, minimizing squared error is maximizing a Gaussian one.
 """
 
 from __future__ import annotations
@@ -20,8 +19,8 @@ LOG_2PI = math.log(2 * math.pi)
 
 
 def _sum_features(t: torch.Tensor) -> torch.Tensor:
-    """Sum over every dimension but the first: (B, ...) -> (B,)."""
-    return t.flatten(1).sum(1)
+    """Sum over every dimension but the first: (B, ...) -> (B,); a (B,) tensor is returned as is."""
+    return t.flatten(1).sum(1) if t.dim() > 1 else t
 
 
 def bernoulli_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
@@ -41,7 +40,9 @@ def categorical_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -> torch.T
     $\log p(x \mid \ell) = \sum_i \log \mathrm{softmax}(\ell_i)_{x_i}
     = \sum_i \big(\ell_{i, x_i} - \log \textstyle\sum_{k=1}^K e^{\ell_{i,k}}\big)$
 
-    The class dimension is dim 1 (as in ``F.cross_entropy``); e.g. K = 256 levels of 8-bit pixels.
+    The class dimension is dim 1 (as in ``F.cross_entropy``); e.g. K = 256 levels of 8-bit pixels,
+    or, with ``x`` of shape (B,) and ``logits`` (B, K), the log-probability $\log q(y|x)$ that a
+    classifier gives the label.
     """
     return -_sum_features(F.cross_entropy(logits, x, reduction="none"))
 
@@ -111,6 +112,19 @@ def marginal_elbo(elbo_y: torch.Tensor, log_q_y: torch.Tensor,
     return (log_q_y.exp() * (elbo_y + log_p_y - log_q_y)).sum(-1)
 
 
+def marginal_log_likelihood(log_px_y: torch.Tensor, log_p_y: torch.Tensor | float) -> torch.Tensor:
+    r"""Log-likelihood with a discrete latent $y$ summed out, computed with log-sum-exp.
+
+    $\log p(x) = \log \sum_y p(y)\,p(x|y)$.
+
+    ``log_px_y`` has shape ``(B, K)`` (one column per label); ``log_p_y`` broadcasts against it.
+    Given stochastic lower bounds $\hat{\mathcal L}(x|y)$ whose exponentials are unbiased for
+    $p(x|y)$ (such as :func:`iwae_bound`), the result is a stochastic lower bound on $\log p(x)$
+    (Jensen's inequality).
+    """
+    return torch.logsumexp(log_px_y + log_p_y, dim=-1)
+
+
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, *, k: int | None = None,
                    generator: torch.Generator | None = None) -> torch.Tensor:
     r"""The reparameterization trick: $z = \mu + \sigma \odot \epsilon$, $\epsilon \sim \mathcal N(0, I)$.
@@ -148,7 +162,7 @@ def bits_per_dim(nll_nats: torch.Tensor | float, dim: int) -> torch.Tensor | flo
 
 
 # --------------------------------------------------------------------------------------------
-# Regularizers of the classic autoencoders (lecture notes 001): contraction and sparsity.
+# Regularizers of the classic autoencoders: contraction and sparsity.
 # ``h`` is the code (B, d); ``x`` the input it was computed from (B, ...).
 
 
@@ -211,7 +225,7 @@ def l1_sparsity(h: torch.Tensor) -> torch.Tensor:
 
 
 def kl_sparsity(h: torch.Tensor, rate: float, *, eps: float = 1e-6) -> torch.Tensor:
-    r"""KL sparsity penalty of sigmoid codes (Ng's sparse autoencoder notes), a **batch** statistic.
+    r"""KL sparsity penalty of sigmoid codes (Ng 2011, "Sparse autoencoder"), a **batch** statistic.
 
     $\sum_j \mathrm{KL}(\rho \,\Vert\, \hat\rho_j) = \sum_j \rho \log\frac{\rho}{\hat\rho_j}
     + (1 - \rho) \log\frac{1 - \rho}{1 - \hat\rho_j}$, with $\hat\rho_j = \frac1B \sum_b h_{bj}$

@@ -55,7 +55,19 @@ class Options:
         return isinstance(v, (str, bool, type(None))) and v in self.values
 
     def __str__(self):
-        return "a str among {" + ", ".join(repr(v) for v in self.values) + "}"
+        kind = "a str among " if all(isinstance(v, str) for v in self.values) else "one of "
+        return kind + "{" + ", ".join(repr(v) for v in self.values) + "}"
+
+
+@dataclass(frozen=True)
+class Boolean:
+    """True or False (not 1, 0 or a string such as "yes")."""
+
+    def accepts(self, v) -> bool:
+        return isinstance(v, bool)
+
+    def __str__(self):
+        return "a bool (True or False)"
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import sklearn.datasets
 import torch
 
 from hourglass.data.dataset import (Dataset, Split, as_examples, as_labels, check_fraction,
@@ -186,9 +187,7 @@ def load(name: str | os.PathLike, *, val_fraction: float = 0.1, seed: int = 0, n
 @register_dataset("digits", "scikit-learn digits: 1,797 8x8 grey images of digits, 10 classes "
                             "(embedded, no download)")
 def _load_digits(*, val_fraction: float, seed: int, download: bool, cache_dir) -> Dataset:
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
+    bunch = sklearn.datasets.load_digits()
     x = (bunch.images / 16.0).astype(np.float32)  # pixel counts 0..16 -> [0, 1], (N, 8, 8)
     ds = Dataset.from_arrays(x, bunch.target, name="digits", val_fraction=val_fraction,
                              seed=seed, description=_REGISTRY["digits"].description)
@@ -203,8 +202,6 @@ N_MANIFOLD = 10_000
 
 
 def _load_manifold(name: str, *, val_fraction: float, seed: int, **_) -> Dataset:
-    import sklearn.datasets
-
     maker, noise = _MANIFOLDS[name]
     x, t = getattr(sklearn.datasets, maker)(N_MANIFOLD, noise=0.0, random_state=0)
     coords = np.stack([t, x[:, 1]], axis=1)  # (N, 2): angle and height on the clean sheet

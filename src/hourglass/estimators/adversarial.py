@@ -16,11 +16,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from hourglass.core.validation import Interval, Options, Sizes
 from hourglass.core.errors import ConfigError
 from hourglass.estimators.autoencoders import _AutoencoderEstimator, _to_numpy
-from hourglass.models.aae import MODES
-from hourglass.core.priors import PRIORS
 
 __all__ = ["AAE", "GAN"]
 
@@ -45,31 +42,6 @@ class AAE(_AutoencoderEstimator):
     """
 
     _model_name = "aae"
-    _parameter_constraints = {**_AutoencoderEstimator._parameter_constraints,
-                              "prior": Options(tuple(PRIORS)), "mode": Options(MODES),
-                              "n_classes": Interval(int, 2, None), "disc_hidden": Sizes()}
-
-    def __init__(self, *, latent_dim=2, arch="mlp", hidden=(512, 256), channels=(32, 64),
-                 likelihood="auto", sigma=None, dropout=0.0, batch_norm=False, image_shape=None,
-                 prior="gaussian", mode="unsupervised", n_classes=10, disc_hidden=(256, 256),
-                 epochs=30, batch_size=128, optimizer="adam", lr=None, weight_decay=0.0,
-                 grad_clip=None, binarize="none", validation_fraction=0.0, patience=None,
-                 device="auto", random_state=None, verbose=False):
-        super().__init__(latent_dim=latent_dim, arch=arch, hidden=hidden, channels=channels,
-                         likelihood=likelihood, sigma=sigma, dropout=dropout,
-                         batch_norm=batch_norm, image_shape=image_shape, epochs=epochs,
-                         batch_size=batch_size, optimizer=optimizer, lr=lr,
-                         weight_decay=weight_decay, grad_clip=grad_clip, binarize=binarize,
-                         validation_fraction=validation_fraction, patience=patience,
-                         device=device, random_state=random_state, verbose=verbose)
-        self.prior = prior
-        self.mode = mode
-        self.n_classes = n_classes
-        self.disc_hidden = disc_hidden
-
-    def _extra_model_config(self):
-        return {"prior": self.prior, "mode": self.mode, "n_classes": self.n_classes,
-                "disc_hidden": tuple(self.disc_hidden)}
 
     def _fit_labels(self, y, n):
         if self.mode == "unsupervised":
@@ -139,37 +111,9 @@ class GAN(_AutoencoderEstimator, auto_wrap_output_keys=None):
     """
 
     _model_name = "gan"
-    _parameter_constraints = {k: v for k, v in _AutoencoderEstimator._parameter_constraints.items()
-                              if k not in ("likelihood", "sigma", "dropout")}
-
-    def __init__(self, *, latent_dim=64, arch="mlp", hidden=(256, 512), channels=(64, 128),
-                 batch_norm=True, image_shape=None, epochs=30, batch_size=128, optimizer="adam",
-                 lr=None, weight_decay=0.0, grad_clip=None, validation_fraction=0.0,
-                 device="auto", random_state=None, verbose=False):
-        self.latent_dim = latent_dim
-        self.arch = arch
-        self.hidden = hidden
-        self.channels = channels
-        self.batch_norm = batch_norm
-        self.image_shape = image_shape
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.optimizer = optimizer
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.grad_clip = grad_clip
-        self.validation_fraction = validation_fraction
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-
-    binarize = "none"   # the training loop's settings that a GAN does not expose
+    _skip = ("binarize", "patience")  # no likelihood to binarize for, no validation loss to watch
+    binarize = "none"
     patience = None
-
-    def _model_config(self, x):
-        return dict(input_shape=self.input_shape_, latent_dim=self.latent_dim, arch=self.arch,
-                    hidden=tuple(self.hidden), channels=tuple(self.channels),
-                    batch_norm=self.batch_norm)
 
     transform = _no("transform", "it maps noise to data, not data to codes. Use AAE or VAE for codes.")
     inverse_transform = _no("inverse_transform", "call sample(n) to generate data.")

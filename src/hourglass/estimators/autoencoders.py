@@ -24,12 +24,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from hourglass.runs import store
-from hourglass.core.validation import AnyOf, Interval, Options, Sizes, check_params
+from hourglass.core.validation import check_params
 from hourglass.core.errors import ConfigError
-from hourglass.models import build
-from hourglass.train import TrainConfig, resolve_device, train
-from hourglass.train.optim import OPTIMIZERS
-from hourglass.train import BINARIZE, Batches
+from hourglass.estimators.params import (ImportanceOptions, coerce, estimator_params, make_init,
+                                         params_doc)
+from hourglass.models import build, get_model_class
+from hourglass.models.protocol import has
+from hourglass.train import Batches, TrainConfig, resolve_device, train
+from hourglass.train.pretrain import pretrain
 
 
 def _to_numpy(X):
@@ -39,57 +41,35 @@ def _to_numpy(X):
 
 
 class _AutoencoderEstimator(TransformerMixin, BaseEstimator):
-    """Shared machinery; subclasses set `_model_name` and add their own parameters."""
+    """Shared machinery. A subclass names its model (``_model_name``); its parameters and their
+    constraints are derived from the model's config, the training options and ``_extra_options``
+    (:mod:`hourglass.estimators.params`); ``_skip`` leaves out options the data decide."""
 
     _model_name = ""
-    _parameter_constraints = {
-        "latent_dim": Interval(int, 1, None),
-        "arch": Options(("mlp", "conv")),
-        "hidden": Sizes(),
-        "channels": Sizes(),
-        "likelihood": Options(("auto", "bernoulli", "gaussian")),
-        "sigma": AnyOf((None, Interval(float, 0, None, closed="neither"))),
-        "dropout": Interval(float, 0, 1, closed="left"),
-        "batch_norm": Options((True, False)),
-        "image_shape": AnyOf((None, Sizes())),
-        "epochs": Interval(int, 1, None),
-        "batch_size": Interval(int, 1, None),
-        "optimizer": Options(tuple(OPTIMIZERS)),
-        "lr": AnyOf((None, Interval(float, 0, None, closed="neither"))),
-        "weight_decay": Interval(float, 0, None),
-        "grad_clip": AnyOf((None, Interval(float, 0, None, closed="neither"))),
-        "binarize": Options(BINARIZE),
-        "validation_fraction": Interval(float, 0, 1, closed="left"),
-        "patience": AnyOf((None, Interval(int, 1, None))),
-        "verbose": Options((True, False)),
-    }
+    _config_class = None      # where the model options come from; None: the model's config
+    _extra_options: tuple = ()
+    _skip: tuple = ()
+    _positional: tuple = ()
+    _params: dict = {}
 
-    def __init__(self, *, latent_dim=16, arch="mlp", hidden=(512, 256), channels=(32, 64),
-                 likelihood="auto", sigma=None, dropout=0.0, batch_norm=False, image_shape=None,
-                 epochs=30, batch_size=128, optimizer="adam", lr=None, weight_decay=0.0,
-                 grad_clip=None, binarize="none", validation_fraction=0.0, patience=None,
-                 device="auto", random_state=None, verbose=False):
-        self.latent_dim = latent_dim
-        self.arch = arch
-        self.hidden = hidden
-        self.channels = channels
-        self.likelihood = likelihood
-        self.sigma = sigma
-        self.dropout = dropout
-        self.batch_norm = batch_norm
-        self.image_shape = image_shape
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.optimizer = optimizer
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.grad_clip = grad_clip
-        self.binarize = binarize
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        config_class = cls._config_class
+        if config_class is None and isinstance(cls._model_name, str) and cls._model_name:
+            config_class = get_model_class(cls._model_name).config_class
+        if config_class is None:
+            return
+        cls._params = estimator_params(config_class, extra=cls._extra_options, skip=cls._skip)
+        cls.__init__ = make_init(cls._params, cls._positional)
+        if cls.__doc__ and "Parameters\n" not in cls.__doc__:
+            cls.__doc__ = _with_params_doc(cls.__doc__, params_doc(cls._params))
+
+    @property
+    def _parameter_constraints(self) -> dict:
+        return {n: p.constraint for n, p in self._params.items() if p.constraint is not None}
+
+    def _names(self, kind: str) -> list[str]:
+        return [n for n, p in self._params.items() if p.kind == kind]
 
     # ---- input handling -------------------------------------------------------------------
     def _check_X(self, X, *, reset: bool) -> torch.Tensor:
@@ -143,17 +123,12 @@ class _AutoencoderEstimator(TransformerMixin, BaseEstimator):
 
     # ---- fitting --------------------------------------------------------------------------
     def _model_config(self, x: torch.Tensor) -> dict:
-        likelihood = self.likelihood
-        if likelihood == "auto":
-            likelihood = "bernoulli" if bool(((x >= 0) & (x <= 1)).all()) else "gaussian"
-        elif likelihood == "bernoulli" and not bool(((x >= 0) & (x <= 1)).all()):
-            raise ConfigError("likelihood='bernoulli' needs data in [0, 1]; this X has values "
-                              f"in [{float(x.min()):.4g}, {float(x.max()):.4g}]. Scale X to [0, 1] "
-                              "or use likelihood='gaussian'.")
-        return dict(input_shape=self.input_shape_, latent_dim=self.latent_dim, arch=self.arch,
-                    hidden=tuple(self.hidden), channels=tuple(self.channels),
-                    likelihood=likelihood, sigma=self.sigma, dropout=float(self.dropout),
-                    batch_norm=self.batch_norm, **self._extra_model_config())
+        config = {"input_shape": self.input_shape_,
+                  **{n: coerce(getattr(self, n), self._params[n].constraint)
+                     for n in self._names("model")}}
+        if "likelihood" in config:
+            config["likelihood"] = _resolve_likelihood(self.likelihood, x)
+        return {**config, **self._extra_model_config()}
 
     def _extra_model_config(self) -> dict:
         return {}
@@ -166,7 +141,13 @@ class _AutoencoderEstimator(TransformerMixin, BaseEstimator):
         x = self._check_X(X, reset=True)
         labels = self._fit_labels(y, x.shape[0])  # None for models that do not use labels
         seed = int(check_random_state(self.random_state).randint(0, 2 ** 31 - 1))
-        torch.manual_seed(seed)
+        # the weights are drawn from torch's global generator: seed it for this fit only and
+        # give the caller's generator back untouched
+        with torch.random.fork_rng(devices=_cuda_devices(self.device)):
+            torch.manual_seed(seed)
+            return self._fit(x, labels, seed)
+
+    def _fit(self, x: torch.Tensor, labels: torch.Tensor | None, seed: int):
         self.model_config_ = self._model_config(x)
         self.model_ = build(self._model_name, **self.model_config_)
         x_train, x_val, y_train, y_val = x, None, labels, None
@@ -181,14 +162,12 @@ class _AutoencoderEstimator(TransformerMixin, BaseEstimator):
                 y_train, y_val = labels[perm[n_val:]], labels[perm[:n_val]]
         elif self.patience is not None:
             raise ConfigError("patience (early stopping) needs validation_fraction > 0.")
-        config = TrainConfig(epochs=self.epochs, batch_size=self.batch_size,
-                             optimizer=self.optimizer, lr=self.lr, weight_decay=self.weight_decay,
-                             grad_clip=self.grad_clip, patience=self.patience,
-                             binarize=self.binarize, seed=seed, device=self.device,
-                             progress=self.verbose)
+        config = TrainConfig(**{n: coerce(getattr(self, n), self._params[n].constraint)
+                                for n in self._names("train")},
+                             seed=seed, progress=self.verbose)
         x_train, y_train = self._training_rows(x_train, y_train)
-        if hasattr(self.model_, "pretrain"):  # e.g. greedy layer-wise pretraining
-            self.pretrain_history_ = self.model_.pretrain(x_train, y=y_train, config=config)
+        if has(self.model_, "pretraining"):  # e.g. greedy layer-wise pretraining
+            self.pretrain_history_ = pretrain(self.model_, x_train, y=y_train, config=config)
         self.history_ = train(self.model_, x_train, y=y_train, val_x=x_val, val_y=y_val,
                               config=config)
         self.model_.eval()
@@ -289,6 +268,31 @@ class _AutoencoderEstimator(TransformerMixin, BaseEstimator):
         return tags
 
 
+def _resolve_likelihood(likelihood: str, x: torch.Tensor) -> str:
+    """``"auto"``: Bernoulli for data in [0, 1], else Gaussian; Bernoulli on other data is refused."""
+    in_unit = bool(((x >= 0) & (x <= 1)).all())
+    if likelihood == "auto":
+        return "bernoulli" if in_unit else "gaussian"
+    if likelihood == "bernoulli" and not in_unit:
+        raise ConfigError("likelihood='bernoulli' needs data in [0, 1]; this X has values "
+                          f"in [{float(x.min()):.4g}, {float(x.max()):.4g}]. Scale X to [0, 1] "
+                          "or use likelihood='gaussian'.")
+    return likelihood
+
+
+def _cuda_devices(device: str) -> list:
+    """The CUDA devices whose generators a fit on `device` draws from (none on the CPU)."""
+    resolved = resolve_device(device)
+    return [] if resolved.type != "cuda" else [resolved.index or 0]
+
+
+def _with_params_doc(doc: str, params: str) -> str:
+    """`doc` with the numpydoc Parameters section inserted before its Examples (or at the end)."""
+    head, sep, tail = doc.partition("    Examples\n")
+    section = "\n".join("    " + line if line else "" for line in params.splitlines())
+    return head.rstrip() + "\n\n" + section + "\n\n" + (sep + tail if sep else "")
+
+
 def _check_codes(Z, latent_dim: int) -> torch.Tensor:
     Z = np.asarray(_to_numpy(Z), dtype=np.float64) if not isinstance(Z, np.ndarray) else Z
     if Z.ndim != 2 or Z.shape[1] != latent_dim:
@@ -361,27 +365,7 @@ class VAE(_AutoencoderEstimator):
     """
 
     _model_name = "vae"
-    _parameter_constraints = {**_AutoencoderEstimator._parameter_constraints,
-                              "beta": Interval(float, 0, None),
-                              "n_importance": Interval(int, 1, None)}
-
-    def __init__(self, *, latent_dim=16, arch="mlp", hidden=(512, 256), channels=(32, 64),
-                 likelihood="auto", sigma=None, dropout=0.0, batch_norm=False, image_shape=None,
-                 beta=1.0, n_importance=200, epochs=30, batch_size=128, optimizer="adam", lr=None,
-                 weight_decay=0.0, grad_clip=None, binarize="none", validation_fraction=0.0,
-                 patience=None, device="auto", random_state=None, verbose=False):
-        super().__init__(latent_dim=latent_dim, arch=arch, hidden=hidden, channels=channels,
-                         likelihood=likelihood, sigma=sigma, dropout=dropout,
-                         batch_norm=batch_norm, image_shape=image_shape, epochs=epochs,
-                         batch_size=batch_size, optimizer=optimizer, lr=lr,
-                         weight_decay=weight_decay, grad_clip=grad_clip, binarize=binarize,
-                         validation_fraction=validation_fraction, patience=patience,
-                         device=device, random_state=random_state, verbose=verbose)
-        self.beta = beta
-        self.n_importance = n_importance
-
-    def _extra_model_config(self):
-        return {"beta": float(self.beta)}
+    _extra_options = (ImportanceOptions,)
 
     def score_samples(self, X):
         """Per-sample importance-weighted log-likelihood bound (k = n_importance), nats."""
@@ -401,25 +385,11 @@ class VAE(_AutoencoderEstimator):
 
 
 # --------------------------------------------------------------------------------------------
-# the regularized autoencoders of lecture notes 001: an AE whose model takes a few more parameters
-
-
-def _store_params(est, params: dict) -> None:
-    """The whole ``__init__`` of an estimator: keep every keyword argument as given."""
-    for name, value in params.items():
-        if name != "self":
-            setattr(est, name, value)
+# the regularized autoencoders: an AE whose model takes a few more parameters
 
 
 class _RegularizedAE(AE):
-    """``AE`` whose model config also gets the parameters named in ``_model_params``, unchanged
-    (the model's config validates them, so errors name the parameter and the fix)."""
-
-    _model_params: tuple = ()
-    _parameter_constraints = {**AE._parameter_constraints, "hidden": Sizes(allow_empty=True)}
-
-    def _extra_model_config(self):
-        return {name: getattr(self, name) for name in self._model_params}
+    """``AE`` over a model with a regularizer of its own (its options come from its config)."""
 
 
 class DAE(_RegularizedAE):
@@ -436,30 +406,12 @@ class DAE(_RegularizedAE):
     """
 
     _model_name = "dae"
-    _model_params = ("code_activation", "corruption", "corruption_level")
-
-    def __init__(self, *, latent_dim=16, arch="mlp", hidden=(512, 256), channels=(32, 64),
-                 likelihood="auto", sigma=None, dropout=0.0, batch_norm=False, image_shape=None,
-                 code_activation="linear", corruption="masking", corruption_level=0.25,
-                 epochs=30, batch_size=128, optimizer="adam", lr=None, weight_decay=0.0,
-                 grad_clip=None, binarize="none", validation_fraction=0.0, patience=None,
-                 device="auto", random_state=None, verbose=False):
-        _store_params(self, locals())
 
 
 class SCAE(_RegularizedAE):
     """Stochastic contractive autoencoder: reconstruction + ``contraction`` * E||h(x) - h(x~)||^2."""
 
     _model_name = "scae"
-    _model_params = ("code_activation", "corruption", "corruption_level", "contraction")
-
-    def __init__(self, *, latent_dim=16, arch="mlp", hidden=(512, 256), channels=(32, 64),
-                 likelihood="auto", sigma=None, dropout=0.0, batch_norm=False, image_shape=None,
-                 code_activation="linear", corruption="gaussian", corruption_level=0.1,
-                 contraction=100.0, epochs=30, batch_size=128, optimizer="adam", lr=None,
-                 weight_decay=0.0, grad_clip=None, binarize="none", validation_fraction=0.0,
-                 patience=None, device="auto", random_state=None, verbose=False):
-        _store_params(self, locals())
 
 
 class CAE(_RegularizedAE):
@@ -467,15 +419,6 @@ class CAE(_RegularizedAE):
     one-layer sigmoid encoder of Rifai et al. (2011) with the closed-form penalty."""
 
     _model_name = "cae"
-    _model_params = ("code_activation", "contraction", "jacobian", "n_projections")
-
-    def __init__(self, *, latent_dim=16, arch="mlp", hidden=(), channels=(32, 64),
-                 likelihood="auto", sigma=None, dropout=0.0, batch_norm=False, image_shape=None,
-                 code_activation="sigmoid", contraction=1.0, jacobian="auto", n_projections=4,
-                 epochs=30, batch_size=128, optimizer="adam", lr=None, weight_decay=0.0,
-                 grad_clip=None, binarize="none", validation_fraction=0.0, patience=None,
-                 device="auto", random_state=None, verbose=False):
-        _store_params(self, locals())
 
 
 class SparseAE(_RegularizedAE):
@@ -483,12 +426,3 @@ class SparseAE(_RegularizedAE):
     ``target_rate``, or the L1 norm of the code)."""
 
     _model_name = "sparse-ae"
-    _model_params = ("code_activation", "sparsity", "sparsity_weight", "target_rate")
-
-    def __init__(self, *, latent_dim=16, arch="mlp", hidden=(512, 256), channels=(32, 64),
-                 likelihood="auto", sigma=None, dropout=0.0, batch_norm=False, image_shape=None,
-                 code_activation="sigmoid", sparsity="kl", sparsity_weight=1.0, target_rate=0.05,
-                 epochs=30, batch_size=128, optimizer="adam", lr=None, weight_decay=0.0,
-                 grad_clip=None, binarize="none", validation_fraction=0.0, patience=None,
-                 device="auto", random_state=None, verbose=False):
-        _store_params(self, locals())

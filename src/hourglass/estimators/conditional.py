@@ -10,13 +10,17 @@ parameters, save/load follow :mod:`hourglass.estimators.autoencoders`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
+from hourglass.core.options import option
 from hourglass.core.validation import Interval
+from hourglass.estimators.params import ImportanceOptions
 from hourglass.data.semisupervised import UNLABELLED, repeat_labelled
 from hourglass.core.errors import ConfigError
 from hourglass.estimators.autoencoders import VAE, _check_codes
@@ -24,11 +28,19 @@ from hourglass.estimators.autoencoders import VAE, _check_codes
 __all__ = ["CVAE", "M2"]
 
 
+@dataclass
+class LabelledShareOptions:
+    labelled_share: float = option(0.1, Interval(float, 0, 1, closed="left"),
+                                   "repeat the labelled rows until they make up this share of "
+                                   "the training rows (0: no repetition)")
+
+
 class _ConditionalEstimator(VAE):
     """The VAE estimator's parameters; labels in, labels out (the model gets them as 0..K-1)."""
 
     _model_name = "cvae"
     _allow_unlabelled = False
+    _skip = ("n_classes",)  # taken from the labels
 
     # ---- labels -------------------------------------------------------------------------------
     def _fit_labels(self, y, n):
@@ -168,29 +180,7 @@ class M2(ClassifierMixin, _ConditionalEstimator):
 
     _model_name = "m2"
     _allow_unlabelled = True
-    _parameter_constraints = {**_ConditionalEstimator._parameter_constraints,
-                              "alpha": Interval(float, 0, None),
-                              "labelled_share": Interval(float, 0, 1, closed="left")}
-
-    def __init__(self, *, latent_dim=16, arch="mlp", hidden=(512, 256), channels=(32, 64),
-                 likelihood="auto", sigma=None, dropout=0.0, batch_norm=False, image_shape=None,
-                 beta=1.0, alpha=50.0, labelled_share=0.1, n_importance=200, epochs=30,
-                 batch_size=128, optimizer="adam", lr=None, weight_decay=0.0, grad_clip=None,
-                 binarize="none", validation_fraction=0.0, patience=None, device="auto",
-                 random_state=None, verbose=False):
-        super().__init__(latent_dim=latent_dim, arch=arch, hidden=hidden, channels=channels,
-                         likelihood=likelihood, sigma=sigma, dropout=dropout,
-                         batch_norm=batch_norm, image_shape=image_shape, beta=beta,
-                         n_importance=n_importance, epochs=epochs, batch_size=batch_size,
-                         optimizer=optimizer, lr=lr, weight_decay=weight_decay,
-                         grad_clip=grad_clip, binarize=binarize,
-                         validation_fraction=validation_fraction, patience=patience,
-                         device=device, random_state=random_state, verbose=verbose)
-        self.alpha = alpha
-        self.labelled_share = labelled_share
-
-    def _extra_model_config(self):
-        return {**super()._extra_model_config(), "alpha": float(self.alpha)}
+    _extra_options = (ImportanceOptions, LabelledShareOptions)
 
     def _training_rows(self, x, y):
         return repeat_labelled(x, y, self.labelled_share)

@@ -24,34 +24,40 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from hourglass.core.validation import AnyOf, Interval
+from hourglass.core.validation import AnyOf
 from hourglass.core.errors import ConfigError
 from hourglass.estimators import autoencoders
-from hourglass.estimators.autoencoders import _AutoencoderEstimator, _store_params
+from hourglass.estimators.autoencoders import _AutoencoderEstimator
+from hourglass.estimators.params import ImportanceOptions
+from hourglass.core.options import option
 from hourglass.models import get_model_class, list_models
 from hourglass.models.base import AutoencoderConfig
+from hourglass.models.protocol import capabilities, has, uses_labels
 
-SCORES = {"recon": "reconstruction_log_likelihood", "mse": "reconstruct", "elbo": "elbo",
-          "log_prob": "log_prob"}
+# score kind -> the capabilities that provide it (any one)
+SCORES = {"recon": ("reconstruct",), "mse": ("reconstruct",), "elbo": ("elbo",),
+          "log_prob": ("log_prob", "log_prob_bound")}
 
 
 def usable_models(*, need: str | None = None) -> list[str]:
-    """Registered models a :class:`ModelEstimator` can fit (no labels needed) that have a score,
-    and the attribute `need` (e.g. "encode") if given."""
-    return [m for m in list_models() if not getattr(get_model_class(m), "needs_labels", False)
+    """Registered models a :class:`ModelEstimator` can fit (no labels needed, at their default
+    config) that have a score, and the capability `need` (e.g. "encode") if given."""
+    return [m for m in list_models() if not uses_labels(get_model_class(m))
             and available_scores(get_model_class(m))
-            and (need is None or hasattr(get_model_class(m), need))]
+            and (need is None or has(get_model_class(m), need))]
 
 
 def available_scores(model) -> list[str]:
     """The score kinds a model (instance or class) can compute."""
-    return [kind for kind, method in SCORES.items() if hasattr(model, method)]
+    caps = capabilities(model)
+    return [kind for kind, provided_by in SCORES.items() if caps & set(provided_by)]
 
 
 def default_score(model) -> str:
@@ -97,14 +103,23 @@ class _Dict:
         return "a dict"
 
 
+@dataclass
+class ModelChoice:
+    """The options that choose the model of a :class:`ModelEstimator`."""
+
+    model: str = option("ae", None, "name of a registered model (see `hourglass list`)")
+    params: dict | None = option(None, AnyOf((None, _Dict())),
+                                 "further config values of that model, e.g. "
+                                 "{'corruption_level': 0.5}")
+
+
 class ModelEstimator(_AutoencoderEstimator):
     """A registered model, chosen by name, as a scikit-learn estimator.
 
-    Parameters are those of :class:`hourglass.AE` plus ``model`` (the registry name), ``params``
-    (a dict of further config values of that model, e.g. its corruption level) and
-    ``n_importance`` (samples of the log-likelihood bound, for models whose ``log_prob`` takes
-    ``k``). Config values the model does not have (``latent_dim`` for an explicit density model,
-    say) are left out.
+    ``model`` names the registered model; ``params`` gives further config values of that model;
+    ``n_importance`` is used by models whose ``log_prob`` is a bound with ``k`` samples. Config
+    values the model does not have (``latent_dim`` for an explicit density model, say) are left
+    out.
 
     Examples
     --------
@@ -116,17 +131,9 @@ class ModelEstimator(_AutoencoderEstimator):
     ((100, 2), (100,))
     """
 
-    _parameter_constraints = {**_AutoencoderEstimator._parameter_constraints,
-                              "params": AnyOf((None, _Dict())),
-                              "n_importance": Interval(int, 1, None)}
-
-    def __init__(self, model="ae", *, params=None, latent_dim=16, arch="mlp", hidden=(512, 256),
-                 channels=(32, 64), likelihood="auto", sigma=None, dropout=0.0, batch_norm=False,
-                 image_shape=None, n_importance=200, epochs=30, batch_size=128, optimizer="adam",
-                 lr=None, weight_decay=0.0, grad_clip=None, binarize="none",
-                 validation_fraction=0.0, patience=None, device="auto", random_state=None,
-                 verbose=False):
-        _store_params(self, locals())
+    _config_class = AutoencoderConfig
+    _extra_options = (ModelChoice, ImportanceOptions)
+    _positional = ("model",)
 
     @property
     def _model_name(self) -> str:
@@ -134,7 +141,7 @@ class ModelEstimator(_AutoencoderEstimator):
 
     def _model_config(self, x):
         cls = get_model_class(self.model)
-        if getattr(cls, "needs_labels", False):
+        if uses_labels(cls, self.params or {}):
             raise ConfigError(f"The {self.model!r} model needs labels in forward; ModelEstimator "
                               "fits models of x alone. Train it with `hourglass train`.")
         fields = {f.name for f in dataclasses.fields(cls.config_class)}
@@ -143,10 +150,10 @@ class ModelEstimator(_AutoencoderEstimator):
         config = {k: v for k, v in super()._model_config(x).items() if k in fields}
         return {**config, **(self.params or {})}
 
-    def _require(self, method: str, what: str):
+    def _require(self, capability: str, what: str):
         check_is_fitted(self)
-        if not hasattr(self.model_, method):
-            raise ConfigError(f"The {self.model!r} model has no {method}; it cannot {what}.")
+        if not has(self.model_, capability):
+            raise ConfigError(f"The {self.model!r} model has no {capability}; it cannot {what}.")
 
     def transform(self, X):
         """Codes of X, shape (n_samples, latent_dim), for models with an encoder."""

@@ -21,10 +21,8 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from hourglass.runs import store
 from hourglass.core.io import atomic_write_json
-from hourglass.core.validation import Interval, Options
-from hourglass.core.corruption import CORRUPTIONS
 from hourglass.core.errors import ConfigError
-from hourglass.estimators.autoencoders import _AutoencoderEstimator, _store_params, _to_numpy
+from hourglass.estimators.autoencoders import _AutoencoderEstimator, _to_numpy
 
 __all__ = ["SDAEClassifier"]
 
@@ -52,18 +50,7 @@ class SDAEClassifier(ClassifierMixin, _AutoencoderEstimator):
     _model_name = "sae"
     # fixed for this model: the estimator shares the autoencoder estimators' input handling
     arch, channels, batch_norm, image_shape = "mlp", (32, 64), False, None
-    _parameter_constraints = {**_AutoencoderEstimator._parameter_constraints,
-                              "pretrain_epochs": Interval(int, 0, None),
-                              "corruption": Options(tuple(CORRUPTIONS)),
-                              "corruption_level": Interval(float, 0, None),
-                              "recon_weight": Interval(float, 0, None)}
-
-    def __init__(self, *, hidden=(500, 500), latent_dim=500, likelihood="auto", sigma=None,
-                 dropout=0.0, pretrain_epochs=10, corruption="masking", corruption_level=0.25,
-                 recon_weight=0.0, epochs=30, batch_size=128, optimizer="adam", lr=None,
-                 weight_decay=0.0, grad_clip=None, binarize="none", validation_fraction=0.0,
-                 patience=None, device="auto", random_state=None, verbose=False):
-        _store_params(self, locals())
+    _skip = ("arch", "channels", "batch_norm", "n_classes", "finetune", "image_shape")
 
     def _fit_labels(self, y, n: int) -> torch.Tensor:
         if y is None:
@@ -79,9 +66,7 @@ class SDAEClassifier(ClassifierMixin, _AutoencoderEstimator):
         return torch.from_numpy(codes.astype(np.int64))
 
     def _extra_model_config(self) -> dict:
-        return dict(n_classes=len(self.classes_), finetune="classifier",
-                    recon_weight=self.recon_weight, pretrain_epochs=self.pretrain_epochs,
-                    corruption=self.corruption, corruption_level=self.corruption_level)
+        return dict(n_classes=len(self.classes_), finetune="classifier")
 
     def predict_proba(self, X):
         """$p(y \\mid x)$ of the softmax layer, (n_samples, n_classes) in the order of ``classes_``."""

@@ -33,6 +33,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import mutual_info_score
 
 from hourglass.core.errors import ConfigError
+from hourglass.evaluate.metrics import batched
 
 __all__ = ["beta_vae_score", "factor_vae_score", "mig_score", "mutual_information_gap",
            "disentanglement_scores", "image_representation", "sample_factors"]
@@ -177,7 +178,6 @@ def image_representation(encode, render, *, batch_size: int = 1000, device=None)
     `render` maps factor indices to images (uint8 images are read as x/255), e.g.
     ``Sprites(28).render``; `encode` is a model's ``encode``.
     """
-    from hourglass.evaluate.metrics import batched
 
     def represent(factors):
         x = torch.as_tensor(render(factors))

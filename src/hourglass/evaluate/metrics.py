@@ -7,7 +7,6 @@ $-\\mathcal L_k$ (an upper bound on the true NLL) for VAEs; the table says which
 
 from __future__ import annotations
 
-import inspect
 import math
 
 import numpy as np
@@ -16,26 +15,8 @@ from sklearn.decomposition import PCA
 from sklearn.neighbors import KNeighborsClassifier
 
 from hourglass.core.objectives import bits_per_dim
-
-
-@torch.no_grad()
-def batched(fn, x: torch.Tensor, *, batch_size: int = 500, device=None,
-            y: torch.Tensor | None = None) -> torch.Tensor:
-    """Apply `fn` to float batches of `x` (uint8 read as x/255) and concatenate on the CPU.
-    With labels `y`, ``fn(xb, yb)`` gets the matching slice of them."""
-    device = device or torch.device("cpu")
-    out = []
-    for start in range(0, x.shape[0], batch_size):
-        xb = x[start:start + batch_size].to(device)
-        xb = xb.float() / 255 if xb.dtype == torch.uint8 else xb.float()
-        yb = () if y is None else (torch.as_tensor(y[start:start + batch_size]).to(device),)
-        out.append(fn(xb, *yb).cpu())
-    return torch.cat(out)
-
-
-def takes_labels(method) -> bool:
-    """Whether a model method has a ``y`` parameter (CVAE, M2: likelihoods given the label)."""
-    return "y" in inspect.signature(method).parameters
+from hourglass.core.tensors import batched
+from hourglass.models.protocol import has
 
 
 def knn_accuracy(z_train, y_train, z_test, y_test, *, k: int = 5) -> float:
@@ -67,43 +48,38 @@ def evaluate_model(model, x_test: torch.Tensor, *, y_test=None, x_train=None, y_
       their 2-D PCA projection when the code has more than two dimensions;
     - ``accuracy`` of a model that classifies (``classify``, e.g. M2) on the test labels.
 
-    A method with a ``y`` parameter (CVAE, M2) gets the test labels for the likelihoods and
-    reconstructions, which are then of $p(x|y)$ (``given_labels``); the codes for the k-NN are
-    computed without labels.
+    What is computed follows the model's declared capabilities
+    (:mod:`hourglass.models.protocol`). A ``conditional`` model (CVAE, M2) gets the test labels
+    for the likelihoods and reconstructions, which are then of $p(x|y)$ (``given_labels``); the
+    codes for the k-NN are computed without labels.
     """
     model.eval()
     device = next(model.parameters()).device
     dim = math.prod(x_test.shape[1:])
     gen = torch.Generator(device=device).manual_seed(seed)
     metrics: dict = {"n_test": int(x_test.shape[0])}
-    def labels_for(method):  # the test labels, for methods that take them
-        return y_test if takes_labels(method) else None
-
-    if y_test is not None and any(takes_labels(getattr(model, m)) for m in
-                                  ("log_prob", "reconstruct") if hasattr(model, m)):
+    given = y_test if has(model, "conditional") else None  # labels for p(x|y)
+    if given is not None:
         metrics["given_labels"] = True
-    if hasattr(model, "log_prob"):
+    if has(model, "log_prob") or has(model, "log_prob_bound"):
         bs = batch_size or max(1, min(500, 2 ** 22 // max(1, dim * min(k, 64))))
         log_p = batched(lambda xb, *yb: model.log_prob(xb, *yb, k=k, generator=gen), x_test,
-                        batch_size=bs, device=device, y=labels_for(model.log_prob))
+                        batch_size=bs, device=device, y=given)
         metrics["nll_nats"] = float(-log_p.mean())
         metrics["bits_per_dim"] = float(bits_per_dim(metrics["nll_nats"], dim))
-        if getattr(model, "exact_log_prob", False):
+        if has(model, "log_prob"):
             metrics["nll_exact"] = True  # an explicit density model: k is not used
         else:
             metrics["nll_k"] = k
-        if hasattr(model, "elbo"):
+        if has(model, "elbo"):
             elbo = batched(lambda xb, *yb: model.elbo(xb, *yb, generator=gen), x_test,
-                           device=device, y=labels_for(model.elbo))
+                           device=device, y=given)
             metrics["elbo_nats"] = float(elbo.mean())
-    if hasattr(model, "encode"):
+    if has(model, "encode"):
         bs = batch_size or 500
         metrics["recon_nll"] = float(-batched(model.reconstruction_log_likelihood, x_test,
-                                              batch_size=bs, device=device,
-                                              y=labels_for(model.reconstruction_log_likelihood)
-                                              ).mean())
-        x_hat = batched(model.reconstruct, x_test, batch_size=bs, device=device,
-                        y=labels_for(model.reconstruct))
+                                              batch_size=bs, device=device, y=given).mean())
+        x_hat = batched(model.reconstruct, x_test, batch_size=bs, device=device, y=given)
         x_f = x_test.float() / 255 if x_test.dtype == torch.uint8 else x_test.float()
         metrics["recon_mse"] = float(((x_hat - x_f) ** 2).mean())
         if y_test is not None and x_train is not None and y_train is not None:
@@ -114,7 +90,7 @@ def evaluate_model(model, x_test: torch.Tensor, *, y_test=None, x_train=None, y_
             if z_tr.shape[1] > 2:
                 p_tr, p_te = pca_2d(z_tr, z_te)
                 metrics["knn_accuracy_pca2d"] = knn_accuracy(p_tr, y_train, p_te, y_test, k=knn_k)
-    if hasattr(model, "classify") and y_test is not None:
+    if has(model, "classify") and y_test is not None:
         q_y = batched(model.classify, x_test, batch_size=batch_size or 500, device=device)
         metrics["accuracy"] = float((q_y.argmax(1) == torch.as_tensor(y_test)).float().mean())
     return metrics

@@ -24,11 +24,14 @@ import time
 
 import numpy as np
 import torch
+from safetensors.torch import load_file
 from sklearn.neighbors import NearestNeighbors
 from torch import nn
 
 from hourglass.core.io import atomic_save_safetensors, atomic_write_json
 from hourglass.core.errors import DataError
+from hourglass.data.sources import cache_root
+from hourglass.train import TrainConfig, train
 
 
 def frechet_distance_gaussians(mu1, cov1, mu2, cov2) -> float:
@@ -111,10 +114,6 @@ def feature_net(ds, *, epochs: int = 3, max_train: int = 20_000, seed: int = 0, 
 
     Returns ``(net, info)`` with ``info["test_accuracy"]`` recorded at training time.
     """
-    from hourglass.data.sources import cache_root
-    from hourglass.train import TrainConfig, train
-    from safetensors.torch import load_file
-
     if ds.train.y is None:
         raise DataError(f"Sample-quality features need a labelled dataset; {ds.name!r} has no "
                         "labels.")

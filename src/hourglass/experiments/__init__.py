@@ -2,21 +2,27 @@
 
 Each module here is one experiment with a ``main(argv=None) -> dict`` and a docstring whose first
 line describes it. Run one with ``hourglass experiment NAME [options]`` or
-``python -m hourglass.experiments.NAME``; results go to ``experiments/results/NAME.{json,md}``
-unless ``--out`` says otherwise. Experiments are not tests: they are run by hand and their tables
+``python -m hourglass.experiments.NAME``, giving the results folder with ``--out`` (the
+repository's own results are in ``experiments/results``): they go to ``OUT/NAME.{json,md}``. Experiments are not tests: they are run by hand and their tables
 are quoted in the README with the command that regenerates them.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+import platform
 import pkgutil
 from pathlib import Path
 
+import torch
+
 from hourglass.core.io import atomic_write_json, atomic_write_text
 from hourglass.core.errors import ConfigError
+from hourglass.core.parsing import Parser
 
-DEFAULT_OUT = Path("experiments/results")
+RESULTS_HELP = ("results folder, created if needed (the repository's own results live in "
+                "experiments/results)")
 
 
 def list_experiments() -> list[tuple[str, str]]:
@@ -47,9 +53,9 @@ def markdown_table(rows: list[dict], columns: list[str] | None = None, *, digits
     return "\n".join(lines) + "\n"
 
 
-def write_results(name: str, result: dict, markdown: str, out: str | Path | None = None) -> Path:
-    """Write ``NAME.json`` and ``NAME.md`` atomically into `out` (default experiments/results)."""
-    out = Path(out) if out is not None else DEFAULT_OUT
+def write_results(name: str, result: dict, markdown: str, out: str | Path) -> Path:
+    """Write ``NAME.json`` and ``NAME.md`` atomically into the folder `out`."""
+    out = Path(out)
     atomic_write_json(out / f"{name}.json", result)
     atomic_write_text(out / f"{name}.md", markdown)
     return out
@@ -57,20 +63,14 @@ def write_results(name: str, result: dict, markdown: str, out: str | Path | None
 
 def machine_info(load_before: tuple | None = None) -> dict:
     """Where and how an experiment ran, for its JSON: platform, CPUs, torch threads, load."""
-    import os
-    import platform
-
-    import torch
     return {"platform": platform.platform(), "cpus": os.cpu_count(),
             "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
             "load_average_before": load_before, "load_average_after": os.getloadavg()}
 
 
 def experiment_parser(module_name: str, doc: str | None):
-    """An argparse parser for an experiment, with one-line errors and the common ``--out``."""
-    from hourglass.cli.main import _Parser
+    """An argparse parser for an experiment, with one-line errors and the required ``--out``."""
     name = module_name.rsplit(".", 1)[-1].replace("_", "-")
-    p = _Parser(prog=f"hourglass experiment {name}", description=(doc or "").strip())
-    p.add_argument("--out", default=None,
-                   help=f"results folder (default: {DEFAULT_OUT})")
+    p = Parser(prog=f"hourglass experiment {name}", description=(doc or "").strip())
+    p.add_argument("--out", required=True, help=RESULTS_HELP)
     return p

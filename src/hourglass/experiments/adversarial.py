@@ -17,13 +17,24 @@ Budgets (epochs, training subset) are options and are recorded in the JSON.
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 
+from hourglass.core.io import atomic_write_bytes
+from hourglass.core.priors import get_prior
+from hourglass.data import load
+from hourglass.data.semisupervised import keep_labels, repeat_labelled
+from hourglass.models import build
+from hourglass.train import TrainConfig, train
+from hourglass.evaluate import batched, knn_accuracy
+from hourglass.evaluate.sample_quality import feature_net, mmd_rbf, sample_quality
+from hourglass.viz import image_grid
 from hourglass.experiments import experiment_parser, markdown_table, write_results
 from hourglass.experiments._machine import machine, set_threads
 
@@ -31,8 +42,6 @@ NAME = "adversarial"
 
 
 def _train(name, ds, x, y=None, *, epochs, seed, batch_size=128, **config):
-    from hourglass.models import build
-    from hourglass.train import TrainConfig, train
     torch.manual_seed(seed)
     model = build(name, input_shape=ds.shape, **config)
     t0 = time.perf_counter()
@@ -42,9 +51,6 @@ def _train(name, ds, x, y=None, *, epochs, seed, batch_size=128, **config):
 
 
 def prior_study(ds, x_train, args) -> tuple[list[dict], list]:
-    from hourglass.evaluate import batched, knn_accuracy
-    from hourglass.evaluate.sample_quality import mmd_rbf
-    from hourglass.core.priors import get_prior
     rows, panels = [], []
     x_test = torch.bernoulli(ds.to_float(ds.test.x), generator=torch.Generator().manual_seed(0))
     xb = torch.bernoulli(ds.to_float(x_train), generator=torch.Generator().manual_seed(1))
@@ -67,9 +73,6 @@ def prior_study(ds, x_train, args) -> tuple[list[dict], list]:
 
 
 def prior_figure(panels, y, path):
-    from matplotlib.figure import Figure
-    import io
-    from hourglass.core.io import atomic_write_bytes
     fig = Figure(figsize=(4 * len(panels), 4.2))
     for i, (title, z, prior_z) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), i + 1)
@@ -85,8 +88,6 @@ def prior_figure(panels, y, path):
 
 
 def quality_study(ds, x_train, args, out: Path) -> list[dict]:
-    from hourglass.evaluate.sample_quality import feature_net, sample_quality
-    from hourglass.viz import image_grid
     net, info = feature_net(ds)
     xf = ds.to_float(x_train)
     xb = torch.bernoulli(xf, generator=torch.Generator().manual_seed(1))
@@ -114,8 +115,6 @@ def quality_study(ds, x_train, args, out: Path) -> list[dict]:
 
 
 def semi_study(ds, x_train, y_train, args) -> list[dict]:
-    from hourglass.data.semisupervised import keep_labels, repeat_labelled
-    from hourglass.evaluate import batched
     x_test = torch.bernoulli(ds.to_float(ds.test.x), generator=torch.Generator().manual_seed(0))
     xb = torch.bernoulli(ds.to_float(x_train), generator=torch.Generator().manual_seed(1))
     rows = []
@@ -128,7 +127,7 @@ def semi_study(ds, x_train, y_train, args) -> list[dict]:
         rows.append({"model": "AAE (semi-supervised)", "labels": n_labels,
                      "test_error": float((pred != ds.test.y).float().mean()), "train_time_s": t})
         print(rows[-1], flush=True)
-    m2 = Path(args.out or "experiments/results") / "semi-supervised.json"
+    m2 = Path(args.out) / "semi-supervised.json"
     if m2.exists():
         for r in json.loads(m2.read_text()).get("rows", []):
             if "labels" in r and "test_error" in r:
@@ -149,10 +148,9 @@ def main(argv=None) -> dict:
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     set_threads(args.threads)
-    from hourglass.data import load
     ds = load(args.data, seed=args.seed)
     x_train, y_train = ds.train.x[:args.n], ds.train.y[:args.n]
-    out = Path(args.out or "experiments/results")
+    out = Path(args.out)
     result = {"budget": {"n_train": len(x_train), "epochs": args.epochs, "hidden": args.hidden,
                          "seed": args.seed, "data": args.data},
               "machine": machine(args.threads), "studies": {}}

@@ -17,13 +17,14 @@ from pathlib import Path
 import torch
 from scipy.stats import spearmanr
 
+from hourglass.core.objectives import kl_normal_std_normal_per_dim
 from hourglass.data.sprites import FACTOR_SIZES, Sprites, load_sprites
 from hourglass.evaluate import batched, disentanglement_scores, image_representation
 from hourglass.models import build
 from hourglass.train import TrainConfig, train
 from hourglass.train import Batches, evaluate_loss
 from hourglass.viz import latent_traversal
-from hourglass.experiments import DEFAULT_OUT, experiment_parser, markdown_table, write_results
+from hourglass.experiments import experiment_parser, markdown_table, write_results
 from hourglass.experiments._machine import machine, set_threads
 
 COLUMNS = ["beta", "recon_nats", "kl_nats", "active_units", "beta_vae", "factor_vae", "mig",
@@ -66,7 +67,6 @@ def measure(model, x_test: torch.Tensor, size: int, seed: int) -> dict:
 
 def traversal_figure(model, x0: torch.Tensor, path: Path, *, beta: float, shape) -> Path:
     """Traverse the units of one test image's code, the most informative (by test KL) first."""
-    from hourglass.core.objectives import kl_normal_std_normal_per_dim
     mu, logvar = model.posterior(x0)
     order = kl_normal_std_normal_per_dim(mu, logvar).mean(0).argsort(descending=True).tolist()
     with torch.no_grad():
@@ -85,7 +85,7 @@ def rank_correlation(a, b) -> float | None:
 def main(argv=None) -> dict:
     args = parse(argv)
     set_threads(args.threads)
-    out = Path(args.out) if args.out is not None else DEFAULT_OUT
+    out = Path(args.out)
     t_start = time.perf_counter()
     ds = load_sprites(size=args.size, n=args.n, val_fraction=0.0, seed=args.seed)
     x_test = ds.test.x.float() / 255

@@ -21,7 +21,7 @@ from hourglass.core.corruption import masking_noise
 from hourglass.evaluate import batched
 from hourglass.models import build
 from hourglass.viz import image_grid
-from hourglass.experiments import DEFAULT_OUT, experiment_parser
+from hourglass.experiments import experiment_parser
 from hourglass.experiments._classic import add_training_options, begin, log, report, timed_train, \
     train_config
 
@@ -83,7 +83,7 @@ def main(argv=None) -> dict:
                "train recon (nats)": history[-1]["train_recon"], "train time (s)": round(seconds, 1)}
         log(f"masking {level:.0%}: {row}")
         rows.append(row)
-    out = Path(args.out) if args.out is not None else DEFAULT_OUT
+    out = Path(args.out)
     levels = ", ".join(f"{level:.0%}" for level in args.levels)
     figure = image_grid(torch.cat(shown).unsqueeze(1), out / f"{NAME}.png", shape=(1, *ds.shape[1:]),
                         nrow=args.show, title=f"DAE filters, rows: masking {levels}")

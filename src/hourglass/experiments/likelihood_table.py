@@ -18,6 +18,7 @@ import time
 
 import torch
 
+from hourglass.data import load
 from hourglass.evaluate import batched
 from hourglass.models import build
 from hourglass.core.objectives import bits_per_dim
@@ -126,7 +127,6 @@ def observed_order(rows: list[dict], column: str) -> list[str]:
 
 
 def main(argv=None) -> dict:
-    from hourglass.data import load
     p = experiment_parser(__name__, __doc__)
     p.add_argument("--data", default="fashion-mnist", help="dataset (default: fashion-mnist)")
     p.add_argument("--n", type=int, default=10000, help="training examples (default: 10000)")

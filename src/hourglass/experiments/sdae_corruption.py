@@ -19,8 +19,9 @@ import time
 
 import torch
 
-from hourglass.cli.main import _sizes
+from hourglass.core.parsing import comma_sizes
 from hourglass.models import build
+from hourglass.train.pretrain import pretrain
 from hourglass.experiments import experiment_parser
 from hourglass.experiments._classic import (add_training_options, begin, log, report, test_error,
                        timed_train, train_config)
@@ -31,7 +32,7 @@ NAME = "sdae-corruption"
 def parse(argv):
     p = experiment_parser(__name__, __doc__)
     add_training_options(p, n=None, epochs=10)
-    p.add_argument("--layers", type=_sizes, default=(500, 500, 500),
+    p.add_argument("--layers", type=comma_sizes, default=(500, 500, 500),
                    help="widths of the stacked sigmoid layers (default: 500,500,500)")
     p.add_argument("--levels", type=lambda s: [float(v) for v in s.split(",")],
                    default=[0.0, 0.1, 0.25, 0.5], help="masking levels (default: 0,0.1,0.25,0.5)")
@@ -55,7 +56,7 @@ def run_row(level: float | None, ds, args) -> dict:
                 pretrain_epochs=0 if level is None else args.pretrain_epochs,
                 corruption="masking", corruption_level=level or 0.0)
     t0 = time.perf_counter()
-    stages = sae.pretrain(x, config=train_config(args))
+    stages = pretrain(sae, x, config=train_config(args))
     pretrain_s = time.perf_counter() - t0
     name = "none (random start)" if level is None else f"{'SDAE' if level else 'SAE'} {level:.0%}"
     log(f"{name}: pretrained in {pretrain_s:.0f} s")

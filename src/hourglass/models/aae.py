@@ -29,12 +29,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hourglass.core.options import option
 from hourglass.core import objectives as O
 from hourglass.core.validation import Interval, Options, Sizes
 from hourglass.core.errors import ConfigError
 from hourglass.nn.layers import ConvDecoder, MLPDecoder, mlp
 from hourglass.core.priors import PRIORS, get_prior
-from hourglass.models.protocol import Phase
+from hourglass.models.protocol import Phase, When, declare
 from hourglass.models.base import AutoencoderBase, AutoencoderConfig, make_encoder
 from hourglass.models.registry import register_model
 
@@ -43,17 +44,14 @@ MODES = ("unsupervised", "supervised", "semi-supervised", "conditional-prior")
 
 @dataclass
 class AAEConfig(AutoencoderConfig):
-    latent_dim: int = 2               # size of the code matched to the prior
-    prior: str = "gaussian"           # gaussian | mixture | swiss-roll | uniform (or a callable set on the model)
-    mode: str = "unsupervised"        # unsupervised | supervised | semi-supervised | conditional-prior
-    n_classes: int = 10               # classes for the supervised modes (and mixture components)
-    disc_hidden: tuple = (256, 256)   # MLP widths of the discriminator(s)
-
-    constraints = {**AutoencoderConfig.constraints,
-                   "prior": Options(tuple(PRIORS)),
-                   "mode": Options(MODES),
-                   "n_classes": Interval(int, 2, None),
-                   "disc_hidden": Sizes()}
+    latent_dim: int = option(2, Interval(int, 1, None), "size of the code matched to the prior")
+    prior: str = option("gaussian", Options(tuple(PRIORS)),
+                        "gaussian | mixture | swiss-roll | uniform (or a callable set on the model)")
+    mode: str = option("unsupervised", Options(MODES),
+                       "unsupervised | supervised | semi-supervised | conditional-prior")
+    n_classes: int = option(10, Interval(int, 2, None),
+                            "classes for the supervised modes (and mixture components)")
+    disc_hidden: tuple = option((256, 256), Sizes(), "MLP widths of the discriminator(s)")
 
 
 def discriminator(in_dim: int, hidden) -> nn.Sequential:
@@ -66,6 +64,9 @@ class AAE(AutoencoderBase):
     """Adversarial autoencoder: a discriminator matches the codes to any prior you can sample."""
 
     config_class = AAEConfig
+    capabilities = declare("encode", "decode", "reconstruct", "sample", "phases",
+                           labels=When("mode", MODES[1:]),  # every mode but unsupervised
+                           conditional=When("mode", ("supervised", "semi-supervised")))
     tiny_configs = [
         dict(latent_dim=2, hidden=(16,), disc_hidden=(8,)),
         dict(latent_dim=2, hidden=(16,), disc_hidden=(8,), prior="mixture", mode="conditional-prior"),
@@ -77,7 +78,6 @@ class AAE(AutoencoderBase):
     def __init__(self, config: AAEConfig | None = None, **kwargs):
         super().__init__(config, **kwargs)
         c = self.config
-        self.needs_labels = c.mode != "unsupervised"
         k = c.n_classes
         if c.mode == "semi-supervised":  # the encoder also gives the logits of q(y|x)
             self.encoder = make_encoder(c, c.latent_dim + k)
@@ -198,7 +198,7 @@ class AAE(AutoencoderBase):
         """Cross-entropy of q(y|x) on the labelled rows (y >= 0) of the batch."""
         logits = self._split(self.encoder(x))[1]
         labelled = (y >= 0).float()
-        ce = F.cross_entropy(logits, y.clamp(min=0), reduction="none")
+        ce = -O.categorical_log_likelihood(y.clamp(min=0), logits)        # $-\log q(y|x)$, (B,)
         return {"loss": (ce * labelled).sum() / labelled.sum().clamp(min=1.0)}
 
     def phases(self):

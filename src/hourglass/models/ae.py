@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hourglass.models.base import AutoencoderBase, AutoencoderConfig
+from hourglass.models.protocol import declare
 from hourglass.models.registry import register_model
 
 
@@ -26,6 +27,7 @@ class AE(AutoencoderBase):
     """Autoencoder: deterministic code, loss = -log p(x | g(f(x)))."""
 
     config_class = AEConfig
+    capabilities = declare("encode", "decode", "reconstruct")
 
     def encode(self, x):
         return self.encoder(x)  # (B, latent_dim)

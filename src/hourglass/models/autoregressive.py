@@ -26,9 +26,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from hourglass.core.options import option
 from hourglass.core import objectives as O
 from hourglass.core.validation import Options, Sizes
 from hourglass.core.errors import ConfigError, DataError
+from hourglass.models.protocol import declare
 from hourglass.models.registry import ModelConfig
 
 N_LEVELS = {"bernoulli": 2, "categorical": 256}
@@ -36,15 +38,12 @@ N_LEVELS = {"bernoulli": 2, "categorical": 256}
 
 @dataclass
 class AutoregressiveConfig(ModelConfig):
-    input_shape: tuple = (1, 28, 28)  # shape of one example: (D,) or (C, H, W)
-    likelihood: str = "bernoulli"     # p(x_i|x_<i): "bernoulli" (binary) or "categorical" (8-bit)
-    hidden: tuple = (64,)             # widths of the per-position output layers before the logits
-
-    constraints = {
-        "input_shape": Sizes(),
-        "likelihood": Options(tuple(N_LEVELS)),
-        "hidden": Sizes(),
-    }
+    input_shape: tuple = option((1, 28, 28), Sizes(),
+                                "shape of one example: (D,) or (C, H, W)", cli=False, estimator=False)
+    likelihood: str = option("bernoulli", Options(tuple(N_LEVELS)),
+                             'p(x_i|x_<i): "bernoulli" (binary) or "categorical" (8-bit)')
+    hidden: tuple = option((64,), Sizes(),
+                           "widths of the per-position output layers before the logits")
     needs_image = True  # the convolutional models order pixels in raster order
     odd_fields = ()     # kernel sizes: a masked kernel is centred on its pixel
 
@@ -81,8 +80,7 @@ class AutoregressiveModel(nn.Module):
     """
 
     config_class = AutoregressiveConfig
-    needs_labels = False
-    exact_log_prob = True  # evaluation reports log_prob as the exact NLL, not a bound
+    capabilities = declare("log_prob", "sample")  # the exact log p(x), not a bound
 
     def __init__(self, config: AutoregressiveConfig | None = None, **kwargs):
         super().__init__()

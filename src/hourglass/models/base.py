@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from hourglass.core.options import option
 from hourglass.core import objectives as O
-from hourglass.core.validation import AnyOf, Interval, Options, Sizes
+from hourglass.core.validation import Boolean, AnyOf, Interval, Options, Sizes
 from hourglass.core.errors import ConfigError
 from hourglass.nn.layers import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
 from hourglass.models.registry import ModelConfig
@@ -22,27 +23,23 @@ from hourglass.models.registry import ModelConfig
 
 @dataclass
 class AutoencoderConfig(ModelConfig):
-    input_shape: tuple = (784,)      # shape of one example: (D,) or (C, H, W)
-    latent_dim: int = 16             # size of the code, the bottleneck of the hourglass
-    arch: str = "mlp"                # "mlp" or "conv" (strided conv encoder, transposed-conv decoder)
-    hidden: tuple = (512, 256)       # MLP widths of the encoder; the decoder mirrors them
-    channels: tuple = (32, 64)       # conv channels of the encoder; each layer halves H and W
-    likelihood: str = "bernoulli"    # p(x|z): "bernoulli" (cross-entropy) or "gaussian" (squared error)
-    sigma: float | None = None       # Gaussian decoder std; None = learned, one per feature
-    dropout: float = 0.0             # dropout rate after each hidden layer
-    batch_norm: bool = False         # batch norm after each hidden layer
-
-    constraints = {
-        "input_shape": Sizes(),
-        "latent_dim": Interval(int, 1, None),
-        "arch": Options(("mlp", "conv")),
-        "hidden": Sizes(),
-        "channels": Sizes(),
-        "likelihood": Options(("bernoulli", "gaussian")),
-        "sigma": AnyOf((None, Interval(float, 0, None, closed="neither"))),
-        "dropout": Interval(float, 0, 1, closed="left"),
-        "batch_norm": Options((True, False)),
-    }
+    input_shape: tuple = option((784,), Sizes(),
+                                "shape of one example: (D,) or (C, H, W)", cli=False, estimator=False)
+    latent_dim: int = option(16, Interval(int, 1, None),
+                             "size of the code, the bottleneck of the hourglass")
+    arch: str = option("mlp", Options(("mlp", "conv")),
+                       '"mlp" or "conv" (strided conv encoder, transposed-conv decoder)')
+    hidden: tuple = option((512, 256), Sizes(),
+                           "MLP widths of the encoder; the decoder mirrors them")
+    channels: tuple = option((32, 64), Sizes(),
+                             "conv channels of the encoder; each layer halves H and W")
+    likelihood: str = option("bernoulli", Options(("bernoulli", "gaussian")),
+                             'p(x|z): "bernoulli" (cross-entropy) or "gaussian" (squared error)')
+    sigma: float | None = option(None, AnyOf((None, Interval(float, 0, None, closed="neither"))),
+                                 "Gaussian decoder std; None = learned, one per feature")
+    dropout: float = option(0.0, Interval(float, 0, 1, closed="left"),
+                            "dropout rate after each hidden layer")
+    batch_norm: bool = option(False, Boolean(), "batch norm after each hidden layer")
 
     def validate(self, owner=None):
         super().validate(owner)
@@ -94,7 +91,6 @@ class AutoencoderBase(nn.Module):
 
     config_class = AutoencoderConfig
     encoder_outputs = 1  # how many latent_dim-sized vectors the encoder emits (VAE: mu and logvar)
-    needs_labels = False  # forward(x, y) uses y
     # small configs that the common tests (and smoke runs) build for every registered model
     tiny_configs = [
         dict(arch="mlp", hidden=(16,), likelihood="bernoulli"),

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from hourglass.core.options import option
 from hourglass.core.validation import Options, Sizes
 from hourglass.models.base import AutoencoderBase, AutoencoderConfig
 
@@ -24,11 +25,10 @@ CODE_ACTIVATIONS = {"linear": lambda a: a, "sigmoid": torch.sigmoid}
 
 @dataclass
 class ClassicAEConfig(AutoencoderConfig):
-    code_activation: str = "linear"  # activation of the code layer: linear or sigmoid (codes in (0, 1))
-
-    constraints = {**AutoencoderConfig.constraints,
-                   "hidden": Sizes(allow_empty=True),
-                   "code_activation": Options(tuple(CODE_ACTIVATIONS))}
+    code_activation: str = option("linear", Options(tuple(CODE_ACTIVATIONS)),
+                                  "activation of the code layer: linear or sigmoid (codes in (0, 1))")
+    hidden: tuple = option((512, 256), Sizes(allow_empty=True),
+                           "MLP widths of the encoder; the decoder mirrors them")
 
 
 class ClassicAutoencoder(AutoencoderBase):

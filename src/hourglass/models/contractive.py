@@ -21,11 +21,13 @@ from dataclasses import dataclass
 
 import torch
 
+from hourglass.core.options import option
 from hourglass.core import objectives as O
 from hourglass.core.validation import Interval, Options
 from hourglass.core.corruption import corrupt
 from hourglass.core.errors import ConfigError
 from hourglass.models.classic import ClassicAEConfig, ClassicAutoencoder
+from hourglass.models.protocol import declare
 from hourglass.models.dae import DAEConfig
 from hourglass.models.registry import register_model
 
@@ -34,11 +36,12 @@ JACOBIANS = ("auto", "closed-form", "exact", "projection")
 
 @dataclass
 class SCAEConfig(DAEConfig):
-    corruption: str = "gaussian"    # q(x~|x): masking, gaussian or salt-and-pepper
-    corruption_level: float = 0.1   # masking/salt-and-pepper: share of inputs hit; gaussian: noise std
-    contraction: float = 100.0      # lambda: weight of E||h(x) - h(x~)||^2 (lambda * std^2 ~ CAE's)
-
-    constraints = {**DAEConfig.constraints, "contraction": Interval(float, 0, None)}
+    corruption: str = option("gaussian", None,
+                             "q(x~|x): masking, gaussian or salt-and-pepper")
+    corruption_level: float = option(0.1, Interval(float, 0, None),
+                                     "masking/salt-and-pepper: share of inputs hit; gaussian: noise std")
+    contraction: float = option(100.0, Interval(float, 0, None),
+                                "lambda: weight of E||h(x) - h(x~)||^2 (lambda * std^2 ~ CAE's)")
 
 
 @register_model("scae")
@@ -46,6 +49,7 @@ class SCAE(ClassicAutoencoder):
     """Stochastic contractive AE: reconstruction + lambda * E||h(x) - h(x~)||^2."""
 
     config_class = SCAEConfig
+    capabilities = declare("encode", "decode", "reconstruct")
     tiny_configs = [
         dict(hidden=(16,), code_activation="sigmoid"),
         dict(arch="conv", channels=(4,), corruption="masking", corruption_level=0.5,
@@ -62,16 +66,16 @@ class SCAE(ClassicAutoencoder):
 
 @dataclass
 class CAEConfig(ClassicAEConfig):
-    hidden: tuple = ()              # MLP widths before the code; none = one layer h = a(Wx + b)
-    code_activation: str = "sigmoid"  # code activation: linear or sigmoid (codes in (0, 1))
-    contraction: float = 1.0        # lambda: weight of the Jacobian penalty ||J_h(x)||_F^2
-    jacobian: str = "auto"          # closed-form, exact or projection; auto: closed form if it applies
-    n_projections: int = 4          # random projections per example for jacobian='projection'
-
-    constraints = {**ClassicAEConfig.constraints,
-                   "contraction": Interval(float, 0, None),
-                   "jacobian": Options(JACOBIANS),
-                   "n_projections": Interval(int, 1, None)}
+    hidden: tuple = option((), None,
+                           "MLP widths before the code; none = one layer h = a(Wx + b)")
+    code_activation: str = option("sigmoid", None,
+                                  "code activation: linear or sigmoid (codes in (0, 1))")
+    contraction: float = option(1.0, Interval(float, 0, None),
+                                "lambda: weight of the Jacobian penalty ||J_h(x)||_F^2")
+    jacobian: str = option("auto", Options(JACOBIANS),
+                           "closed-form, exact or projection; auto: closed form if it applies")
+    n_projections: int = option(4, Interval(int, 1, None),
+                                "random projections per example for jacobian='projection'")
 
     @property
     def closed_form_applies(self) -> bool:
@@ -94,6 +98,7 @@ class CAE(ClassicAutoencoder):
     """Contractive AE: reconstruction + lambda * ||dh/dx||_F^2 (closed form, exact or projected)."""
 
     config_class = CAEConfig
+    capabilities = declare("encode", "decode", "reconstruct")
     tiny_configs = [
         dict(),  # one sigmoid layer: the closed form
         dict(hidden=(16,), jacobian="exact", likelihood="gaussian", dropout=0.1),

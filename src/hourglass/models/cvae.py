@@ -26,19 +26,20 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn.functional as F
 
+from hourglass.core.options import option
 from hourglass.core import objectives as O
 from hourglass.core.validation import AnyOf, Interval
 from hourglass.core.errors import ConfigError
 from hourglass.models.base import AutoencoderBase, make_decoder, make_encoder
+from hourglass.models.protocol import declare
 from hourglass.models.registry import register_model
 from hourglass.models.vae import VAE, VAEConfig, check_k
 
 
 @dataclass
 class CVAEConfig(VAEConfig):
-    n_classes: int | None = None  # number of classes K of the label y (None: taken from the data)
-
-    constraints = {**VAEConfig.constraints, "n_classes": AnyOf((None, Interval(int, 2, None)))}
+    n_classes: int | None = option(None, AnyOf((None, Interval(int, 2, None))),
+                                   "number of classes K of the label y (None: taken from the data)")
 
 
 def join_label(x: torch.Tensor, y1h: torch.Tensor, arch: str) -> torch.Tensor:
@@ -65,7 +66,8 @@ class CVAE(VAE):
     """Conditional VAE: q(z|x,y), p(x|z,y); sample(n, y=c) generates class c."""
 
     config_class = CVAEConfig
-    needs_labels = True
+    capabilities = declare("encode", "decode", "reconstruct", "sample", "log_prob_bound", "elbo",
+                           "posterior", "epoch_schedule", "labels", "conditional")
     tiny_configs = [dict(c, n_classes=10) for c in AutoencoderBase.tiny_configs]
 
     def __init__(self, config: CVAEConfig | None = None, **kwargs):
@@ -202,8 +204,8 @@ class CVAE(VAE):
             K, B = self.n_classes, x.shape[0]
             x_all, y_all = enumerate_labels(x, K)
             log_px_y = self.log_prob(x_all, y_all, k=k, generator=generator,
-                                     max_elements=max_elements).view(K, B)
-            return torch.logsumexp(log_px_y + self.log_prior_y(), dim=0)
+                                     max_elements=max_elements).view(K, B).T     # (B, K)
+            return O.marginal_log_likelihood(log_px_y, self.log_prior_y())
         y1h = self.onehot(y)
         mu, logvar = self.posterior(x, y1h)
 

@@ -15,21 +15,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hourglass.core.options import option
 from hourglass.core.validation import Interval, Options
 from hourglass.core.corruption import CORRUPTIONS, corrupt
 from hourglass.core.errors import ConfigError
 from hourglass.models.classic import ClassicAEConfig, ClassicAutoencoder
+from hourglass.models.protocol import declare
 from hourglass.models.registry import register_model
 
 
 @dataclass
 class DAEConfig(ClassicAEConfig):
-    corruption: str = "masking"     # q(x~|x): masking, gaussian or salt-and-pepper
-    corruption_level: float = 0.25  # masking/salt-and-pepper: share of inputs hit; gaussian: noise std
-
-    constraints = {**ClassicAEConfig.constraints,
-                   "corruption": Options(tuple(CORRUPTIONS)),
-                   "corruption_level": Interval(float, 0, None)}
+    corruption: str = option("masking", Options(tuple(CORRUPTIONS)),
+                             "q(x~|x): masking, gaussian or salt-and-pepper")
+    corruption_level: float = option(0.25, Interval(float, 0, None),
+                                     "masking/salt-and-pepper: share of inputs hit; gaussian: noise std")
 
     def validate(self, owner=None):
         super().validate(owner)
@@ -48,6 +48,7 @@ class DAE(ClassicAutoencoder):
     """Denoising autoencoder: reconstruct the clean x from a corrupted x~ (masking, Gaussian, s&p)."""
 
     config_class = DAEConfig
+    capabilities = declare("encode", "decode", "reconstruct")
     tiny_configs = [
         dict(hidden=(16,), corruption="masking", corruption_level=0.25),
         dict(hidden=(), code_activation="sigmoid", corruption="salt-and-pepper",

@@ -19,23 +19,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
+from hourglass.core.options import option
 from hourglass.core import objectives as O
 from hourglass.core.validation import AnyOf, Interval
 from hourglass.core.errors import ConfigError
 from hourglass.models.base import AutoencoderBase, make_encoder
+from hourglass.models.protocol import declare
 from hourglass.models.registry import register_model
 from hourglass.models.vae import VAE, VAEConfig
 
 
 @dataclass
 class DBVAEConfig(VAEConfig):
-    n_classes: int | None = None  # classes the classifier tells apart (None: taken from the data)
-    vae_weight: float = 1.0  # weight w of the per-dimension -ELBO next to the classification loss
-
-    constraints = {**VAEConfig.constraints, "n_classes": AnyOf((None, Interval(int, 2, None))),
-                   "vae_weight": Interval(float, 0, None)}
+    n_classes: int | None = option(None, AnyOf((None, Interval(int, 2, None))),
+                                   "classes the classifier tells apart (None: taken from the data)")
+    vae_weight: float = option(1.0, Interval(float, 0, None),
+                               "weight w of the per-dimension -ELBO next to the classification loss")
 
 
 @register_model("db-vae")
@@ -43,7 +43,8 @@ class DBVAE(VAE):
     """Debiasing VAE: a classifier sharing its encoder with a VAE (loss = cross-entropy + -ELBO/D)."""
 
     config_class = DBVAEConfig
-    needs_labels = True
+    capabilities = declare("encode", "decode", "reconstruct", "sample", "log_prob_bound", "elbo",
+                           "posterior", "epoch_schedule", "labels", "classify")
     tiny_configs = [dict(c, n_classes=10) for c in AutoencoderBase.tiny_configs]
 
     def __init__(self, config: DBVAEConfig | None = None, **kwargs):
@@ -75,7 +76,7 @@ class DBVAE(VAE):
         z = O.reparameterize(mu, logvar)
         log_px_z = self.likelihood.log_prob(x, self.decoder(z))        # (B,)
         kl = O.kl_normal_std_normal(mu, logvar)                          # (B,)
-        ce = F.cross_entropy(logits, y.long(), reduction="none")         # (B,)
-        neg_elbo_per_dim = (-log_px_z + self.kl_penalty(kl)) / self.dim
+        ce = -O.categorical_log_likelihood(y.long(), logits)              # (B,)
+        neg_elbo_per_dim = -self.objective(log_px_z, kl) / self.dim
         loss = (ce + self.config.vae_weight * neg_elbo_per_dim).mean()
         return {"loss": loss, "ce": ce.mean(), "recon": -log_px_z.mean(), "kl": kl.mean()}

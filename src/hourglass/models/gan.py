@@ -19,26 +19,26 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from hourglass.core.options import option
 from hourglass.core import objectives as O
-from hourglass.core.validation import Interval, Options, Sizes
+from hourglass.core.validation import Boolean, Interval, Options, Sizes
 from hourglass.core.errors import ConfigError
 from hourglass.nn.layers import ConvDecoder, ConvEncoder, MLPDecoder, mlp
-from hourglass.models.protocol import Phase
+from hourglass.models.protocol import Phase, declare
 from hourglass.models.registry import ModelConfig, register_model
 
 
 @dataclass
 class GANConfig(ModelConfig):
-    input_shape: tuple = (784,)       # shape of one example: (D,) or (C, H, W)
-    latent_dim: int = 64              # size of the generator's noise z
-    arch: str = "mlp"                 # "mlp" (GAN) or "conv" (DCGAN)
-    hidden: tuple = (256, 512)        # MLP widths of the generator; the discriminator mirrors them
-    channels: tuple = (64, 128)       # conv channels of the discriminator; the generator mirrors them
-    batch_norm: bool = True           # batch norm in the generator (DCGAN)
-
-    constraints = {"input_shape": Sizes(), "latent_dim": Interval(int, 1, None),
-                   "arch": Options(("mlp", "conv")), "hidden": Sizes(), "channels": Sizes(),
-                   "batch_norm": Options((True, False))}
+    input_shape: tuple = option((784,), Sizes(),
+                                "shape of one example: (D,) or (C, H, W)", cli=False, estimator=False)
+    latent_dim: int = option(64, Interval(int, 1, None), "size of the generator's noise z")
+    arch: str = option("mlp", Options(("mlp", "conv")), '"mlp" (GAN) or "conv" (DCGAN)')
+    hidden: tuple = option((256, 512), Sizes(),
+                           "MLP widths of the generator; the discriminator mirrors them")
+    channels: tuple = option((64, 128), Sizes(),
+                             "conv channels of the discriminator; the generator mirrors them")
+    batch_norm: bool = option(True, Boolean(), "batch norm in the generator (DCGAN)")
 
     def validate(self, owner=None):
         super().validate(owner)
@@ -49,7 +49,7 @@ class GANConfig(ModelConfig):
 
 class GANBase(nn.Module):
     config_class = GANConfig
-    needs_labels = False
+    capabilities = declare("sample", "phases")  # no encoder, no likelihood
     # DCGAN's optimizer: Adam, lr 2e-4 (a default; --lr overrides), beta1 = 0.5
     optimizer_settings = {"name": "adam", "lr": 2e-4, "betas": (0.5, 0.999)}
 
@@ -122,7 +122,7 @@ class GAN(GANBase):
 
 @dataclass
 class DCGANConfig(GANConfig):
-    arch: str = "conv"                # "conv" (DCGAN) or "mlp"
+    arch: str = option("conv", Options(("mlp", "conv")), '"conv" (DCGAN) or "mlp"')
 
 
 @register_model("dcgan")

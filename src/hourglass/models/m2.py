@@ -28,18 +28,19 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from hourglass.core.options import option
 from hourglass.core import objectives as O
 from hourglass.core.validation import Interval
 from hourglass.models.base import make_encoder
+from hourglass.models.protocol import declare
 from hourglass.models.cvae import CVAE, CVAEConfig, enumerate_labels
 from hourglass.models.registry import register_model
 
 
 @dataclass
 class M2Config(CVAEConfig):
-    alpha: float = 50.0  # weight of -log q(y|x) per labelled example (paper: 0.1 N/N_labelled)
-
-    constraints = {**CVAEConfig.constraints, "alpha": Interval(float, 0, None)}
+    alpha: float = option(50.0, Interval(float, 0, None),
+                          "weight of -log q(y|x) per labelled example (paper: 0.1 N/N_labelled)")
 
 
 @register_model("m2")
@@ -47,6 +48,9 @@ class M2(CVAE):
     """Semi-supervised VAE (M2): classifier q(y|x) + CVAE; labels y = -1 mark unlabelled rows."""
 
     config_class = M2Config
+    capabilities = declare("encode", "decode", "reconstruct", "sample", "log_prob_bound", "elbo",
+                           "posterior", "epoch_schedule", "labels", "conditional",
+                           "classify")
     tiny_configs = [dict(c, alpha=1.0) for c in CVAE.tiny_configs]
 
     def __init__(self, config: M2Config | None = None, **kwargs):
@@ -73,7 +77,7 @@ class M2(CVAE):
         x_u_all, y_u_all = enumerate_labels(x_u, K)
         t = self.label_elbo(torch.cat([x_l, x_u_all]), self.onehot(torch.cat([y_l, y_u_all])))
         # $\mathcal L(x, y) = \log p(x|y,z) - \mathrm{KL} + \log p(y)$, per row
-        elbo = t["log_px_z"] - self.kl_penalty(t["kl"]) + self.log_prior_y()
+        elbo = self.objective(t["log_px_z"], t["kl"]) + self.log_prior_y()
         logits = self.classifier(x)                                        # (B, K)
         log_q = F.log_softmax(logits[~lab], dim=-1)                        # (B_u, K)
 
@@ -81,7 +85,8 @@ class M2(CVAE):
             return v[n_l:].view(K, B_u).T
 
         U = O.marginal_elbo(unlabelled(elbo), log_q, 0.0)                  # (B_u,)
-        ce = F.cross_entropy(logits[lab], y_l, reduction="sum")           # $-\sum \log q(y|x)$
+        log_q_y = O.categorical_log_likelihood(y_l, logits[lab])          # $\log q(y|x)$, (n_l,)
+        ce = -log_q_y.sum()
         loss = (-elbo[:n_l].sum() - U.sum() + self.config.alpha * ce) / B
 
         def row_average(v):  # reported terms: an unlabelled row's values weighted by q(y|x)

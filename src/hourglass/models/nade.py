@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from hourglass.core.options import option
 from hourglass.core.validation import Options, Sizes
 from hourglass.models.autoregressive import AutoregressiveConfig, AutoregressiveModel, check_n, progress_bar
 from hourglass.models.registry import register_model
@@ -26,10 +27,12 @@ from hourglass.models.registry import register_model
 
 @dataclass
 class NADEConfig(AutoregressiveConfig):
-    input_shape: tuple = (784,)  # shape of one example; any shape, flattened in C-order
-    hidden: tuple = (500,)       # H of the shared layer h_i; more widths add per-position layers
-
-    constraints = {"input_shape": Sizes(), "likelihood": Options(("bernoulli",)), "hidden": Sizes()}
+    input_shape: tuple = option((784,), Sizes(),
+                                "shape of one example; any shape, flattened in C-order", cli=False, estimator=False)
+    hidden: tuple = option((500,), Sizes(),
+                           "H of the shared layer h_i; more widths add per-position layers")
+    likelihood: str = option("bernoulli", Options(("bernoulli",)),
+                             'p(x_i|x_<i): "bernoulli" (binary) or "categorical" (8-bit)')
     needs_image = False
 
 

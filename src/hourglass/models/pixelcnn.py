@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hourglass.core.validation import Interval, Options
+from hourglass.core.options import option
+from hourglass.core.validation import Boolean, Interval, Options
 from hourglass.nn.masked import (GatedMaskedLayer, GatedStacksInput, MaskedConv2d, MaskedResidualBlock,
                          pixel_head, raster_mask)
 from hourglass.models.autoregressive import AutoregressiveConfig, AutoregressiveModel
@@ -29,20 +30,14 @@ from hourglass.models.registry import register_model
 
 @dataclass
 class PixelCNNConfig(AutoregressiveConfig):
-    channels: int = 64      # feature maps of every masked layer
-    n_layers: int = 5       # residual (plain) or gated layers after the first, mask-A layer
-    kernel_size: int = 7    # odd kernel of the first layer (mask A)
-    layer_kernel: int = 3   # odd kernel of each later layer (mask B / both stacks)
-    gated: bool = False     # vertical + horizontal stacks with tanh*sigmoid gates: no blind spot
-
-    constraints = {
-        **AutoregressiveConfig.constraints,
-        "channels": Interval(int, 1, None),
-        "n_layers": Interval(int, 1, None),
-        "kernel_size": Interval(int, 1, None),
-        "layer_kernel": Interval(int, 1, None),
-        "gated": Options((True, False)),
-    }
+    channels: int = option(64, Interval(int, 1, None), "feature maps of every masked layer")
+    n_layers: int = option(5, Interval(int, 1, None),
+                           "residual (plain) or gated layers after the first, mask-A layer")
+    kernel_size: int = option(7, Interval(int, 1, None), "odd kernel of the first layer (mask A)")
+    layer_kernel: int = option(3, Interval(int, 1, None),
+                               "odd kernel of each later layer (mask B / both stacks)")
+    gated: bool = option(False, Boolean(),
+                         "vertical + horizontal stacks with tanh*sigmoid gates: no blind spot")
     odd_fields = ("kernel_size", "layer_kernel")
 
 
@@ -88,7 +83,8 @@ class PixelCNN(AutoregressiveModel):
 
 @dataclass
 class GatedPixelCNNConfig(PixelCNNConfig):
-    gated: bool = True      # vertical + horizontal stacks with tanh*sigmoid gates: no blind spot
+    gated: bool = option(True, Boolean(),
+                         "vertical + horizontal stacks with tanh*sigmoid gates: no blind spot")
 
 
 @register_model("gated-pixelcnn")

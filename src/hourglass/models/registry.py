@@ -6,12 +6,13 @@ The protocol a registered model class follows:
 - ``config_class``: a dataclass with the :class:`ModelConfig` mixin and an ``input_shape`` field
   (filled from the data); the model is built as ``cls(config)``;
 - ``forward(x, y=None) -> dict`` of scalar loss terms including ``"loss"`` (the one trainer
-  minimizes ``"loss"`` and logs every term); ``needs_labels = True`` when ``y`` is required;
-- ``tiny_configs``: a list of small config dicts the common tests build for input (1, 8, 8);
-- where meaningful: ``encode(x)``, ``decode(z)``, ``reconstruct(x)``,
-  ``reconstruction_log_likelihood(x)``, ``sample(n, *, generator=None)``,
-  ``log_prob(x, *, k=..., generator=None)`` (exact, or a bound with ``k`` samples), ``elbo(x)``.
-  Evaluation, figures and the CLI use whatever a model has.
+  minimizes ``"loss"`` and logs every term);
+- ``capabilities = declare(...)``: what else it can do (``encode``, ``sample``, ``log_prob`` exact
+  or ``log_prob_bound``, ``labels`` when ``y`` is required, ...; see
+  :data:`hourglass.models.protocol.CAPABILITIES`), checked against its methods at registration;
+- ``tiny_configs``: a list of small config dicts the common tests build for input (1, 8, 8).
+
+Evaluation, figures and the CLI use what a model declares.
 """
 
 from __future__ import annotations
@@ -20,16 +21,21 @@ import dataclasses
 import typing
 
 from hourglass.core.errors import ConfigError
+from hourglass.models.protocol import check_declaration, describe
+from hourglass.core.options import check_options
 
 _MODELS: dict[str, type] = {}
 
 
 def register_model(name: str):
-    """Class decorator: register a model class under `name`. Duplicate names are refused."""
+    """Class decorator: register a model class under `name`. Duplicate names are refused, and
+    so is a class whose declared capabilities do not match its methods (a TypeError that names
+    the capability and the method)."""
 
     def wrap(cls):
         if name in _MODELS:
             raise RuntimeError(f"model name {name!r} is already registered by {_MODELS[name]}")
+        check_declaration(cls)
         cls.model_name = name
         _MODELS[name] = cls
         return cls
@@ -48,9 +54,11 @@ def get_model_class(name: str) -> type:
     return _MODELS[name]
 
 
-def describe_models() -> list[tuple[str, str]]:
-    """(name, first line of the class docstring) for every model, for `hourglass list`."""
-    return [(n, (_MODELS[n].__doc__ or "").strip().splitlines()[0]) for n in list_models()]
+def describe_models() -> list[tuple[str, str, str]]:
+    """(name, capabilities in short words, first line of the class docstring) for every model,
+    for `hourglass list`."""
+    return [(n, describe(_MODELS[n]), (_MODELS[n].__doc__ or "").strip().splitlines()[0])
+            for n in list_models()]
 
 
 def build(name: str, **config):
@@ -60,14 +68,11 @@ def build(name: str, **config):
 
 
 class ModelConfig:
-    """Mixin for model config dataclasses: validation from declared constraints, JSON round trip."""
-
-    constraints: typing.ClassVar[dict] = {}
+    """Mixin for model config dataclasses whose fields are :func:`hourglass.core.options.option`
+    declarations: validation from their constraints, JSON round trip."""
 
     def validate(self, owner: str | None = None) -> None:
-        from hourglass.core.validation import check_params
-        params = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        check_params(owner or type(self).__name__, params, self.constraints)
+        check_options(self, owner)
 
     def to_dict(self) -> dict:
         return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from hourglass.core.options import option
 from hourglass.core.validation import Interval
 from hourglass.nn.masked import MaskedConv2d, pixel_head, raster_mask
 from hourglass.models.autoregressive import AutoregressiveConfig, AutoregressiveModel
@@ -29,18 +30,12 @@ from hourglass.models.registry import register_model
 
 @dataclass
 class RowLSTMConfig(AutoregressiveConfig):
-    channels: int = 32      # LSTM state size per pixel (and feature maps of the first layer)
-    n_layers: int = 2       # Row LSTM layers (residual)
-    kernel_size: int = 7    # odd kernel of the first layer (mask A)
-    row_kernel: int = 3     # odd width k of the input-to-state (mask B) and state-to-state kernels
-
-    constraints = {
-        **AutoregressiveConfig.constraints,
-        "channels": Interval(int, 1, None),
-        "n_layers": Interval(int, 1, None),
-        "kernel_size": Interval(int, 1, None),
-        "row_kernel": Interval(int, 1, None),
-    }
+    channels: int = option(32, Interval(int, 1, None),
+                           "LSTM state size per pixel (and feature maps of the first layer)")
+    n_layers: int = option(2, Interval(int, 1, None), "Row LSTM layers (residual)")
+    kernel_size: int = option(7, Interval(int, 1, None), "odd kernel of the first layer (mask A)")
+    row_kernel: int = option(3, Interval(int, 1, None),
+                             "odd width k of the input-to-state (mask B) and state-to-state kernels")
     odd_fields = ("kernel_size", "row_kernel")
 
 

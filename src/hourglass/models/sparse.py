@@ -13,24 +13,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hourglass.core.options import option
 from hourglass.core import objectives as O
 from hourglass.core.validation import Interval, Options
 from hourglass.core.errors import ConfigError
 from hourglass.models.classic import ClassicAEConfig, ClassicAutoencoder
+from hourglass.models.protocol import declare
 from hourglass.models.registry import register_model
 
 
 @dataclass
 class SparseAEConfig(ClassicAEConfig):
-    code_activation: str = "sigmoid"  # code activation: linear or sigmoid (codes in (0, 1))
-    sparsity: str = "kl"              # penalty: kl (mean activation vs target_rate) or l1 (|h|_1)
-    sparsity_weight: float = 1.0      # lambda: weight of the sparsity penalty
-    target_rate: float = 0.05         # rho: the mean activation the kl penalty aims at
-
-    constraints = {**ClassicAEConfig.constraints,
-                   "sparsity": Options(("kl", "l1")),
-                   "sparsity_weight": Interval(float, 0, None),
-                   "target_rate": Interval(float, 0, 1, closed="neither")}
+    code_activation: str = option("sigmoid", None,
+                                  "code activation: linear or sigmoid (codes in (0, 1))")
+    sparsity: str = option("kl", Options(("kl", "l1")),
+                           "penalty: kl (mean activation vs target_rate) or l1 (|h|_1)")
+    sparsity_weight: float = option(1.0, Interval(float, 0, None),
+                                    "lambda: weight of the sparsity penalty")
+    target_rate: float = option(0.05, Interval(float, 0, 1, closed="neither"),
+                                "rho: the mean activation the kl penalty aims at")
 
     def validate(self, owner=None):
         super().validate(owner)
@@ -45,6 +46,7 @@ class SparseAE(ClassicAutoencoder):
     """Sparse autoencoder: reconstruction + lambda * (KL to a target activation rate, or L1 of h)."""
 
     config_class = SparseAEConfig
+    capabilities = declare("encode", "decode", "reconstruct")
     tiny_configs = [
         dict(hidden=(16,), latent_dim=32),
         dict(hidden=(), sparsity="l1", code_activation="linear", likelihood="gaussian"),

@@ -11,14 +11,15 @@ train from a random start. Greedy pretraining initializes it one layer at a time
    a classifier head on the top code with cross-entropy on labels (``finetune='classifier'``, the
    SDAE of the seminar), or the deep autoencoder on reconstruction (``finetune='reconstruction'``).
 
-Pretraining is the model's ``pretrain`` hook: a procedure over the one trainer
-(:func:`hourglass.train.train` once per layer) that the workflow and the estimators call before the
-main training. ``pretrain_epochs=0`` skips it: the same network from a random start, the baseline.
+Pretraining is part of the model protocol: the model lists its greedy stages
+(``pretraining_stages``: what to train, on which inputs, where its weights go), and the training
+layer runs them with the one loop (:func:`hourglass.train.pretrain.pretrain`) before the main
+training. ``pretrain_epochs=0`` skips it: the same network from a random start, the baseline.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 
@@ -27,37 +28,37 @@ import torch.nn.functional as F
 from sklearn.utils.metaestimators import available_if
 from torch import nn
 
+from hourglass.core.options import option
 from hourglass.core.validation import Interval, Options
 from hourglass.core.corruption import CORRUPTIONS
 from hourglass.core.errors import ConfigError
-from hourglass.evaluate import batched
 from hourglass.nn.layers import mlp
-from hourglass.train import TrainConfig, train
 from hourglass.models.base import AutoencoderBase, AutoencoderConfig
 from hourglass.models.dae import DAE, DAEConfig, check_corruption_level
+from hourglass.models.protocol import Stage, When, declare
 from hourglass.models.registry import register_model
 
 
 @dataclass
 class SAEConfig(AutoencoderConfig):
-    hidden: tuple = (500, 500)      # widths of the stacked sigmoid layers below the code
-    latent_dim: int = 500           # width of the top layer (the code the classifier reads)
-    n_classes: int = 10             # outputs of the classifier head
-    finetune: str = "classifier"    # what fine-tuning minimizes: classifier (labels) or reconstruction
-    recon_weight: float = 0.0       # classifier fine-tuning: weight of a reconstruction term (0 = none)
-    pretrain_epochs: int = 10       # greedy pretraining epochs per layer; 0 = random start (baseline)
-    corruption: str = "masking"     # q(x~|x) of each pretrained layer: masking, gaussian, salt-and-pepper
-    corruption_level: float = 0.25  # 0: a stacked AE; > 0: a stacked denoising AE (SDAE)
-
-    constraints = {**AutoencoderConfig.constraints,
-                   "arch": Options(("mlp",)),
-                   "batch_norm": Options((False,)),
-                   "n_classes": Interval(int, 2, None),
-                   "finetune": Options(("classifier", "reconstruction")),
-                   "recon_weight": Interval(float, 0, None),
-                   "pretrain_epochs": Interval(int, 0, None),
-                   "corruption": Options(tuple(CORRUPTIONS)),
-                   "corruption_level": Interval(float, 0, None)}
+    hidden: tuple = option((500, 500), None,
+                           "widths of the stacked sigmoid layers below the code")
+    latent_dim: int = option(500, Interval(int, 1, None),
+                             "width of the top layer (the code the classifier reads)")
+    n_classes: int = option(10, Interval(int, 2, None), "outputs of the classifier head")
+    finetune: str = option("classifier", Options(("classifier", "reconstruction")),
+                           "what fine-tuning minimizes: classifier (labels) or reconstruction")
+    recon_weight: float = option(0.0, Interval(float, 0, None),
+                                 "classifier fine-tuning: weight of a reconstruction term (0 = none)")
+    pretrain_epochs: int = option(10, Interval(int, 0, None),
+                                  "greedy pretraining epochs per layer; 0 = random start (baseline)")
+    corruption: str = option("masking", Options(tuple(CORRUPTIONS)),
+                             "q(x~|x) of each pretrained layer: masking, gaussian, salt-and-pepper")
+    corruption_level: float = option(0.25, Interval(float, 0, None),
+                                     "0: a stacked AE; > 0: a stacked denoising AE (SDAE)")
+    arch: str = option("mlp", Options(("mlp",)),
+                       '"mlp" or "conv" (strided conv encoder, transposed-conv decoder)')
+    batch_norm: bool = option(False, Options((False,)), "batch norm after each hidden layer")
 
     def validate(self, owner=None):
         super().validate(owner)
@@ -73,6 +74,9 @@ class SAE(AutoencoderBase):
     """Stacked (denoising) AE: greedy layer-wise pretraining, then classifier or deep-AE fine-tuning."""
 
     config_class = SAEConfig
+    capabilities = declare("encode", "decode", "reconstruct", "pretraining",
+                           classify=When("finetune", ("classifier",)),
+                           labels=When("finetune", ("classifier",)))
     tiny_configs = [
         dict(hidden=(16,), latent_dim=8, finetune="reconstruction", pretrain_epochs=1),
         dict(hidden=(16, 12), latent_dim=8, recon_weight=0.5, likelihood="gaussian",
@@ -142,29 +146,23 @@ class SAE(AutoencoderBase):
                              sigma=c.sigma if first else None,
                              corruption=c.corruption, corruption_level=c.corruption_level))
 
-    def pretrain(self, x: torch.Tensor, *, y=None, config: TrainConfig) -> list[list[dict]]:
-        """Greedy layer-wise pretraining on `x` (labels are not used); returns each layer's history.
+    @torch.no_grad()
+    def install_layer(self, k: int, layer: DAE) -> None:
+        """Copy the trained one-layer DAE `k` into the stack: encoder k and the mirrored decoder k
+        (and, for the layer next to the data, the likelihood p(x|z))."""
+        enc, dec = self.layers()[k]
+        enc.load_state_dict(layer.encoder.net[0].state_dict())
+        dec.load_state_dict(layer.decoder.net[0].state_dict())
+        if k == 0:
+            self.likelihood.load_state_dict(layer.likelihood.state_dict())
 
-        Layer k trains for ``pretrain_epochs`` with the optimizer settings of `config` (seed
-        ``config.seed + k``, no early stopping) on the codes of the trained layers below, computed
-        once from the clean inputs; its weights are then copied into the stack.
-        """
-        c = self.config
-        if c.pretrain_epochs == 0:
+    def pretraining_stages(self) -> list[Stage]:
+        """One stage per layer, bottom first: layer k trains as :meth:`layer_autoencoder` for
+        ``pretrain_epochs`` on the data (k = 0) or on the codes $a_{k-1}$ of the trained layers
+        below, computed once from the clean inputs; ``pretrain_epochs=0``: no stages."""
+        if self.config.pretrain_epochs == 0:
             return []
-        histories, a = [], x  # a: the input of layer k, (N, *input_shape) then (N, sizes[k])
-        for k, (enc, dec) in enumerate(self.layers()):
-            stage = dataclasses.replace(config, epochs=c.pretrain_epochs, patience=None,
-                                        seed=config.seed + k,
-                                        binarize=config.binarize if k == 0 else "none")
-            torch.manual_seed(stage.seed)
-            layer = self.layer_autoencoder(k)
-            histories.append(train(layer, a, config=stage))
-            layer.eval()
-            with torch.no_grad():
-                enc.load_state_dict(layer.encoder.net[0].state_dict())
-                dec.load_state_dict(layer.decoder.net[0].state_dict())
-                if k == 0:
-                    self.likelihood.load_state_dict(layer.likelihood.state_dict())
-            a = batched(layer.encode, a, device=next(layer.parameters()).device)  # $a_k$
-        return histories
+        return [Stage(f"layer{k}", functools.partial(self.layer_autoencoder, k),
+                      functools.partial(self.install_layer, k),
+                      epochs=self.config.pretrain_epochs, inputs="data" if k == 0 else "codes")
+                for k in range(len(self.layers()))]

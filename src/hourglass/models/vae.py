@@ -27,24 +27,25 @@ from dataclasses import dataclass
 
 import torch
 
+from hourglass.core.options import option
 from hourglass.core import objectives as O
 from hourglass.core.validation import AnyOf, Interval
 from hourglass.core.errors import ConfigError
 from hourglass.models.base import AutoencoderBase, AutoencoderConfig
+from hourglass.models.protocol import declare
 from hourglass.models.registry import register_model
 
 
 @dataclass
 class VAEConfig(AutoencoderConfig):
-    beta: float = 1.0  # weight of the KL term; 1 is the ELBO, > 1 the beta-VAE
-    warmup_epochs: int = 0  # KL warm-up: the KL weight rises from 0 to beta over N epochs (0: off)
-    capacity: float | None = None  # capacity control: beta*|KL - C|, C rising to this (nats)
-    capacity_epochs: int = 0  # epochs over which C rises linearly from 0 (0: C fixed)
-
-    constraints = {**AutoencoderConfig.constraints, "beta": Interval(float, 0, None),
-                   "warmup_epochs": Interval(int, 0, None),
-                   "capacity": AnyOf((None, Interval(float, 0, None))),
-                   "capacity_epochs": Interval(int, 0, None)}
+    beta: float = option(1.0, Interval(float, 0, None),
+                         "weight of the KL term; 1 is the ELBO, > 1 the beta-VAE")
+    warmup_epochs: int = option(0, Interval(int, 0, None),
+                                "KL warm-up: the KL weight rises from 0 to beta over N epochs (0: off)")
+    capacity: float | None = option(None, AnyOf((None, Interval(float, 0, None))),
+                                    "capacity control: beta*|KL - C|, C rising to this (nats)")
+    capacity_epochs: int = option(0, Interval(int, 0, None),
+                                  "epochs over which C rises linearly from 0 (0: C fixed)")
 
 
 def linear_ramp(epoch: int | None, epochs: int) -> float:
@@ -66,6 +67,8 @@ class VAE(AutoencoderBase):
     """Variational autoencoder: Gaussian q(z|x), N(0, I) prior, loss = -ELBO (beta-weighted KL)."""
 
     config_class = VAEConfig
+    capabilities = declare("encode", "decode", "reconstruct", "sample", "log_prob_bound", "elbo",
+                           "posterior", "epoch_schedule")
     encoder_outputs = 2
     epoch: int | None = None  # set by on_epoch_start while training; drives the KL schedules
 
@@ -85,15 +88,16 @@ class VAE(AutoencoderBase):
             return None
         return self.config.capacity * linear_ramp(self.epoch, self.config.capacity_epochs)
 
-    def kl_penalty(self, kl: torch.Tensor) -> torch.Tensor:
-        """Per example: $\\beta_t\\,\\mathrm{KL}$, or $\\beta_t\\,|\\mathrm{KL} - C_t|$ under
-        capacity control."""
+    def objective(self, log_px_z: torch.Tensor, kl: torch.Tensor) -> torch.Tensor:
+        """The ELBO that training maximizes, per example, with the schedules' values:
+        $\\log p(x|z) - \\beta_t\\,\\mathrm{KL}$, or $\\log p(x|z) - \\beta_t\\,|\\mathrm{KL} - C_t|$
+        under capacity control (:func:`~hourglass.core.objectives.elbo`)."""
         C = self.capacity
-        return self.kl_weight * (kl if C is None else O.capacity_kl(kl, C))
+        return O.elbo(log_px_z, kl if C is None else O.capacity_kl(kl, C), beta=self.kl_weight)
 
     def loss_terms(self, log_px_z: torch.Tensor, kl: torch.Tensor) -> dict:
-        """$-\\log p(x|z) + $ :meth:`kl_penalty`, averaged; with the schedules' values when on."""
-        terms = {"loss": (-log_px_z + self.kl_penalty(kl)).mean(), "recon": -log_px_z.mean(),
+        """Minus :meth:`objective`, averaged; with the schedules' values when on."""
+        terms = {"loss": -self.objective(log_px_z, kl).mean(), "recon": -log_px_z.mean(),
                  "kl": kl.mean()}
         if self.config.warmup_epochs:
             terms["kl_weight"] = torch.tensor(self.kl_weight)
@@ -128,7 +132,9 @@ class VAE(AutoencoderBase):
 
     @torch.no_grad()
     def elbo(self, x, *, generator=None):
-        """Per-example ELBO (beta = 1) with one posterior sample, nats."""
+        r"""Per-example ELBO ($\beta = 1$) with one posterior sample, nats: $\mathcal L_1$ of
+        :meth:`log_prob`, $\log p(x|z) + \log p(z) - \log q(z|x)$ at one $z \sim q(z|x)$, whose
+        expectation is the ELBO (Kingma & Welling 2014)."""
         return self.log_prob(x, k=1, generator=generator)
 
     @torch.no_grad()
@@ -145,27 +151,30 @@ class VAE(AutoencoderBase):
                          generator=generator, max_elements=max_elements)
 
     def iwae(self, x, mu, logvar, decode_logits, *, k, generator, max_elements) -> torch.Tensor:
-        r"""$\log \frac1k \sum_j p(x|z_j)\,p(z_j) / q(z_j|x)$, $z_j \sim \mathcal N(\mu, \sigma^2)$.
+        r"""$\log \frac1k \sum_j p(x|z_j)\,p(z_j) / q(z_j|x)$, $z_j \sim \mathcal N(\mu, \sigma^2)$
+        (:func:`~hourglass.core.objectives.iwae_bound`, Burda et al. 2016).
 
         ``decode_logits`` maps codes of shape (kk, B, d) to decoder outputs (kk*B, *input_shape).
+        The k samples go through the decoder in chunks of kk, at most ~``max_elements`` outputs
+        at once; the three log densities of all k samples are then combined in one log-sum-exp.
         """
         B = x.shape[0]
         chunk = max(1, min(k, max_elements // max(1, B * self.dim)))
-        log_w = []
+        log_px_z, log_pz, log_qz_x = [], [], []
         for start in range(0, k, chunk):
             kk = min(chunk, k - start)
             z = O.reparameterize(mu, logvar, k=kk, generator=generator)  # (kk, B, d)
             x_rep = x.expand(kk, *x.shape).flatten(0, 1)                 # (kk*B, *shape)
-            log_px_z = self.likelihood.log_prob(x_rep, decode_logits(z)).view(kk, B)
-            log_w.append(log_px_z + O.standard_normal_log_density(z)
-                         - O.gaussian_log_density(z, mu, logvar))
-        log_w = torch.cat(log_w)                                         # (k, B)
-        return torch.logsumexp(log_w, dim=0) - torch.log(torch.tensor(float(k)))
+            log_px_z.append(self.likelihood.log_prob(x_rep, decode_logits(z)).view(kk, B))
+            log_pz.append(O.standard_normal_log_density(z))              # (kk, B)
+            log_qz_x.append(O.gaussian_log_density(z, mu, logvar))       # (kk, B)
+        return O.iwae_bound(torch.cat(log_px_z), torch.cat(log_pz), torch.cat(log_qz_x))
 
 
 @dataclass
 class BetaVAEConfig(VAEConfig):
-    beta: float = 4.0  # weight of the KL term; > 1 trades reconstruction for disentangled units
+    beta: float = option(4.0, Interval(float, 0, None),
+                         "weight of the KL term; > 1 trades reconstruction for disentangled units")
 
 
 @register_model("beta-vae")

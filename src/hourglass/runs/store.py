@@ -22,7 +22,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from hourglass import __version__
+from hourglass.core.version import __version__
 from hourglass.core.io import atomic_save_safetensors, atomic_write_json
 from hourglass.core.errors import ConfigError, RunError
 from hourglass.models import get_model_class

@@ -17,17 +17,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hourglass import viz
 from hourglass.runs import store
 from hourglass.core.io import DISK_FULL, WriteError, atomic_write_bytes, atomic_write_json
 from hourglass.data import Dataset, load
 from hourglass.data.semisupervised import keep_labels, repeat_labelled
 from hourglass.core.errors import ConfigError, RunError
 from hourglass.evaluate import batched, evaluate_model
+from hourglass.evaluate.sample_quality import sample_quality as measure_sample_quality
 from hourglass.models import get_model_class
+from hourglass.models.protocol import has, has_log_prob, uses_labels
 from hourglass.train import Batches, TrainConfig, distributed, model_phases, resolve_device, train
 from hourglass.train.checkpoint import TENSORS as CHECKPOINT
 from hourglass.train.lock import run_lock
+from hourglass.train.pretrain import pretrain
 from hourglass.train.tensorboard import TensorBoardWriter, summary_writer_class
+from hourglass.viz.latent import latent_figures
 
 EVAL_SEED = 0  # seed of the fixed test binarization and the IWAE samples, stated in metrics.json
 
@@ -170,7 +175,7 @@ def train_run(model_name: str, data: str, *, out: str | Path, model_params: dict
                            "another --out.")
         ds = load(data, val_fraction=val_fraction, seed=train_config.seed, n=n, download=download)
         params = dict(model_params or {})
-        check_labels(cls, ds, labels)
+        check_labels(cls, ds, labels, params)
         if params.get("n_classes", 0) is None:  # label-conditioned models: K from the data
             params["n_classes"] = ds.n_classes
         if "likelihood" in params:  # models with a decoder likelihood; others have none
@@ -223,8 +228,8 @@ def _train_locked(cls, model_name, out, model_config, train_cfg, data_info, ds, 
         return config
     config = distributed.on_main(start, w)
     t0 = time.perf_counter()
-    if hasattr(model, "pretrain") and not resume:  # e.g. greedy layer-wise pretraining
-        record = model.pretrain(ds.train.x, y=ds.train.y, config=train_cfg)
+    if has(model, "pretraining") and not resume:  # e.g. greedy layer-wise pretraining
+        record = pretrain(model, ds.train.x, y=ds.train.y, config=train_cfg)
         if w.main:
             atomic_write_json(out / "pretrain.json",
                               {"time_s": time.perf_counter() - t0, "stages": record})
@@ -248,9 +253,10 @@ def _train_locked(cls, model_name, out, model_config, train_cfg, data_info, ds, 
     return config
 
 
-def check_labels(cls, ds: Dataset, labels: int | None) -> None:
-    """Label-conditioned models need labelled data; ``labels`` is for models that use labels."""
-    needs = getattr(cls, "needs_labels", False)
+def check_labels(cls, ds: Dataset, labels: int | None, params: dict | None = None) -> None:
+    """Label-conditioned models need labelled data; ``labels`` is for models that use labels.
+    Whether the model uses labels may depend on its config values `params` (the AAE's mode)."""
+    needs = uses_labels(cls, params or {})
     if needs and ds.train.y is None:
         raise ConfigError(f"The {cls.model_name!r} model is trained with class labels and "
                           f"{ds.name!r} has none. Use labelled data: digits, fashion-mnist, "
@@ -301,12 +307,11 @@ def evaluate_run(run_dir: str | Path, *, k: int = 1000, device: str = "auto", mo
                                     if binarize != "threshold" else "threshold 0.5")
     metrics["n_parameters"] = sum(p.numel() for p in model.parameters())
     if sample_quality is None:
-        sample_quality = hasattr(model, "sample") and not hasattr(model, "log_prob")
-    if sample_quality and hasattr(model, "sample") and ds.is_image and ds.train.y is not None:
-        from hourglass.evaluate.sample_quality import sample_quality as quality
+        sample_quality = has(model, "sample") and not has_log_prob(model)
+    if sample_quality and has(model, "sample") and ds.is_image and ds.train.y is not None:
         gen = torch.Generator(device=dev).manual_seed(EVAL_SEED)
         samples = torch.cat([model.sample(1000, generator=gen).cpu() for _ in range(10)])
-        metrics.update({f"sample_{k}": v for k, v in quality(samples, ds).items()})
+        metrics.update({f"sample_{k}": v for k, v in measure_sample_quality(samples, ds).items()})
     if train_time_s is not None:
         metrics["train_time_s"] = train_time_s
     old = store.read_metrics(run_dir)
@@ -320,28 +325,27 @@ def evaluate_run(run_dir: str | Path, *, k: int = 1000, device: str = "auto", mo
 
 def write_figures(run_dir: Path, model, ds: Dataset, x_test: torch.Tensor, config: dict,
                   metrics: dict) -> list:
-    from hourglass import viz
     fig_dir = run_dir / "figures"
     dev = next(model.parameters()).device
     shown: list[tuple[str, Path]] = []
     n_show = min(32, x_test.shape[0])
-    if hasattr(model, "reconstruct") and ds.is_image:
+    if has(model, "reconstruct") and ds.is_image:
         x_hat = batched(model.reconstruct, x_test[:n_show], device=dev)
         shown.append(("Test inputs (odd rows) and their reconstructions (even rows)",
                       viz.reconstruction_grid(x_test[:n_show], x_hat, fig_dir / "reconstructions.png",
                                               shape=ds.shape, n=n_show)))
-    elif hasattr(model, "reconstruct"):
+    elif has(model, "reconstruct"):
         x_all = x_test[:2000]
         shown.append(("Test points and their reconstructions",
                       viz.point_cloud(x_all, fig_dir / "reconstructions.png",
                                       x_hat=batched(model.reconstruct, x_all, device=dev),
                                       color=None if ds.test.t is None else ds.test.t[:2000, 0])))
-    if hasattr(model, "sample"):
+    if has(model, "sample"):
         gen = torch.Generator(device=dev).manual_seed(EVAL_SEED)
         samples = model.sample(64, generator=gen).cpu()
         if ds.is_image:
             shown.append(("Samples drawn pixel by pixel from p(x)"
-                          if getattr(model, "exact_log_prob", False) else "Samples from the prior (mean of p(x|z))",
+                          if has(model, "log_prob") else "Samples from the prior (mean of p(x|z))",
                           viz.image_grid(samples, fig_dir / "samples.png", shape=ds.shape)))
         else:
             shown.append(("Samples from the prior", viz.point_cloud(
@@ -350,7 +354,7 @@ def write_figures(run_dir: Path, model, ds: Dataset, x_test: torch.Tensor, confi
     if history.exists():
         shown.append(("Training curves (loss terms per epoch)",
                       viz.training_curves(history, fig_dir / "training_curves.png")))
-    if hasattr(model, "encode"):
+    if has(model, "encode"):
         z = batched(model.encode, x_test, device=dev)
         y = ds.test.y
         shown.append(("Codes of the test set" + (" coloured by label" if y is not None else ""),
@@ -362,7 +366,6 @@ def write_figures(run_dir: Path, model, ds: Dataset, x_test: torch.Tensor, confi
             shown.append(("Decoded grid over the 2-D latent plane (normal quantiles 0.05-0.95)",
                           viz.latent_grid(decode, fig_dir / "latent_grid.png", shape=ds.shape)))
     if ds.is_image:  # VAE family: traversal, interpolation; with labels, class grid and analogies
-        from hourglass.viz.latent import latent_figures
         shown += latent_figures(model, x_test, ds.test.y, fig_dir, shape=ds.shape,
                                 classes=ds.classes)
     title = f"{config['model']} on {config['data']['spec']} — {run_dir.name}"
@@ -375,7 +378,7 @@ def sample_run(run_dir: str | Path, *, n: int = 64, seed: int = 0, out: str | Pa
     """Draw `n` samples; write a PNG grid (images) and optionally the array as .npy."""
     run_dir = Path(run_dir)
     model, config, _ = store.load_model(run_dir, device=resolve_device(device))
-    if not hasattr(model, "sample"):
+    if not has(model, "sample"):
         raise ConfigError(f"The {config['model']!r} model has no generative prior to sample from. "
                           "Train a vae (or another generative model).")
     if not isinstance(n, int) or n < 1:
@@ -385,8 +388,7 @@ def sample_run(run_dir: str | Path, *, n: int = 64, seed: int = 0, out: str | Pa
     written = {}
     shape = tuple(model.config.input_shape)
     if len(shape) == 3:
-        from hourglass.viz import image_grid
-        written["png"] = image_grid(x, Path(out or run_dir / "figures" / "samples.png"),
+        written["png"] = viz.image_grid(x, Path(out or run_dir / "figures" / "samples.png"),
                                     shape=shape, nrow=int(math.ceil(math.sqrt(n))))
     if npy is not None:
         written["npy"] = save_npy(npy, x.numpy())
@@ -397,7 +399,7 @@ def embed_run(run_dir: str | Path, data: str, *, out: str | Path, split: str = "
               device: str = "auto") -> Path:
     """Codes of a dataset's split (or 'all'), saved as an (N, latent_dim) .npy file."""
     model, config, _ = store.load_model(run_dir, device=resolve_device(device))
-    if not hasattr(model, "encode"):
+    if not has(model, "encode"):
         raise ConfigError(f"The {config['model']!r} model has no encoder, so it has no codes to "
                           "embed. Train an autoencoder (ae, vae, ...) for codes.")
     cfg = config["data"]

@@ -1,6 +1,7 @@
 """Training checkpoints in safetensors + JSON: model, optimizer, RNG states, history.
 
-Nothing here unpickles. Tensors go to ``checkpoint.safetensors``; everything else (epoch, step in
+:class:`RunState` is what the loop carries from step to step and a checkpoint restores;
+:class:`Checkpoints` is the run directory as training writes it. Nothing here unpickles. Tensors go to ``checkpoint.safetensors``; everything else (epoch, step in
 the epoch, history, optimizer hyper-parameters) to its metadata, so the one file, replaced
 atomically, is always a consistent checkpoint; ``checkpoint.json`` repeats the state for people to
 read.
@@ -8,16 +9,21 @@ read.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import math
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 
-from hourglass.core.io import atomic_save_safetensors, atomic_write_json
-from hourglass.core.errors import RunError
+from hourglass.core.errors import ConfigError, RunError
+from hourglass.core.io import atomic_save_safetensors, atomic_write_json, atomic_write_text
 
 TENSORS, STATE = "checkpoint.safetensors", "checkpoint.json"
 
@@ -134,3 +140,117 @@ def load_checkpoint(run_dir: Path, *, model, optimizers: dict, generator: torch.
     state["best_model_state"] = best or None
     state["extra"] = {k[6:]: v for k, v in tensors.items() if k.startswith("extra.")}
     return state
+
+
+@dataclass
+class RunState:
+    """Where a run stands: everything besides weights, optimizers and RNGs that a checkpoint keeps.
+
+    ``epoch``/``step``: the next batch to take is batch ``step`` of epoch ``epoch`` (0-based).
+    ``totals``: the running sums of the epoch's loss terms (each batch's mean times its rows),
+    detached tensors on the device; ``skipped``/``skipped_steps``: the rows per phase and the
+    steps that ``on_nonfinite="skip"`` left out of the epoch. ``best_loss``, ``best_state``,
+    ``bad_epochs``: early stopping. ``rank_rng``: the RNG states of a distributed run's ranks.
+    """
+
+    history: list[dict] = field(default_factory=list)
+    best_loss: float = math.inf
+    best_state: dict | None = None
+    bad_epochs: int = 0
+    epoch: int = 0
+    step: int = 0
+    totals: dict[str, torch.Tensor] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+    skipped_steps: int = 0
+    rank_rng: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def begin_epoch(self, epoch: int) -> int:
+        """Batches of `epoch` already taken: those of a run resumed within it, else 0 (and the
+        epoch's totals start from zero)."""
+        first = self.step if epoch == self.epoch else 0
+        self.epoch, self.step = epoch, first
+        if first == 0:
+            self.totals, self.skipped, self.skipped_steps = {}, {}, 0
+        return first
+
+    def add(self, head: str, terms: dict[str, torch.Tensor], rows: int) -> None:
+        """Add a batch's loss terms (means over its `rows` rows) to the totals, as ``head + name``."""
+        totals = self.totals
+        for k, v in terms.items():
+            k = head + k
+            totals[k] = totals[k] + v.detach() * rows if k in totals else v.detach() * rows
+
+
+def history_csv(history: list[dict]) -> str:
+    """history.csv: epoch, train_*, val_*, anything else, time_s; terms in the order logged."""
+    names = list(dict.fromkeys(c for row in history for c in row))
+    rank = lambda c: (c != "epoch", not c.startswith("train_"), not c.startswith("val_"),  # noqa: E731
+                      c == "time_s")
+    cols = sorted(names, key=rank)  # stable: keeps the logged order within each group
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+    w.writeheader()
+    w.writerows(history)
+    return buf.getvalue()
+
+
+class Checkpoints:
+    """The run directory as training writes it: ``checkpoint.safetensors``/``.json`` at every
+    epoch end (with ``history.csv``), every ``every`` steps, and when a signal stops the run.
+
+    Without a run directory nothing is saved or resumed. In a distributed run every rank calls
+    :meth:`save` at the same step (``rank_rng()`` gathers the ranks' RNG states, a collective)
+    and only the one with ``writes`` (rank 0) writes.
+    """
+
+    def __init__(self, run_dir: str | Path | None, *, model, optimizers: dict,
+                 generator: torch.Generator, every: int | None, keep: int, writes: bool,
+                 rank_rng: Callable[[], dict]):
+        self.run_dir = None if run_dir is None else Path(run_dir)
+        self.model, self.optimizers, self.generator = model, optimizers, generator
+        self.every = every if self.run_dir is not None else None
+        self.keep, self.rank_rng = keep, rank_rng
+        self.writes = writes and self.run_dir is not None
+
+    def start(self, *, resume: bool, device: torch.device, main: bool) -> RunState:
+        """A fresh :class:`RunState`, or (``resume=True``) the checkpoint's, with the model,
+        optimizers and RNGs restored in place. The checkpoint holds the totals of all ranks: rank
+        0 (`main`) takes them, the others start from zero."""
+        if not resume:
+            return RunState()
+        if self.run_dir is None:
+            raise ConfigError("resume=True needs the run_dir of the interrupted run.")
+        state = load_checkpoint(self.run_dir, model=self.model, optimizers=self.optimizers,
+                                generator=self.generator)
+        extra = state["extra"]
+        totals = {k[7:]: v.to(device) if main else torch.zeros_like(v, device=device)
+                  for k, v in extra.items() if k.startswith("totals.")}
+        return RunState(history=state["history"], best_loss=state["best_loss"],
+                        best_state=state["best_model_state"], bad_epochs=state["bad_epochs"],
+                        epoch=state["epoch"], step=state.get("step", 0), totals=totals,
+                        skipped=dict(state.get("skipped", {})),
+                        skipped_steps=state.get("skipped_steps", 0), rank_rng=extra)
+
+    def due(self, step: int) -> bool:
+        """Whether a step checkpoint falls after global step `step` (1-based, over all epochs)."""
+        return self.every is not None and step % self.every == 0
+
+    def save(self, run: RunState, *, epoch: int, step: int = 0,
+             shuffle_state: torch.Tensor | None = None) -> None:
+        """Save `run` at batch `step` of `epoch`: ``step=0`` is an epoch end (``epoch`` epochs
+        done; history.csv too), otherwise `step` batches of `epoch` are done and the epoch's
+        totals are kept, with `shuffle_state` (the generator's state before the epoch's draw)."""
+        if self.run_dir is None:
+            return
+        extra = {f"totals.{k}": v for k, v in run.totals.items()} if step else {}
+        extra.update(self.rank_rng())
+        if not self.writes:
+            return
+        skipped = {"skipped": run.skipped, "skipped_steps": run.skipped_steps} if step and run.skipped else {}
+        save_checkpoint(self.run_dir, model=self.model, optimizers=self.optimizers, keep=self.keep,
+                        shuffle_state=self.generator.get_state() if shuffle_state is None else shuffle_state,
+                        epoch=epoch, best_model_state=run.best_state, extra_tensors=extra or None,
+                        state={"step": step, "history": run.history, "best_loss": run.best_loss,
+                               "bad_epochs": run.bad_epochs, **skipped})
+        if not step:
+            atomic_write_text(self.run_dir / "history.csv", history_csv(run.history))

@@ -7,49 +7,64 @@ from dataclasses import asdict, dataclass
 import torch
 
 from hourglass.core.errors import ConfigError
-from hourglass.core.validation import AnyOf, Interval, Options, check_params
+from hourglass.core.options import check_options, option
+from hourglass.core.validation import AnyOf, Boolean, Interval, Options
 from hourglass.train.optim import OPTIMIZERS
 
 BINARIZE = ("none", "dynamic", "static", "threshold")
+PositiveFloat = Interval(float, 0, None, closed="neither")
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 30                  # passes over the training split
-    batch_size: int = 128             # examples per gradient step
-    optimizer: str = "adam"           # sgd, momentum, nesterov, adagrad, adadelta, rmsprop, adam, adamw
-    lr: float | None = None           # None: the optimizer's default
-    momentum: float | None = None     # for momentum/nesterov; None: 0.9
-    weight_decay: float = 0.0         # L2 penalty (decoupled for adamw)
-    grad_clip: float | None = None    # clip the global gradient norm to this value
-    patience: int | None = None       # early stopping: epochs without val improvement; None = off
-    binarize: str = "none"            # none | dynamic (resample each batch) | static | threshold
-    seed: int = 0                     # same seed, same numbers
-    device: str = "auto"              # auto | cpu | cuda | cuda:N
-    progress: bool = True             # tqdm progress bar with the loss terms
-    checkpoint_every: int | None = None  # also checkpoint every N steps (None: at epoch ends only)
-    keep_checkpoints: int = 1         # checkpoints kept: the latest, plus K-1 in RUN/checkpoints/
-    on_nonfinite: str = "stop"        # stop | skip (skip the step and halve that phase's lr)
+    """How a model is trained: every option of the training loop, declared once.
 
-    constraints = {
-        "epochs": Interval(int, 1, None),
-        "batch_size": Interval(int, 1, None),
-        "optimizer": Options(tuple(OPTIMIZERS)),
-        "lr": AnyOf((None, Interval(float, 0, None, closed="neither"))),
-        "momentum": AnyOf((None, Interval(float, 0, 1, closed="left"))),
-        "weight_decay": Interval(float, 0, None),
-        "grad_clip": AnyOf((None, Interval(float, 0, None, closed="neither"))),
-        "patience": AnyOf((None, Interval(int, 1, None))),
-        "binarize": Options(BINARIZE),
-        "seed": Interval(int, 0, None),
-        "progress": Options((True, False)),
-        "checkpoint_every": AnyOf((None, Interval(int, 1, None))),
-        "keep_checkpoints": Interval(int, 1, None),
-        "on_nonfinite": Options(("stop", "skip")),
-    }
+    The command line's training flags (``--epochs``, ``--lr``, ...) and the scikit-learn
+    estimators' training parameters are generated from these fields.
+    """
+
+    epochs: int = option(30, Interval(int, 1, None), "passes over the training split")
+    batch_size: int = option(128, Interval(int, 1, None), "examples per gradient step")
+    optimizer: str = option("adam", Options(tuple(OPTIMIZERS)),
+                            "the update rule: SGD, SGD with (Nesterov) momentum, Adagrad, "
+                            "Adadelta, RMSprop, Adam or AdamW")
+    lr: float | None = option(None, AnyOf((None, PositiveFloat)),
+                              "learning rate; None: the optimizer's usual default")
+    momentum: float | None = option(None, AnyOf((None, Interval(float, 0, 1, closed="left"))),
+                                    "momentum of the momentum and nesterov optimizers; None: 0.9")
+    weight_decay: float = option(0.0, Interval(float, 0, None),
+                                 "L2 penalty on the weights (decoupled for adamw)")
+    grad_clip: float | None = option(None, AnyOf((None, PositiveFloat)),
+                                     "clip the global gradient norm to this value; None: off")
+    patience: int | None = option(None, AnyOf((None, Interval(int, 1, None))),
+                                  "early stopping: stop after this many epochs without a lower "
+                                  "validation loss and keep the best weights; None: off")
+    binarize: str = option("none", Options(BINARIZE),
+                           "binary inputs for a Bernoulli decoder: none, dynamic (a fresh "
+                           "Bernoulli sample of each batch), static (one sample) or threshold",
+                           flag=dict(default="auto", choices=("auto", *BINARIZE),
+                                     help="binary inputs for a Bernoulli decoder: none, dynamic "
+                                     "(a fresh Bernoulli sample of each batch), static (one "
+                                     "sample) or threshold; auto: dynamic for grey levels in "
+                                     "[0, 1] under a Bernoulli decoder, else none"))
+    seed: int = option(0, Interval(int, 0, None), "random seed: the same seed gives the same run",
+                       estimator=False)
+    device: str = option("auto", None, "auto, cpu, cuda or cuda:N")
+    progress: bool = option(True, Boolean(), "show a progress bar with the loss terms",
+                            estimator=False, flag=dict(name="quiet", negate=True, help="no progress bar"))
+    checkpoint_every: int | None = option(None, AnyOf((None, Interval(int, 1, None))),
+                                          "also checkpoint every N steps (None: at epoch ends)",
+                                          estimator=False, flag=dict(metavar="N"))
+    keep_checkpoints: int = option(1, Interval(int, 1, None),
+                                   "checkpoints kept: the latest, plus K-1 in RUN/checkpoints/",
+                                   estimator=False, flag=dict(metavar="K"))
+    on_nonfinite: str = option("stop", Options(("stop", "skip")),
+                               "when the loss or a gradient is inf/NaN: stop, or skip that step "
+                               "and halve the learning rate of its phase (stops after 10 in a "
+                               "row)")
 
     def validate(self, owner: str = "TrainConfig") -> "TrainConfig":
-        check_params(owner, asdict(self), self.constraints)
+        check_options(self, owner)
         resolve_device(self.device)
         return self
 

@@ -3,7 +3,9 @@
 ``torchrun --nproc-per-node N -m hourglass train ...`` starts N copies of the same command; each
 reads ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``/``MASTER_ADDR``/``MASTER_PORT`` from its environment,
 and :func:`launch` joins them into one process group (gloo on CPU, NCCL on CUDA). From there the
-training loop stays the one loop of :mod:`hourglass.train.trainer`:
+training loop stays the one loop of :mod:`hourglass.train.loop`, which talks to the ranks through
+one object (:func:`ranks`: :class:`DataParallel`, or :class:`SingleProcess` where it all does
+nothing):
 
 * every rank draws the **same** shuffled permutation (same seed), takes the same global batch of
   ``batch_size`` rows and keeps every ``world``-th of them (:func:`shard`);
@@ -38,7 +40,7 @@ from hourglass.train.signals import Interrupted
 
 ENV_TIMEOUT = "HOURGLASS_DIST_TIMEOUT"
 DEFAULT_TIMEOUT_S = 600.0
-SYNC_EVERY = 20  # steps between the all-reduces of the running totals and the stop flag
+SYNC_EVERY = 20  # steps between looks at the running totals (all-reduced with the stop flag)
 
 
 @dataclass(frozen=True)
@@ -268,6 +270,112 @@ def restore_rng(extra: dict, w: World, device: torch.device, seed: int, step: in
             torch.cuda.set_rng_state(cuda, device)
     else:  # another world size (or a single-process checkpoint): fresh, rank-distinct streams
         torch.manual_seed(seed + 1_000_003 * (step + 1) + w.rank)
+
+
+class SingleProcess:
+    """The training loop's view of a run on one process: no collectives, every batch all local.
+
+    The running totals are looked at (one host sync) every ``SYNC_EVERY`` steps, and only when
+    the progress bar shows them (``look``); a signal is seen at the step it arrives.
+    """
+
+    rank, main = 0, True
+
+    def __init__(self, device: torch.device, *, look: bool):
+        self.device, self.look = device, look
+
+    def forwards(self, model: nn.Module, phases: list) -> dict:
+        """``{phase name: its loss}``."""
+        return {p.name: p.loss for p in phases}
+
+    def resume(self, rank_rng: dict, *, seed: int, step: int) -> None:
+        """Nothing to do: the checkpoint restored this process's RNG."""
+
+    def rank_rng(self) -> dict:
+        """Nothing to add to a checkpoint."""
+        return {}
+
+    def from_rank0(self, t: torch.Tensor) -> torch.Tensor:
+        """`t` itself: this process is rank 0."""
+        return t
+
+    def share(self, idx: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """The rows of the batch this process takes, and their count: all of them."""
+        return idx, idx.shape[0]
+
+    def backward(self, loss: torch.Tensor) -> None:
+        loss.backward()
+
+    def tally(self, totals: dict, received: str | None, *, done: int, force: bool):
+        """After `done` steps of the epoch: ``(totals to look at or None, totals to keep, stop)``."""
+        return (totals if self.look and (done - 1) % SYNC_EVERY == 0 else None), totals, received
+
+    def end_epoch(self, totals: dict, received: str | None, model: nn.Module):
+        """``(the epoch's totals, stop)``."""
+        return totals, received
+
+
+class DataParallel:
+    """The training loop's view of one rank of a data-parallel run (see the module docstring).
+
+    Every rank takes its share of each global batch (:func:`shard`) and scales its loss so that
+    the averaged gradient is the global batch's; every ``SYNC_EVERY`` steps and at each step
+    checkpoint the totals and the stop flag are all-reduced (:func:`all_reduce_totals`), so all
+    ranks see the same numbers and stop at the same step.
+    """
+
+    def __init__(self, w: World, device: torch.device):
+        self.world, self.device = w, rank_device(device, w)
+        self.rank, self.main = w.rank, w.main
+        self.scale = 1.0  # of the current batch's loss: m_rank * size / m
+
+    def forwards(self, model: nn.Module, phases: list) -> dict:
+        """``{phase name: forward through its DDP replica}`` (:func:`replicate`)."""
+        return replicate(model, phases, self.device)
+
+    def resume(self, rank_rng: dict, *, seed: int, step: int) -> None:
+        """Set this rank's RNG from the checkpoint (:func:`restore_rng`)."""
+        restore_rng(rank_rng, self.world, self.device, seed, step)
+
+    def rank_rng(self) -> dict:
+        """Every rank's RNG states, for rank 0 to checkpoint (a collective)."""
+        return gather_rng(self.world, self.device)
+
+    def from_rank0(self, t: torch.Tensor) -> torch.Tensor:
+        """Rank 0's `t` on every rank."""
+        dist.broadcast(t, src=0)
+        return t
+
+    def share(self, idx: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """This rank's rows of the global batch `idx` and their count; sets the loss scale."""
+        idx, m_rank, self.scale = shard(idx, self.world)
+        return idx, m_rank
+
+    def backward(self, loss: torch.Tensor) -> None:
+        (loss * self.scale).backward()
+
+    def tally(self, totals: dict, received: str | None, *, done: int, force: bool):
+        """After `done` steps of the epoch: every ``SYNC_EVERY`` steps, or when `force`d (a step
+        checkpoint), the global totals to look at, the totals to keep and the agreed stop signal;
+        otherwise ``(None, totals, None)``."""
+        if done % SYNC_EVERY == 0 or force:
+            return all_reduce_totals(totals, received, self.world)
+        return None, totals, None
+
+    def end_epoch(self, totals: dict, received: str | None, model: nn.Module):
+        """``(the epoch's global totals, agreed stop)``; rank 0's buffers (e.g. batch-norm
+        statistics) go to every rank, so all validate and save the same model."""
+        totals, _, stop = all_reduce_totals(totals, received, self.world)
+        broadcast_buffers(model)
+        return totals, stop
+
+
+def ranks(device: torch.device, *, progress: bool) -> SingleProcess | DataParallel:
+    """The training loop's one object for the ranks: :class:`DataParallel` inside a process group
+    of several ranks, else :class:`SingleProcess` (which looks at the totals only for the
+    `progress` bar)."""
+    w = world()
+    return DataParallel(w, device) if w.active else SingleProcess(device, look=progress)
 
 
 class LostRank(RunError):

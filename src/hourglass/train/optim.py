@@ -1,4 +1,4 @@
-"""The optimizers of the course notes (002, week 2), by name, with sensible default learning rates.
+"""The optimizers, by name, with sensible default learning rates; one per training phase.
 
 | name     | update                                                                  |
 |----------|-------------------------------------------------------------------------|
@@ -14,9 +14,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from hourglass.core.errors import ConfigError
+from hourglass.models.protocol import Phase
+
+if TYPE_CHECKING:  # config.py imports OPTIMIZERS from here
+    from hourglass.train.config import TrainConfig
 
 # name -> (constructor, default learning rate, extra fixed arguments)
 OPTIMIZERS = {
@@ -54,3 +60,14 @@ def make_optimizer(name: str, params, *, lr: float | None = None, weight_decay: 
     if momentum is not None and "momentum" in extra:
         extra["momentum"] = momentum
     return cls(params, lr=lr0 if lr is None else lr, weight_decay=weight_decay, **extra)
+
+
+def phase_optimizer(phase: Phase, config: TrainConfig) -> torch.optim.Optimizer:
+    """The phase's optimizer: the run's settings, then the phase's. A phase's "lr" is a default
+    (DCGAN's 2e-4, say) that an explicit run lr (--lr) overrides."""
+    settings = dict(phase.optimizer)
+    name = settings.pop("name", config.optimizer)
+    lr = settings.pop("lr", None) if config.lr is None else config.lr
+    settings.pop("lr", None)
+    return make_optimizer(name, phase.parameters, lr=lr, weight_decay=config.weight_decay,
+                          momentum=config.momentum, **settings)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import matplotlib.image
 import numpy as np
 
 from hourglass.core.errors import ConfigError
@@ -51,8 +52,6 @@ def _is_number(value) -> bool:
 def png_pixels(path: str | Path) -> np.ndarray:
     """A PNG as a (H, W, C) uint8 array. matplotlib reads PNGs as floats k/255; rounding (rather
     than TensorBoard's truncation of x * 255) gives back the integers k exactly."""
-    import matplotlib.image
-
     img = matplotlib.image.imread(str(path))
     if img.dtype != np.uint8:
         img = np.rint(np.clip(img, 0, 1) * 255).astype(np.uint8)

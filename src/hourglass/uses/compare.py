@@ -1,4 +1,4 @@
-"""``hourglass compare``: dimensionality reduction side by side (lecture notes 000, chapter 2).
+"""Dimensionality reduction side by side: the methods and the measurements of ``hourglass compare``.
 
 The manifold hypothesis says that high-dimensional data lie near a low-dimensional manifold; linear
 methods (PCA, LDA) find a flat one, nonlinear ones (Isomap, LLE, t-SNE, UMAP, an autoencoder's
@@ -28,9 +28,7 @@ measured: ``tracemalloc`` would see NumPy's allocations but not PyTorch's, and s
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
-import platform
 import subprocess
 import sys
 import tempfile
@@ -40,18 +38,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.decomposition import PCA
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.manifold import TSNE, Isomap, LocallyLinearEmbedding
 
-from hourglass.core.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from hourglass.core.errors import ConfigError
-from hourglass.evaluate.embedding import continuity, distance_correlation, sheet_coordinates, trustworthiness
+from hourglass.evaluate.embedding import continuity, distance_correlation, trustworthiness
 from hourglass.evaluate.metrics import knn_accuracy
+from hourglass.estimators.generic import estimator_for, usable_models
+from hourglass.models.protocol import has
 
 UMAP_HINT = "not installed: pip install 'hourglass[umap]' (or umap-learn)"
 SKLEARN_METHODS = ("pca", "lda", "isomap", "lle", "tsne", "umap")
-DEFAULT_METHODS = "pca,lda,isomap,lle,tsne,umap,ae,dae,vae"
-COLUMNS = ["method", "out_of_sample", "trustworthiness", "continuity", "knn_accuracy",
-           "recon_mse", "coord_spearman", "fit_s_per_1k", "transform_s_per_1k", "peak_mem_mb",
-           "note"]
 
 
 class Unavailable(Exception):
@@ -73,7 +71,6 @@ class Options:
 
 def known_methods() -> list[str]:
     """The scikit-learn methods and every registered model that has an encoder."""
-    from hourglass.estimators.generic import usable_models
     return [*SKLEARN_METHODS, *usable_models(need="encode")]
 
 
@@ -91,26 +88,21 @@ def make_method(name: str, opts: Options, *, n_classes: int | None, n_features: 
     """(estimator, supervised, out_of_sample) for `name`; raises :class:`Unavailable`."""
     d, seed = opts.dims, opts.seed
     if name == "pca":
-        from sklearn.decomposition import PCA
         if d > n_features:
             raise Unavailable(f"PCA gives at most {n_features} dimensions here")
         return PCA(n_components=d, random_state=seed), False, True
     if name == "lda":
-        from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
         if n_classes is None:
             raise Unavailable("LDA needs class labels; this data has none")
         if d > min(n_classes - 1, n_features):
             raise Unavailable(f"LDA gives at most n_classes - 1 = {n_classes - 1} dimensions")
         return LinearDiscriminantAnalysis(n_components=d), True, True
     if name == "isomap":
-        from sklearn.manifold import Isomap
         return Isomap(n_neighbors=opts.n_neighbors, n_components=d), False, True
     if name == "lle":
-        from sklearn.manifold import LocallyLinearEmbedding
         return LocallyLinearEmbedding(n_neighbors=opts.n_neighbors, n_components=d,
                                       random_state=seed), False, True
     if name == "tsne":
-        from sklearn.manifold import TSNE
         if d > 3:
             raise Unavailable("Barnes-Hut t-SNE embeds into at most 3 dimensions")
         return TSNE(n_components=d, init="pca", random_state=seed), False, False
@@ -120,7 +112,6 @@ def make_method(name: str, opts: Options, *, n_classes: int | None, n_features: 
         except ImportError:
             raise Unavailable(UMAP_HINT) from None
         return umap.UMAP(n_components=d, random_state=seed), False, True
-    from hourglass.estimators.generic import estimator_for
     return estimator_for(name, latent_dim=d, hidden=tuple(opts.hidden), epochs=opts.epochs,
                          batch_size=opts.batch_size, device=opts.device,
                          random_state=seed), False, True
@@ -129,7 +120,7 @@ def make_method(name: str, opts: Options, *, n_classes: int | None, n_features: 
 def has_inverse(est) -> bool:
     model = getattr(est, "model_", None)
     if model is not None:  # an Hourglass estimator: the model must have a decoder
-        return hasattr(model, "decode")
+        return has(model, "decode")
     return hasattr(est, "inverse_transform")
 
 
@@ -249,103 +240,6 @@ def score_embedding(out: dict, x_eval, y_fit, y_eval, t_eval, *, k: int, knn_k: 
     if t_eval is not None:
         row["coord_spearman"] = distance_correlation(t_eval, z_eval)
     return row
-
-
-def _flat(ds, split, idx=None):
-    s = getattr(ds, split)
-    x = ds.to_float(s.x).reshape(len(s), -1).numpy().astype(np.float64)
-    y = None if s.y is None else s.y.numpy()
-    t = None if s.t is None else sheet_coordinates(ds.name, s.t.numpy())
-    if idx is not None:
-        x, y, t = x[idx], None if y is None else y[idx], None if t is None else t[idx]
-    return x, y, t
-
-
-def run_compare(data: str, *, methods: str | list = DEFAULT_METHODS, n: int | None = 10_000,
-                n_eval: int = 2000, dims: int = 2, k: int = 10, knn_k: int = 5,
-                epochs: int = 30, hidden=(512, 256), batch_size: int = 128, seed: int = 0,
-                device: str = "auto", isolate: bool = True, out: str | Path | None = None,
-                download: bool = False, log=None) -> dict:
-    """Fit every method on `n` training points of `data`, score on `n_eval` held-out test points.
-
-    Returns the result dict (``rows``, the settings, the machine); with `out`, writes
-    ``compare.json``, ``compare.md``, ``compare.png`` and ``embeddings.npz`` there.
-    """
-    from hourglass.data import load
-    names = parse_methods(methods) if isinstance(methods, str) else parse_methods(",".join(methods))
-    for value, what in ((dims, "dims"), (n_eval, "n_eval"), (epochs, "epochs"), (knn_k, "knn_k")):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"The {what!r} parameter must be an int >= 1. Got {value!r} instead.")
-    ds = load(data, val_fraction=0.0, seed=seed, n=n, download=download)
-    rng = np.random.default_rng(seed)
-    eval_idx = np.sort(rng.permutation(len(ds.test))[:n_eval])
-    x_fit, y_fit, _ = _flat(ds, "train")
-    x_eval, y_eval, t_eval = _flat(ds, "test", eval_idx)
-    if not 2 * k < len(x_eval):
-        raise ConfigError(f"k={k} neighbours need more than {2 * k} held-out points; the test "
-                          f"split gives {len(x_eval)}. Lower --k or raise --n-eval.")
-    opts = Options(dims=dims, seed=seed, epochs=epochs, hidden=tuple(hidden),
-                   batch_size=batch_size, device=device)
-    rows, embeddings = [], {}
-    t_start = time.perf_counter()
-    for name in names:
-        row = {"method": name}
-        t0 = time.perf_counter()
-        try:
-            res = measure(name, x_fit, y_fit, x_eval, opts, ds.n_classes, isolate=isolate)
-        except Unavailable as e:
-            row["note"] = str(e)
-        else:
-            row["out_of_sample"] = "yes" if res["out_of_sample"] else "no (fitted with them)"
-            row.update(score_embedding(res, x_eval, y_fit, y_eval, t_eval, k=k, knn_k=knn_k))
-            row.update({c: res[c] for c in ("fit_s_per_1k", "transform_s_per_1k", "peak_mem_mb")})
-            if res["supervised"]:
-                row["note"] = "supervised: uses the labels"
-            embeddings[name] = np.asarray(res["z_eval"], dtype=np.float32)
-        row["wall_s"] = time.perf_counter() - t0
-        rows.append(row)
-        if log is not None:
-            log(f"{name}: " + ", ".join(f"{c} {row[c]:.4g}" if isinstance(row[c], float)
-                                        else f"{c} {row[c]}" for c in row if c != "method"))
-    result = {
-        "data": data, "dataset": ds.info(), "n_fit": len(x_fit), "n_eval": len(x_eval),
-        "dims": dims, "k": k, "knn_k": knn_k, "seed": seed,
-        "autoencoder": {"epochs": epochs, "hidden": list(hidden), "batch_size": batch_size},
-        "memory_measure": ("rise of a fresh process's peak RSS above its RSS before fit, over "
-                           "fit + transform" if isolate else "not measured (run in-process)"),
-        "rows": rows, "wall_s": time.perf_counter() - t_start,
-        "machine": {"platform": platform.platform(), "torch_threads": torch.get_num_threads(),
-                    "python": platform.python_version()},
-    }
-    if out is not None:
-        write_compare(out, result, embeddings, y_eval, t_eval, ds.classes)
-    return result
-
-
-def markdown(result: dict) -> str:
-    from hourglass.experiments import markdown_table
-    used = [c for c in COLUMNS if any(c in r for r in result["rows"])]
-    head = (f"{result['data']}: {result['n_fit']} fitted points, {result['n_eval']} held-out, "
-            f"{result['dims']}-D, k = {result['k']} (trustworthiness/continuity), "
-            f"k-NN with k = {result['knn_k']}; peak memory: {result['memory_measure']}.\n\n")
-    return head + markdown_table(result["rows"], used, digits=4)
-
-
-def write_compare(out, result, embeddings, y_eval, t_eval, classes) -> Path:
-    from hourglass.viz.panels import embedding_panel
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "compare.json", result, sort_keys=False)
-    atomic_write_text(out / "compare.md", markdown(result))
-    buf = io.BytesIO()
-    np.savez(buf, **embeddings)  # held-out codes per method, readable with allow_pickle=False
-    atomic_write_bytes(out / "embeddings.npz", buf.getvalue())
-    color = y_eval if y_eval is not None else (None if t_eval is None else t_eval[:, 0])
-    notes = {r["method"]: r["note"] for r in result["rows"] if r["method"] not in embeddings}
-    embedding_panel(embeddings, out / "compare.png", color=color,
-                    classes=classes if y_eval is not None else None, notes=notes,
-                    title=f"{result['data']}: {result['n_eval']} held-out points")
-    return out
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
-r"""Pictures of a latent space: traversals, interpolations, class-conditional grids, analogies.
+r"""Pictures of a latent space drawn by the decoder: the decoded grid over a 2-D prior (the
+"manifold"), traversals, interpolations, class-conditional grids and analogies.
 
 Lecture notes 003 ("latent perturbation"): change one latent unit at a time, keep the others, and
 look at what the decoder draws; with a disentangled code each row changes one thing. The pure
-helpers (:func:`traversal_codes`, :func:`interpolate`) hold the arithmetic and are tested directly;
-the figure functions take a ``decode`` callable, tile its images with the shared helpers of
-:mod:`hourglass.viz.figures`, and label rows and columns.
+helpers (:func:`latent_plane`, :func:`traversal_codes`, :func:`interpolate`) hold the arithmetic and
+are tested directly; the figure functions take a ``decode`` callable and tile its images with
+:func:`hourglass.viz.images.labelled_grid`.
 
 Spherical interpolation (slerp, Shoemake 1985; White 2016 for generative models) follows the great
 circle between two codes, $\mathrm{slerp}(a, b; t) = \frac{\sin((1-t)\omega)}{\sin\omega} a
@@ -17,16 +18,93 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 import torch
 
 from hourglass.core.errors import ConfigError, DataError
-from hourglass.viz.figures import (_as_images, _check_positive_int, _check_shape, _grid_figsize,
-                                   _imshow, _new_figure, _save_png, _to_numpy, tile)
+from hourglass.core.objectives import kl_normal_std_normal_per_dim
+from hourglass.models.protocol import has
+from hourglass.viz.canvas import _as_images, _check_positive_int, _check_shape, _to_numpy
+from hourglass.viz.images import labelled_grid
 
-__all__ = ["traversal_codes", "interpolate", "latent_traversal", "interpolation_grid",
-           "class_grid", "analogy_grid", "latent_figures"]
+__all__ = ["latent_plane", "latent_grid", "traversal_codes", "interpolate", "latent_traversal",
+           "interpolation_grid", "class_grid", "analogy_grid", "latent_figures"]
+
+
+def latent_plane(n: int = 15, prior: str = "gaussian") -> np.ndarray:
+    """The n x n grid of 2-D latent points behind the "manifold" picture.
+
+    Each axis runs over the standard normal's quantiles at ``linspace(0.05, 0.95, n)``:
+    $z = \\Phi^{-1}(p)$, so equal steps in the picture are equal steps in prior probability.
+    Point ``i * n + j`` is row ``i`` (top to bottom, z[1] decreasing, as on a plot) and column
+    ``j`` (left to right, z[0] increasing).
+
+    Parameters
+    ----------
+    n : int, default=15
+        Points per axis.
+    prior : {"gaussian"}, default="gaussian"
+        The latent prior whose quantiles are used.
+
+    Returns
+    -------
+    ndarray of shape (n * n, 2), float32
+
+    Examples
+    --------
+    >>> latent_plane(3)[4]  # the middle point
+    array([0., 0.], dtype=float32)
+    """
+    n = _check_positive_int(n, name="n", func="latent_plane")
+    if prior != "gaussian":
+        raise ConfigError(
+            f"The 'prior' parameter of latent_plane must be 'gaussian' (the standard normal "
+            f"prior of a VAE). Got {prior!r} instead."
+        )
+    p = np.linspace(0.05, 0.95, n) if n > 1 else np.array([0.5])
+    q = np.array([NormalDist().inv_cdf(pk) for pk in p])  # Phi^{-1}(p)
+    q = (q - q[::-1]) / 2  # exact symmetry q[k] = -q[n-1-k]: cancels linspace's rounding
+    z0, z1 = np.meshgrid(q, q[::-1])  # (n, n) each; rows run from high z[1] to low
+    return np.column_stack([z0.ravel(), z1.ravel()]).astype(np.float32)
+
+
+def latent_grid(decode: Callable[[np.ndarray], np.ndarray], path, *, shape, n: int = 15,
+                prior: str = "gaussian") -> Path:
+    """Save the decoder's "manifold": images decoded from an n x n grid over a 2-D latent prior.
+
+    Parameters
+    ----------
+    decode : callable
+        Maps a float32 array of shape (M, 2) to images of shape (M, C, H, W) or (M, C*H*W) with
+        values in [0, 1] (numpy array or torch tensor).
+    path : str or PathLike
+        Where to write the PNG.
+    shape : tuple of int
+        ``(C, H, W)`` of one image.
+    n : int, default=15
+        Images per axis.
+    prior : {"gaussian"}, default="gaussian"
+        Grid over the standard normal's quantiles (see `latent_plane`).
+
+    Returns
+    -------
+    Path
+        The PNG written.
+    """
+    func = "latent_grid"
+    shape = _check_shape(shape, func=func)
+    z = latent_plane(n, prior)  # (n*n, 2)
+    images = _decoded(decode, z, shape, func=func)
+    # ticks at the centres of the first, middle and last images, labelled with their latent value
+    q = z[:n, 0]  # z[0] along the top row
+    idx = sorted({0, n // 2, n - 1})
+    return labelled_grid(images, n, path, shape=shape,
+                         title="decoded latent grid (normal quantiles 5%..95%)",
+                         col_labels={j: f"{q[j]:.2f}" for j in idx},
+                         row_labels={i: f"{q[n - 1 - i]:.2f}" for i in idx},
+                         xlabel="z[0]", ylabel="z[1]", fontsize=None, tick_length=None)
 
 
 def traversal_codes(z0, dims: Sequence[int], values: Sequence[float]) -> np.ndarray:
@@ -75,28 +153,12 @@ def interpolate(z_a, z_b, n: int = 10, method: str = "linear") -> np.ndarray:
     return (u * ((1 - t) * na + t * nb)).astype(np.float32)
 
 
-def _labelled_grid(images: np.ndarray, ncol: int, path, *, shape, title: str,
-                   row_labels: Sequence[str] = (), col_labels: Sequence[str] = ()) -> Path:
-    """Tile `images` `ncol` to a row and label rows (left) and columns (bottom) at tile centres."""
-    c, h, w = shape
-    mosaic = tile(images, ncol)
-    fig = _new_figure(_grid_figsize(*mosaic.shape[:2], title=title))
-    ax = fig.add_subplot()
-    _imshow(ax, mosaic)
-    ax.set_xticks([1 + j * (w + 1) + (w - 1) / 2 for j in range(len(col_labels))],
-                  list(col_labels), fontsize=7)
-    ax.set_yticks([1 + i * (h + 1) + (h - 1) / 2 for i in range(len(row_labels))],
-                  list(row_labels), fontsize=7)
-    ax.tick_params(length=0)
-    ax.set_title(title)
-    return _save_png(fig, path)
-
-
 def _decoded(decode, z, shape, *, func: str) -> np.ndarray:
+    """``decode(z)`` as images, one per row of the codes `z` (M, d)."""
     images = _as_images(decode(z), shape, name="decode(z)", func=func)
     if len(images) != len(z):
         raise DataError(f"decode returned {len(images)} images for {len(z)} codes; it must return "
-                        "one image per code.")
+                        f"one image per row of its ({len(z)}, {z.shape[1]}) input.")
     return images
 
 
@@ -114,7 +176,7 @@ def latent_traversal(decode: Callable, z0, path, *, shape, dims: Sequence[int] |
     dims = list(range(len(z0))) if dims is None else list(dims)
     z = traversal_codes(z0, dims, values)
     images = _decoded(decode, z, shape, func=func)
-    return _labelled_grid(images, len(values), path, shape=shape,
+    return labelled_grid(images, len(values), path, shape=shape,
                           title=title or "latent traversal: one unit per row, others fixed",
                           row_labels=[f"z[{j}]" for j in dims],
                           col_labels=[f"{v:+.1f}" for v in values])
@@ -134,7 +196,7 @@ def interpolation_grid(decode: Callable, z_a, z_b, path, *, shape, n: int = 10,
     z = np.concatenate([interpolate(a, b, n, m) for a, b in zip(z_a, z_b)
                         for m in ("linear", "slerp")])
     images = _decoded(decode, z, shape, func=func)
-    return _labelled_grid(images, n, path, shape=shape,
+    return labelled_grid(images, n, path, shape=shape,
                           title=title or "interpolation between codes: linear, then slerp",
                           row_labels=["linear", "slerp"] * len(z_a),
                           col_labels=[f"{t:.2g}" for t in np.linspace(0, 1, n)])
@@ -152,7 +214,7 @@ def class_grid(decode: Callable, z, n_classes: int, path, *, shape,
     y = np.repeat(np.arange(n_classes), len(z))
     images = _as_images(decode(zz, y), shape, name="decode(z, y)", func=func)
     names = list(classes) if classes is not None else [str(c) for c in range(n_classes)]
-    return _labelled_grid(images, len(z), path, shape=shape, row_labels=names,
+    return labelled_grid(images, len(z), path, shape=shape, row_labels=names,
                           title=title or "samples by class: one row per class, one code per column")
 
 
@@ -173,7 +235,7 @@ def analogy_grid(decode: Callable, x, z, n_classes: int, path, *, shape,
     decoded = _as_images(decode(zz, y), shape, name="decode(z, y)", func=func)
     images = np.concatenate([x[:, None], decoded.reshape(len(z), n_classes, *shape)], axis=1)
     names = list(classes) if classes is not None else [str(c) for c in range(n_classes)]
-    return _labelled_grid(images.reshape(-1, *shape), n_classes + 1, path, shape=shape,
+    return labelled_grid(images.reshape(-1, *shape), n_classes + 1, path, shape=shape,
                           col_labels=["input", *names],
                           title=title or "analogies: a test image's code decoded with every label")
 
@@ -185,17 +247,15 @@ def latent_figures(model, x: torch.Tensor, y: torch.Tensor | None, fig_dir, *, s
     """The latent figures a model supports, as (caption, path) pairs for a run's report.
 
     Models with a Gaussian ``posterior`` get a traversal of their most active units (largest
-    average KL on `x`, at most `max_dims`) and interpolations between test images; models whose
-    ``decode`` takes a label ``y`` decode with each image's label and add the class grid and the
-    analogies.
+    average KL on `x`, at most `max_dims`) and interpolations between test images; conditional
+    models (``decode(z, y)``: CVAE, M2) decode with each image's label and add the class grid and
+    the analogies.
     """
-    from hourglass.evaluate.metrics import takes_labels
-    from hourglass.core.objectives import kl_normal_std_normal_per_dim
-    if not (hasattr(model, "posterior") and hasattr(model, "decode")) or len(x) < 2:
+    if not (has(model, "posterior") and has(model, "decode")) or len(x) < 2:
         return []
     fig_dir, dev = Path(fig_dir), next(model.parameters()).device
     x = x[:500].to(dev)
-    labelled = y is not None and takes_labels(model.decode)  # CVAE, M2: decode(z, y)
+    labelled = y is not None and has(model, "conditional")  # CVAE, M2: decode(z, y)
     y = torch.as_tensor(y[:500]).to(dev) if labelled else None
     mu, logvar = model.posterior(x, model.onehot(y)) if labelled else model.posterior(x)
     kl = kl_normal_std_normal_per_dim(mu, logvar).mean(0)                # (d,)

@@ -1,5 +1,5 @@
 """Figures of the uses of the codes: embeddings side by side (``hourglass compare``), AUROC per class
-and score histograms (``hourglass detect``). Same conventions as :mod:`hourglass.viz.figures`:
+and score histograms (``hourglass detect``). Same conventions as :mod:`hourglass.viz.canvas`:
 Agg canvas, no pyplot, PNG written atomically, the path returned.
 """
 
@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib import colormaps
 
-from hourglass.viz.figures import _class_names, _new_figure, _save_png, project_2d
+from hourglass.viz.canvas import _new_figure, _save_png
+from hourglass.viz.embedding import _class_names, project_2d
 
 
 def embedding_panel(embeddings: Mapping[str, np.ndarray], path, *, color=None,

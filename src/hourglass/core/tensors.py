@@ -1,0 +1,20 @@
+"""Small tensor helpers shared by every layer."""
+
+from __future__ import annotations
+
+import torch
+
+
+@torch.no_grad()
+def batched(fn, x: torch.Tensor, *, batch_size: int = 500, device=None,
+            y: torch.Tensor | None = None) -> torch.Tensor:
+    """Apply `fn` to float batches of `x` (uint8 read as x/255) and concatenate on the CPU.
+    With labels `y`, ``fn(xb, yb)`` gets the matching slice of them."""
+    device = device or torch.device("cpu")
+    out = []
+    for start in range(0, x.shape[0], batch_size):
+        xb = x[start:start + batch_size].to(device)
+        xb = xb.float() / 255 if xb.dtype == torch.uint8 else xb.float()
+        yb = () if y is None else (torch.as_tensor(y[start:start + batch_size]).to(device),)
+        out.append(fn(xb, *yb).cpu())
+    return torch.cat(out)
