@@ -13,7 +13,6 @@ Writes benchmarks/results/throughput.json and throughput.md.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import time

@@ -353,9 +353,9 @@ def test_the_size_limit_is_half_the_memory(monkeypatch):
     model = build("ae", input_shape=(1, 8, 8), hidden=(16,), latent_dim=2)
     need = sum(t.numel() * t.element_size() for t in model.state_dict().values())
     cfg = {"input_shape": (1, 8, 8), "hidden": (16,), "latent_dim": 2}
-    monkeypatch.setattr(runs, "memory_bytes", lambda: 2 * need)
+    monkeypatch.setattr(store, "memory_bytes", lambda: 2 * need)
     assert sum(t.numel() for t in store.build_model("ae", cfg).state_dict().values()) * 4 == need
-    monkeypatch.setattr(runs, "memory_bytes", lambda: 2 * need - 2)
+    monkeypatch.setattr(store, "memory_bytes", lambda: 2 * need - 2)
     with pytest.raises(HourglassError, match="more than half of this machine"):
         store.build_model("ae", cfg)
 

@@ -112,7 +112,8 @@ def marginal_elbo(elbo_y: torch.Tensor, log_q_y: torch.Tensor,
     return (log_q_y.exp() * (elbo_y + log_p_y - log_q_y)).sum(-1)
 
 
-def marginal_log_likelihood(log_px_y: torch.Tensor, log_p_y: torch.Tensor | float) -> torch.Tensor:
+def marginal_log_likelihood(log_px_y: torch.Tensor,
+                            log_p_y: torch.Tensor | float) -> torch.Tensor:
     r"""Log-likelihood with a discrete latent $y$ summed out, computed with log-sum-exp.
 
     $\log p(x) = \log \sum_y p(y)\,p(x|y)$.

@@ -13,6 +13,7 @@ import importlib
 import os
 import platform
 import pkgutil
+import sys
 from pathlib import Path
 
 import torch
@@ -70,6 +71,8 @@ def machine_info(load_before: tuple | None = None) -> dict:
 
 def experiment_parser(module_name: str, doc: str | None):
     """An argparse parser for an experiment, with one-line errors and the required ``--out``."""
+    if module_name == "__main__":  # `python -m hourglass.experiments.NAME`
+        module_name = getattr(sys.modules["__main__"].__spec__, "name", module_name)
     name = module_name.rsplit(".", 1)[-1].replace("_", "-")
     p = Parser(prog=f"hourglass experiment {name}", description=(doc or "").strip())
     p.add_argument("--out", required=True, help=RESULTS_HELP)

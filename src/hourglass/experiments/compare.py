@@ -166,3 +166,7 @@ def write_compare(out, result, embeddings, y_eval, t_eval, classes) -> Path:
                     classes=classes if y_eval is not None else None, notes=notes,
                     title=f"{result['data']}: {result['n_eval']} held-out points")
     return out
+
+
+if __name__ == "__main__":
+    main()

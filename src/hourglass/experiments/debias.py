@@ -166,3 +166,7 @@ def write_debias(out, result: dict, x: torch.Tensor, ds, order: np.ndarray) -> P
         image_grid(ds.to_float(x[common]), out / "most_common.png", shape=ds.shape,
                    title="rated most common (lowest sampling weight)")
     return out
+
+
+if __name__ == "__main__":
+    main()

@@ -319,3 +319,7 @@ def write_detect(out, result: dict, cross_scores: dict) -> Path:
         score_histograms(cross_scores, out / "cross.png",
                          title=f"Scores: {result['data']} test vs other data")
     return out
+
+
+if __name__ == "__main__":
+    main()

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from hourglass.core.options import option
-from hourglass.core.validation import Boolean, Interval, Options
+from hourglass.core.validation import Boolean, Interval
 from hourglass.nn.masked import (GatedMaskedLayer, GatedStacksInput, MaskedConv2d, MaskedResidualBlock,
                          pixel_head, raster_mask)
 from hourglass.models.autoregressive import AutoregressiveConfig, AutoregressiveModel

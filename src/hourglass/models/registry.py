@@ -18,7 +18,6 @@ Evaluation, figures and the CLI use what a model declares.
 from __future__ import annotations
 
 import dataclasses
-import typing
 
 from hourglass.core.errors import ConfigError
 from hourglass.models.protocol import check_declaration, describe

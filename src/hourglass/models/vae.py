@@ -90,8 +90,9 @@ class VAE(AutoencoderBase):
 
     def objective(self, log_px_z: torch.Tensor, kl: torch.Tensor) -> torch.Tensor:
         """The ELBO that training maximizes, per example, with the schedules' values:
-        $\\log p(x|z) - \\beta_t\\,\\mathrm{KL}$, or $\\log p(x|z) - \\beta_t\\,|\\mathrm{KL} - C_t|$
-        under capacity control (:func:`~hourglass.core.objectives.elbo`)."""
+        $\\log p(x|z) - \\beta_t\\,\\mathrm{KL}$, or
+        $\\log p(x|z) - \\beta_t\\,|\\mathrm{KL} - C_t|$ under capacity control
+        (:func:`~hourglass.core.objectives.elbo`)."""
         C = self.capacity
         return O.elbo(log_px_z, kl if C is None else O.capacity_kl(kl, C), beta=self.kl_weight)
 

@@ -7,7 +7,7 @@ no per-example Python.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -34,7 +34,7 @@ class Batches:
 
     @classmethod
     def validation(cls, x: torch.Tensor | None, y: torch.Tensor | None, *, device, binarize: str,
-                   seed: int) -> "Batches | None":
+                   seed: int) -> Batches | None:
         """The validation split (None without one). It sees one fixed binarization ("dynamic"
         becomes "static", drawn with ``seed + 1``), so its numbers compare across epochs."""
         if x is None:

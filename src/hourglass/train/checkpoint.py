@@ -1,10 +1,10 @@
 """Training checkpoints in safetensors + JSON: model, optimizer, RNG states, history.
 
-:class:`RunState` is what the loop carries from step to step and a checkpoint restores;
-:class:`Checkpoints` is the run directory as training writes it. Nothing here unpickles. Tensors go to ``checkpoint.safetensors``; everything else (epoch, step in
+Nothing here unpickles. Tensors go to ``checkpoint.safetensors``; everything else (epoch, step in
 the epoch, history, optimizer hyper-parameters) to its metadata, so the one file, replaced
 atomically, is always a consistent checkpoint; ``checkpoint.json`` repeats the state for people to
-read.
+read. :class:`RunState` is what the training loop carries from step to step and a checkpoint
+restores; :class:`Checkpoints` is the run directory as training writes it.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import io
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -184,7 +184,7 @@ class RunState:
 def history_csv(history: list[dict]) -> str:
     """history.csv: epoch, train_*, val_*, anything else, time_s; terms in the order logged."""
     names = list(dict.fromkeys(c for row in history for c in row))
-    rank = lambda c: (c != "epoch", not c.startswith("train_"), not c.startswith("val_"),  # noqa: E731
+    rank = lambda c: (c != "epoch", not c.startswith("train_"), not c.startswith("val_"),
                       c == "time_s")
     cols = sorted(names, key=rank)  # stable: keeps the logged order within each group
     buf = io.StringIO()
@@ -246,9 +246,12 @@ class Checkpoints:
         extra.update(self.rank_rng())
         if not self.writes:
             return
-        skipped = {"skipped": run.skipped, "skipped_steps": run.skipped_steps} if step and run.skipped else {}
+        skipped = ({"skipped": run.skipped, "skipped_steps": run.skipped_steps}
+                   if step and run.skipped else {})
+        if shuffle_state is None:  # an epoch end: the next epoch draws from the current state
+            shuffle_state = self.generator.get_state()
         save_checkpoint(self.run_dir, model=self.model, optimizers=self.optimizers, keep=self.keep,
-                        shuffle_state=self.generator.get_state() if shuffle_state is None else shuffle_state,
+                        shuffle_state=shuffle_state,
                         epoch=epoch, best_model_state=run.best_state, extra_tensors=extra or None,
                         state={"step": step, "history": run.history, "best_loss": run.best_loss,
                                "bad_epochs": run.bad_epochs, **skipped})

@@ -20,13 +20,13 @@ The loop itself is shuffle, batch, phases, step, log; the rest is in the compone
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
 from hourglass.core.errors import ConfigError
-from hourglass.models.protocol import model_phases
+from hourglass.models.protocol import epoch_start, model_phases
 from hourglass.train import distributed
 from hourglass.train.batches import Batches, EpochOrder
 from hourglass.train.checkpoint import Checkpoints
@@ -78,27 +78,26 @@ def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = N
     if resume:
         ranks.resume(run.rank_rng, seed=config.seed, step=run.step)
     forward = ranks.forwards(model, phases)  # after the resume: DDP starts from rank 0's weights
-    steps = [(p, forward[p.name], optimizers[p.name], prefix[p.name]) for p in phases]
+    updates = [(p, forward[p.name], optimizers[p.name], prefix[p.name]) for p in phases]
     guard = NonFiniteGuard(config.on_nonfinite, run, prefix)
     stopping = EarlyStopping(config.patience, run)
     progress = Progress(enabled=config.progress and ranks.main, epochs=config.epochs)
-    on_epoch_start = getattr(model, "on_epoch_start", None)  # schedules (e.g. KL warm-up) live in the model
     n, bs = len(data), config.batch_size
     n_steps = -(-n // bs)  # batches per epoch
     with StopSignals(enabled=run_dir is not None) as signals:
         for epoch in range(run.epoch, config.epochs):
             t0 = time.perf_counter()
-            if on_epoch_start is not None:
-                on_epoch_start(epoch)
+            epoch_start(model, epoch)  # schedules (e.g. a KL warm-up) live in the model
             perm, epoch_shuffle = order.draw(epoch)
             first = run.begin_epoch(epoch)  # > 0: resumed within this epoch
             guard.begin_epoch(first)
-            for step, start in enumerate(progress.steps(epoch, range(first * bs, n, bs)), start=first):
+            starts = progress.steps(epoch, range(first * bs, n, bs))
+            for step, start in enumerate(starts, start=first):
                 idx = perm[start:start + bs]
                 m = idx.shape[0]
                 idx, m_rank = ranks.share(idx)  # this rank's rows of the global batch
                 xb, yb = data.get(idx)
-                for phase, loss_of, opt, head in steps:
+                for phase, loss_of, opt, head in updates:
                     terms = loss_of(xb, yb)
                     opt.zero_grad(set_to_none=True)
                     ranks.backward(terms["loss"])
@@ -110,14 +109,14 @@ def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = N
                     run.add(head, terms, m_rank)
                 done = step + 1
                 at_checkpoint = checkpoints.due(epoch * n_steps + done)
+                # the totals to look at (summed over the ranks), to keep, and a signal received
                 shown, run.totals, stop = ranks.tally(run.totals, signals.received, done=done,
                                                       force=at_checkpoint)
                 if shown is not None:  # a host sync: every SYNC_EVERY steps at most
                     guard.check(shown, epoch=epoch, upto=done)
-                    seen = min(n, start + m)
-                    progress.running(shown, lambda k: guard.rows(k, seen))
+                    progress.running(shown, seen=min(n, start + m), rows=guard.rows)
                 if (at_checkpoint or stop) and start + m < n:  # within the epoch
-                    guard.check(run.totals, epoch=epoch, upto=done)
+                    guard.check(run.totals, epoch=epoch, upto=done)  # never save a non-finite run
                     checkpoints.save(run, epoch=epoch, step=done, shuffle_state=epoch_shuffle)
                     if stop:
                         raise Interrupted(signals.message(run_dir, epoch + 1, done, stop))

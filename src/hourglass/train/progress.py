@@ -3,7 +3,7 @@ and one line per epoch with its history row. Only rank 0 shows anything."""
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from tqdm.auto import tqdm
 
@@ -21,10 +21,11 @@ class Progress:
                         disable=not self.enabled, mininterval=0.5)
         return self.bar
 
-    def running(self, totals: dict, rows: Callable[[str], int]) -> None:
-        """Show each term's running mean: its total over the rows behind it (`rows(term)`)."""
+    def running(self, totals: dict, *, seen: int, rows: Callable[[str, int], int]) -> None:
+        """Show each term's running mean after `seen` rows: its total over ``rows(term, seen)``,
+        the rows behind it."""
         if self.enabled:
-            self.bar.set_postfix({k: f"{float(v) / rows(k):.4g}" for k, v in totals.items()},
+            self.bar.set_postfix({k: f"{float(v) / rows(k, seen):.4g}" for k, v in totals.items()},
                                  refresh=False)
 
     def close(self) -> None:
