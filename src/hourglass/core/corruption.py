@@ -1,4 +1,4 @@
-r"""Corruption processes $q(\tilde x \mid x)$ of the denoising autoencoder (lecture notes 001).
+r"""Corruption processes $q(\tilde x \mid x)$ of the denoising autoencoder.
 
 The DAE reconstructs the clean $x$ from a corrupted $\tilde x \sim q(\tilde x \mid x)$:
 

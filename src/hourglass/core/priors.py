@@ -1,5 +1,5 @@
 r"""Priors p(z) to sample from: the adversarial autoencoder can match any of them, because its
-discriminator only needs samples (lecture notes 000 §4, Makhzani et al. 2016).
+discriminator only needs samples (Makhzani et al. 2016).
 
 Every sampler has the signature ``sample(n, dim, *, generator=None, labels=None) -> (n, dim)``.
 ``labels`` (ints, -1 for unknown) pick the component a sample comes from: the label-conditioned

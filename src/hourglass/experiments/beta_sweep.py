@@ -1,6 +1,6 @@
 """beta-VAE on sprites, beta in {1, 2, 4, 8, 16}: reconstruction, KL, beta-VAE/FactorVAE/MIG scores.
 
-The claim to check (Higgins et al. 2017; lecture notes 003): raising beta trades reconstruction
+The claim to check (Higgins et al. 2017): raising beta trades reconstruction
 for disentangled units. For each beta one VAE is trained on the same sprites with the same seed and
 budget; on the test split we report the reconstruction term E_q[-log p(x|z)] and the KL (nats),
 the number of active units (Var_x E_q[z_j] > 0.01, Burda et al. 2016), and the three

@@ -1,4 +1,4 @@
-"""Filters: first-layer weights of a one-layer denoising AE on Fashion-MNIST at masking 0 %, 10 %, 25 %, 50 % (the seminar's "Neuron A / Neuron B" picture).
+"""Filters: first-layer weights of a one-layer denoising AE on Fashion-MNIST at masking 0 %, 10 %, 25 %, 50 % (the filters picture of Vincent et al. 2010).
 
 One sigmoid layer $h = \\sigma(Wx + b)$ with a mirrored decoder is trained at each masking level
 from the same initialization (same seed), so column $j$ of the figure follows the same hidden unit

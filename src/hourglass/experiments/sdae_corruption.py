@@ -1,4 +1,4 @@
-"""Corruption level vs. pretraining quality: a 3-layer stacked denoising AE on Fashion-MNIST, fine-tuned with all labels and with 1,000 (the seminar's SDAE slide).
+"""Corruption level vs. pretraining quality: a 3-layer stacked denoising AE on Fashion-MNIST, fine-tuned with all labels and with 1,000 (after Vincent et al. 2010).
 
 For each masking level (0 %, 10 %, 25 %, 50 %) the 3-layer sigmoid network is pretrained greedily
 (each layer a one-layer DAE on the codes of the layers below, ``hourglass.models.stacked``), then

@@ -1,6 +1,6 @@
 """Semi-supervised Fashion-MNIST: M2 with 100-3000 labels vs pixel and VAE-code (M1) classifiers.
 
-The claim to check (Kingma et al. 2014; lecture notes 000): a VAE that treats the label as a
+The claim to check (Kingma et al. 2014): a VAE that treats the label as a
 latent variable learns a classifier from a few labels plus many unlabelled images. All methods see
 the same pool of training images and the same labelled subset (balanced over the 10 classes, drawn
 with the seed); the rest of the pool is unlabelled. Baselines with the same labels: logistic

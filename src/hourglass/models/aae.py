@@ -1,4 +1,4 @@
-r"""The adversarial autoencoder (Makhzani et al. 2016; lecture notes 000 §4 and 002).
+r"""The adversarial autoencoder (Makhzani et al. 2016).
 
 A VAE with its KL term replaced by a discriminator on the codes: the encoder $q(z|x)$ is trained
 so that its aggregated posterior $q(z) = \int q(z|x)\,p_d(x)\,dx$ cannot be told apart from a prior

@@ -1,4 +1,4 @@
-r"""The deterministic autoencoder (lecture notes 000 and 001).
+r"""The deterministic autoencoder.
 
 An encoder $h = f_\theta(x)$ compresses the input to a code, a decoder $\hat x = g_\phi(h)$
 reconstructs it, and training maximizes the likelihood of the input under the reconstruction:

@@ -1,4 +1,4 @@
-r"""What the explicit density models share (lecture notes 002 "Auto-regressive Model", 004).
+r"""What the explicit density models share.
 
 By the chain rule every distribution over D discrete values factorizes as
 

@@ -1,7 +1,7 @@
 """What every autoencoder-shaped model shares: the config fields, the encoder/decoder factory and
 the decoder's likelihood p(x|z).
 
-The loss follows from the likelihood (the MLE view of lecture notes 000): a Bernoulli decoder gives
+The loss follows from the likelihood (the maximum-likelihood view): a Bernoulli decoder gives
 cross-entropy, a Gaussian decoder gives squared error (scaled by a learned or fixed variance).
 """
 

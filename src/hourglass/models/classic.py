@@ -1,4 +1,4 @@
-r"""What the classic regularized autoencoders share (lecture notes 001): DAE, SCAE, CAE, sparse AE.
+r"""What the classic regularized autoencoders share: DAE, SCAE, CAE, sparse AE.
 
 Each is the deterministic autoencoder $h = f(x)$, $\hat x = g(h)$ with a different way of making
 the code robust: reconstruct from a corrupted input (DAE), penalize how much the code moves when

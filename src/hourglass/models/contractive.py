@@ -1,4 +1,4 @@
-r"""Contractive autoencoders, stochastic and analytic (lecture notes 001).
+r"""Contractive autoencoders, stochastic and analytic.
 
 Both add to the autoencoder's reconstruction a penalty on how much the code moves when the input
 moves, so that nearby inputs map to the same point of the manifold:

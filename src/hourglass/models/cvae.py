@@ -1,4 +1,4 @@
-r"""The conditional VAE (Sohn et al. 2015; lecture notes 000: "encoder, decoder에 label 추가").
+r"""The conditional VAE (Sohn et al. 2015).
 
 The label $y$ (one of K classes, one-hot) is concatenated to the encoder's input and to the
 decoder's code: $q_\phi(z|x, y)$, $p_\theta(x|z, y)$, prior $p(z) = \mathcal N(0, I)$ independent

@@ -1,4 +1,4 @@
-r"""The denoising autoencoder (Vincent et al. 2008, 2010; lecture notes 000 and 001).
+r"""The denoising autoencoder (Vincent et al. 2008, 2010).
 
 The encoder sees a corrupted input $\tilde x \sim q(\tilde x \mid x)$, the loss compares the
 reconstruction with the **clean** $x$:

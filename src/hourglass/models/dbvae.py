@@ -1,5 +1,5 @@
 r"""The debiasing VAE (Amini et al. 2019, "Uncovering and Mitigating Algorithmic Bias through
-Learned Latent Structure"; the MIT 6.S191 lecture of notes 003).
+Learned Latent Structure").
 
 One encoder gives both a classifier's logits and a Gaussian posterior,
 $f_\phi(x) = (\text{logits}(x), \mu(x), \log\sigma^2(x))$; a decoder reconstructs $x$ from

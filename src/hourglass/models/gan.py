@@ -1,5 +1,5 @@
 r"""Generative adversarial networks: the MLP GAN (Goodfellow et al. 2014) and DCGAN (Radford et al.
-2016); lecture notes 002, "Generative Models 2".
+2016).
 
 A generator $G$ maps noise $z \sim \mathcal N(0, I)$ to data, a discriminator $D$ tells data from
 samples. The minimax game
@@ -15,6 +15,8 @@ $\beta_1 = 0.5$. A GAN has no encoder (no ``transform``) and no likelihood.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import math
 
 import torch
 from torch import nn
@@ -71,7 +73,6 @@ class GANBase(nn.Module):
 
     @property
     def dim(self) -> int:
-        import math
         return math.prod(self.config.input_shape)
 
     def generate(self, z: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-r"""M2, the semi-supervised VAE (Kingma, Rezende, Mohamed & Welling 2014; lecture notes 000).
+r"""M2, the semi-supervised VAE (Kingma, Rezende, Mohamed & Welling 2014).
 
 The generative model is the CVAE's, $p(x|y, z)\,p(z)\,p(y)$ with $p(y) = 1/K$; inference adds a
 classifier $q(y|x)$ beside $q(z|x, y)$. A labelled example contributes the ELBO of $\log p(x, y)$,

@@ -1,4 +1,4 @@
-r"""NADE, the neural autoregressive density estimator (Larochelle & Murray 2011; lecture notes 002).
+r"""NADE, the neural autoregressive density estimator (Larochelle & Murray 2011).
 
 For binary $x \in \{0,1\}^D$ in a fixed order, every conditional is a logistic regression on a
 hidden layer that sees only the values before it, with one weight matrix shared by all of them:
@@ -61,7 +61,7 @@ class NADE(AutoregressiveModel):
         return torch.arange(self.dim).view(self.config.input_shape)
 
     def net_input(self, x: torch.Tensor) -> torch.Tensor:
-        return x  # NADE reads the bits themselves (the lecture's x_<i)
+        return x  # NADE reads the bits themselves (x_<i)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """$\\ell_i = V_i^\\top h_i + b_i$ for every i in one pass, shape (B, *input_shape)."""

@@ -1,4 +1,4 @@
-r"""PixelCNN, plain and gated (van den Oord et al. 2016; lecture notes 002, 004).
+r"""PixelCNN, plain and gated (van den Oord et al. 2016).
 
 $\log p(x) = \sum_{i} \log p(x_i \mid x_{<i})$ over the pixels in raster order, every conditional
 computed at once by masked convolutions (:mod:`hourglass.nn.masked`): a ``kernel_size`` mask-A

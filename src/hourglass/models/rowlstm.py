@@ -1,4 +1,4 @@
-r"""PixelRNN with Row LSTM layers (van den Oord et al. 2016, sec. 3.1; lecture notes 002, 004).
+r"""PixelRNN with Row LSTM layers (van den Oord et al. 2016, sec. 3.1).
 
 The image is processed row by row, top to bottom; an LSTM state runs down the rows, one state
 vector per pixel of the row. For row $r$ (all columns at once):

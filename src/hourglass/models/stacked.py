@@ -1,5 +1,5 @@
-r"""Stacked (denoising) autoencoders with greedy layer-wise pretraining (lecture notes 001;
-Bengio et al. 2007, Vincent et al. 2010).
+r"""Stacked (denoising) autoencoders with greedy layer-wise pretraining
+(Bengio et al. 2007, Vincent et al. 2010).
 
 A deep sigmoid encoder $h_L \circ \dots \circ h_1$, $h_k(a) = \sigma(W_k a + b_k)$, is hard to
 train from a random start. Greedy pretraining initializes it one layer at a time:
@@ -9,7 +9,7 @@ train from a random start. Greedy pretraining initializes it one layer at a time
    which stay fixed (they only compute the codes);
 3. stack the encoders (and, mirrored, the decoders) and fine-tune the whole network end to end:
    a classifier head on the top code with cross-entropy on labels (``finetune='classifier'``, the
-   SDAE of the seminar), or the deep autoencoder on reconstruction (``finetune='reconstruction'``).
+   SDAE of Vincent et al. 2010), or the deep autoencoder on reconstruction (``finetune='reconstruction'``).
 
 Pretraining is part of the model protocol: the model lists its greedy stages
 (``pretraining_stages``: what to train, on which inputs, where its weights go), and the training

@@ -1,4 +1,4 @@
-r"""The variational autoencoder (Kingma & Welling 2014; lecture notes 000, 002, 003, 004).
+r"""The variational autoencoder (Kingma & Welling 2014).
 
 Encoder $q_\phi(z|x) = \mathcal N(\mu_\phi(x), \mathrm{diag}\,\sigma^2_\phi(x))$, prior
 $p(z) = \mathcal N(0, I)$, decoder $p_\theta(x|z)$. Training minimizes the negative ELBO

@@ -2,7 +2,7 @@
 
 The encoder maps an input of shape ``input_shape`` to a flat feature vector of size ``out_dim``;
 the decoder maps a code of size ``in_dim`` back to ``input_shape``. Both exist in an MLP and a
-convolutional form (lecture notes 002: convolutions and transposed convolutions), with optional
+convolutional form, with optional
 dropout and batch norm (the regularizers of the same notes).
 """
 

@@ -1,4 +1,4 @@
-r"""Masked convolutions: the blocks of the autoregressive image models (lecture notes 002, 004).
+r"""Masked convolutions: the blocks of the autoregressive image models.
 
 An autoregressive image model orders the pixels row by row, left to right (raster order) and
 predicts every conditional $p(x_i \mid x_{<i})$ in one pass. A convolution would let pixel ``i`` see
