@@ -1,5 +1,6 @@
 """The training loop: it learns, it is reproducible, it resumes exactly, it stops early."""
 
+import contextlib
 import json
 import math
 
@@ -8,8 +9,10 @@ import torch
 
 from hourglass.core.errors import ConfigError, RunError
 from hourglass.models import build
-from hourglass.train import Batches, TrainConfig, list_optimizers, make_optimizer, train
+from hourglass.train import (OPTIMIZERS, Batches, TrainConfig, list_optimizers, make_optimizer,
+                             train)
 from hourglass.train.checkpoint import STATE, TENSORS
+from hourglass.train.speed import Precision
 
 
 def digits_uint8(n=400):
@@ -225,3 +228,90 @@ def test_phases_resume_bitwise(tmp_path):
     resumed = TwoPhase()
     train(resumed, x, config=cfg(epochs=6, batch_size=16), run_dir=tmp_path, resume=True)
     assert torch.equal(straight.a, resumed.a) and torch.equal(straight.b, resumed.b)
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_fused_and_foreach_updates_equal_the_one_parameter_at_a_time_update(name):
+    """The default implementation (fused where torch has it, else foreach) takes the same steps as
+    the plain loop over parameters, up to float rounding."""
+    def run(impl):
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Tanh(), torch.nn.Linear(5, 1))
+        opt = make_optimizer(name, net.parameters(), lr=0.05, weight_decay=0.01, impl=impl)
+        x = torch.randn(32, 6, generator=torch.Generator().manual_seed(1))
+        for _ in range(5):
+            opt.zero_grad()
+            net(x).pow(2).mean().backward()
+            opt.step()
+        return torch.cat([p.detach().flatten() for p in net.parameters()]), opt
+
+    ref, loop_opt = run("loop")
+    for impl in ("auto", "foreach"):
+        got, opt = run(impl)
+        torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-6)
+    moved = (ref - run("loop")[0]).abs().max()
+    assert moved == 0  # deterministic
+    _, auto = run("auto")
+    fused = auto.defaults.get("fused") is True
+    assert fused == (name in ("sgd", "momentum", "nesterov", "adagrad", "adam", "adamw"))
+
+
+def test_fused_is_refused_where_torch_has_none():
+    p = [torch.nn.Parameter(torch.zeros(3))]
+    with pytest.raises(ConfigError, match="RMSprop has no fused implementation"):
+        make_optimizer("rmsprop", p, impl="fused")
+
+
+def _tiny_vae():
+    torch.manual_seed(0)
+    return build("vae", input_shape=(1, 8, 8), latent_dim=2, hidden=(16,))
+
+
+def test_compiled_and_eager_losses_agree_on_a_fixed_batch(capsys):
+    x = torch.rand(256, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    eager = train(_tiny_vae(), x, config=TrainConfig(epochs=1, batch_size=64, progress=False))
+    compiled = train(_tiny_vae(), x, config=TrainConfig(epochs=1, batch_size=64, progress=False,
+                                                        compile=True))
+    assert "not available" not in capsys.readouterr().err
+    assert compiled[0]["compile_s"] > 0
+    for term in ("train_loss", "train_recon", "train_kl"):
+        assert compiled[0][term] == pytest.approx(eager[0][term], rel=1e-4)
+
+
+def test_compile_falls_back_to_eager_with_one_line(monkeypatch, capsys):
+    def broken(fn):
+        def call(*args):
+            raise RuntimeError("no C compiler found\ndetails")
+        return call
+    monkeypatch.setattr(torch, "compile", broken)
+    x = torch.rand(128, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    eager = train(_tiny_vae(), x, config=TrainConfig(epochs=1, batch_size=64, progress=False))
+    fallback = train(_tiny_vae(), x, config=TrainConfig(epochs=1, batch_size=64, progress=False,
+                                                        compile=True))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["hourglass: torch.compile is not available here (no C compiler found); "
+                   "training the 'main' phase without it."]
+    assert fallback[0]["train_loss"] == eager[0]["train_loss"]
+
+
+def test_bf16_autocast_keeps_the_likelihood_and_kl_in_float32():
+    model = _tiny_vae()
+    x = torch.rand(64, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.manual_seed(1)
+        ref = model(x)
+        with pytest.warns(UserWarning, match="bf16 is emulated") if not \
+                torch.ops.mkldnn._is_mkldnn_bf16_supported() else contextlib.nullcontext():
+            precision = Precision("bf16", torch.device("cpu"))
+        with precision.autocast():
+            torch.manual_seed(1)
+            low = model(x)
+    assert all(v.dtype == torch.float32 for v in low.values())
+    assert float(low["loss"]) == pytest.approx(float(ref["loss"]), rel=2e-2)
+    assert float(low["loss"]) != float(ref["loss"])  # the matrix products did run in bf16
+
+
+def test_fp16_needs_cuda():
+    with pytest.raises(ConfigError, match="precision='fp16' needs a CUDA device"):
+        train(_tiny_vae(), torch.rand(8, 1, 8, 8),
+              config=TrainConfig(epochs=1, progress=False, precision="fp16", device="cpu"))

@@ -17,7 +17,8 @@ from hourglass.core.options import option
 from hourglass.core import objectives as O
 from hourglass.core.validation import Boolean, AnyOf, Interval, Options, Sizes
 from hourglass.core.errors import ConfigError
-from hourglass.nn.layers import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
+from hourglass.nn.layers import (ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder,
+                                 conv_stack_problem)
 from hourglass.models.registry import ModelConfig
 
 
@@ -46,6 +47,10 @@ class AutoencoderConfig(ModelConfig):
         if self.arch == "conv" and len(self.input_shape) != 3:
             raise ConfigError(f"arch='conv' needs image input of shape (C, H, W); got input_shape="
                               f"{tuple(self.input_shape)}. Use arch='mlp' for vector data.")
+        if self.arch == "conv" and (problem := conv_stack_problem(self.input_shape,
+                                                                   self.channels)):
+            raise ConfigError(f"The 'channels' parameter of {owner or type(self).__name__} does "
+                              f"not fit the input: {problem}")
 
 
 class Likelihood(nn.Module):
@@ -61,7 +66,8 @@ class Likelihood(nn.Module):
                 self.register_buffer("logvar", torch.full(shape, 2 * math.log(sigma)))
 
     def log_prob(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        """$\\log p(x \\mid \\text{out})$ per example, shape (B,)."""
+        """$\\log p(x \\mid \\text{out})$ per example, shape (B,), in float32."""
+        out = out.float()
         if self.kind == "bernoulli":
             return O.bernoulli_log_likelihood(x, out)
         return O.gaussian_log_likelihood(x, out, self.logvar.clamp(min=-10.0))

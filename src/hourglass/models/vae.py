@@ -107,8 +107,9 @@ class VAE(AutoencoderBase):
         return terms
 
     def posterior(self, x):
-        """Parameters of q(z|x): mu and logvar, each (B, latent_dim)."""
-        mu, logvar = self.encoder(x).chunk(2, dim=-1)
+        """Parameters of q(z|x): mu and logvar, each (B, latent_dim), in float32 (also under a
+        lower-precision autocast: the KL and the bounds are computed from them)."""
+        mu, logvar = self.encoder(x).float().chunk(2, dim=-1)
         return mu, logvar
 
     def encode(self, x):

@@ -23,7 +23,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 
 from hourglass.core.errors import ConfigError, RunError
-from hourglass.core.io import atomic_save_safetensors, atomic_write_json, atomic_write_text
+from hourglass.core.io import (atomic_save_safetensors, atomic_write_json, atomic_write_text,
+                               checked_file)
 
 TENSORS, STATE = "checkpoint.safetensors", "checkpoint.json"
 
@@ -102,6 +103,13 @@ def _keep_previous(run_dir: Path, n: int) -> None:
         stale.unlink()
 
 
+def _checkpoint_cap(model) -> int:
+    """Most bytes a checkpoint of `model` takes: weights, at most two optimizer slots each and the
+    best weights (4 times the weights), plus room for the JSON state."""
+    weights = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    return 5 * weights + 64_000_000
+
+
 def load_checkpoint(run_dir: Path, *, model, optimizers: dict, generator: torch.Generator) -> dict:
     """Restore model, optimizer and RNGs in place; return the JSON state (epoch, step, history,
     ...) with ``best_model_state`` and ``extra`` (tensors) added."""
@@ -111,6 +119,8 @@ def load_checkpoint(run_dir: Path, *, model, optimizers: dict, generator: torch.
     if not (run_dir / TENSORS).exists():
         raise RunError(f"No checkpoint to resume in {run_dir}: expected {TENSORS}. "
                        "Start the run without --resume.")
+    # a FIFO would block the read forever, a device or a sparse file fill the memory
+    checked_file(run_dir / TENSORS, max_bytes=_checkpoint_cap(model), what="checkpoint")
     try:
         tensors = load_file(str(run_dir / TENSORS))
         meta = safe_open(str(run_dir / TENSORS), "pt").metadata() or {}

@@ -9,7 +9,8 @@ import torch
 from hourglass.core.errors import ConfigError
 from hourglass.core.options import check_options, option
 from hourglass.core.validation import AnyOf, Boolean, Interval, Options
-from hourglass.train.optim import OPTIMIZERS
+from hourglass.train.optim import IMPLEMENTATIONS, OPTIMIZERS
+from hourglass.train.speed import PRECISIONS
 
 BINARIZE = ("none", "dynamic", "static", "threshold")
 PositiveFloat = Interval(float, 0, None, closed="neither")
@@ -28,6 +29,9 @@ class TrainConfig:
     optimizer: str = option("adam", Options(tuple(OPTIMIZERS)),
                             "the update rule: SGD, SGD with (Nesterov) momentum, Adagrad, "
                             "Adadelta, RMSprop, Adam or AdamW")
+    optimizer_impl: str = option("auto", Options(IMPLEMENTATIONS),
+                                 "how torch computes the update: fused (one kernel), foreach "
+                                 "(multi-tensor) or loop; auto: fused where torch has it")
     lr: float | None = option(None, AnyOf((None, PositiveFloat)),
                               "learning rate; None: the optimizer's usual default")
     momentum: float | None = option(None, AnyOf((None, Interval(float, 0, 1, closed="left"))),
@@ -47,6 +51,12 @@ class TrainConfig:
                                      "(a fresh Bernoulli sample of each batch), static (one "
                                      "sample) or threshold; auto: dynamic for grey levels in "
                                      "[0, 1] under a Bernoulli decoder, else none"))
+    precision: str = option("fp32", Options(PRECISIONS),
+                            "arithmetic of the loss step: fp32; bf16 (autocast: CUDA, or CPUs "
+                            "with native bf16); fp16 (CUDA, with a gradient scaler)")
+    compile: bool = option(False, Boolean(),
+                           "compile each phase's loss step with torch.compile (the first step "
+                           "takes longer; its time is reported as compile_s)")
     seed: int = option(0, Interval(int, 0, None), "random seed: the same seed gives the same run",
                        estimator=False)
     device: str = option("auto", None, "auto, cpu, cuda or cuda:N")

@@ -36,6 +36,7 @@ from hourglass.train.nonfinite import NonFiniteGuard
 from hourglass.train.optim import phase_optimizer
 from hourglass.train.progress import Progress
 from hourglass.train.signals import Interrupted, StopSignals
+from hourglass.train.speed import Precision, compile_forwards
 
 
 def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = None,
@@ -78,6 +79,9 @@ def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = N
     if resume:
         ranks.resume(run.rank_rng, seed=config.seed, step=run.step)
     forward = ranks.forwards(model, phases)  # after the resume: DDP starts from rank 0's weights
+    if config.compile:
+        forward = compile_forwards(forward)
+    precision = Precision(config.precision, device)
     updates = [(p, forward[p.name], optimizers[p.name], prefix[p.name]) for p in phases]
     guard = NonFiniteGuard(config.on_nonfinite, run, prefix)
     stopping = EarlyStopping(config.patience, run)
@@ -85,7 +89,8 @@ def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = N
     n, bs = len(data), config.batch_size
     n_steps = -(-n // bs)  # batches per epoch
     with StopSignals(enabled=run_dir is not None) as signals:
-        for epoch in range(run.epoch, config.epochs):
+        first_epoch = run.epoch
+        for epoch in range(first_epoch, config.epochs):
             t0 = time.perf_counter()
             epoch_start(model, epoch)  # schedules (e.g. a KL warm-up) live in the model
             perm, epoch_shuffle = order.draw(epoch)
@@ -98,14 +103,16 @@ def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = N
                 idx, m_rank = ranks.share(idx)  # this rank's rows of the global batch
                 xb, yb = data.get(idx)
                 for phase, loss_of, opt, head in updates:
-                    terms = loss_of(xb, yb)
+                    with precision.autocast():
+                        terms = loss_of(xb, yb)
                     opt.zero_grad(set_to_none=True)
-                    ranks.backward(terms["loss"])
+                    ranks.backward(precision.scale(terms["loss"]))
+                    precision.unscale(opt)
                     if guard.skip and guard.skipped(phase, opt, m, epoch=epoch, step=step):
                         continue
                     if config.grad_clip is not None:
                         torch.nn.utils.clip_grad_norm_(phase.parameters, config.grad_clip)
-                    opt.step()
+                    precision.step(opt)
                     run.add(head, terms, m_rank)
                 done = step + 1
                 at_checkpoint = checkpoints.due(epoch * n_steps + done)
@@ -129,6 +136,8 @@ def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = N
                 row["skipped_steps"] = run.skipped_steps
             if val is not None:
                 row.update({f"val_{k}": v for k, v in evaluate_loss(model, val).items()})
+            if config.compile and epoch == first_epoch:  # the first step compiled
+                row["compile_s"] = sum(f.seconds or 0.0 for f in forward.values())
             row["time_s"] = time.perf_counter() - t0
             run.history.append(row)
             stop_early = stopping.stop(row.get("val_loss"), model)

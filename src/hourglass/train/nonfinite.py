@@ -30,6 +30,10 @@ def finite_gradient(parameters) -> bool:
     return not grads or bool(torch.isfinite(torch.nn.utils.get_total_norm(grads)))
 
 
+class NonFiniteLoss(RunError):
+    """The training loss (or a gradient) became inf/NaN and training stopped."""
+
+
 class NonFiniteGuard:
     """Checks the loss totals and, with ``mode="skip"``, skips steps whose gradient is not finite.
 
@@ -61,7 +65,7 @@ class NonFiniteGuard:
         self.run.skipped_steps += 1
         self.in_a_row += 1
         if self.in_a_row > NONFINITE_MAX_SKIPS:
-            raise RunError(f"The training loss stayed non-finite for {self.in_a_row} steps in a row "
+            raise NonFiniteLoss(f"The training loss stayed non-finite for {self.in_a_row} steps in a row "
                            f"(epoch {epoch + 1}, batch {step + 1}, phase {phase.name!r}) although "
                            f"the learning rate was lowered {self.in_a_row} times. Check the data "
                            "and the model settings.")
@@ -76,7 +80,7 @@ class NonFiniteGuard:
         if bad:
             after = self.checked
             where = f"batch {upto}" if upto - after <= 1 else f"batches {after + 1}-{upto}"
-            raise RunError(f"The training loss became non-finite in epoch {epoch + 1} "
+            raise NonFiniteLoss(f"The training loss became non-finite in epoch {epoch + 1} "
                            f"({', '.join('train_' + k for k in bad)}), {where}. Lower the learning "
                            "rate (--lr) or set --grad-clip; the last checkpoint (if any) is intact.")
         self.checked = upto

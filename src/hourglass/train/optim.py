@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING
 
 import torch
@@ -51,15 +52,42 @@ def _lookup(name: str):
     return OPTIMIZERS[name]
 
 
+IMPLEMENTATIONS = ("auto", "fused", "foreach", "loop")
+
+
+def implementation_kwargs(cls, impl: str, params: list) -> dict:
+    """The constructor flags that choose how torch computes the update.
+
+    ``fused``: one kernel for all parameters (torch's fused Adam, AdamW, SGD, Adagrad); ``foreach``:
+    the multi-tensor implementation; ``loop``: one parameter at a time. ``auto`` takes ``fused``
+    where torch has it for this optimizer and the parameters' device, else ``foreach``. The
+    implementations compute the same update up to float rounding.
+    """
+    if impl == "loop":
+        return {"foreach": False}
+    fused_ok = "fused" in inspect.signature(cls.__init__).parameters and all(
+        p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+    if impl == "fused" and not fused_ok:
+        raise ConfigError(f"{cls.__name__} has no fused implementation for these parameters; use "
+                          "optimizer_impl='foreach' (or 'auto').")
+    if impl == "fused" or (impl == "auto" and fused_ok):
+        return {"fused": True}
+    return {"foreach": True}
+
+
 def make_optimizer(name: str, params, *, lr: float | None = None, weight_decay: float = 0.0,
-                   momentum: float | None = None, **settings) -> torch.optim.Optimizer:
-    """Build the optimizer `name`; `lr=None` takes its default, `momentum` overrides 0.9, and
-    `settings` go to the constructor as they are (e.g. ``betas=(0.5, 0.999)``)."""
+                   momentum: float | None = None, impl: str = "auto",
+                   **settings) -> torch.optim.Optimizer:
+    """Build the optimizer `name`; `lr=None` takes its default, `momentum` overrides 0.9, `impl`
+    chooses torch's implementation (:func:`implementation_kwargs`), and `settings` go to the
+    constructor as they are (e.g. ``betas=(0.5, 0.999)``)."""
     cls, lr0, extra = _lookup(name)
     extra = {**extra, **settings}
     if momentum is not None and "momentum" in extra:
         extra["momentum"] = momentum
-    return cls(params, lr=lr0 if lr is None else lr, weight_decay=weight_decay, **extra)
+    params = list(params)
+    return cls(params, lr=lr0 if lr is None else lr, weight_decay=weight_decay,
+               **implementation_kwargs(cls, impl, params), **extra)
 
 
 def phase_optimizer(phase: Phase, config: TrainConfig) -> torch.optim.Optimizer:
@@ -70,4 +98,4 @@ def phase_optimizer(phase: Phase, config: TrainConfig) -> torch.optim.Optimizer:
     lr = settings.pop("lr", None) if config.lr is None else config.lr
     settings.pop("lr", None)
     return make_optimizer(name, phase.parameters, lr=lr, weight_decay=config.weight_decay,
-                          momentum=config.momentum, **settings)
+                          momentum=config.momentum, impl=config.optimizer_impl, **settings)
