@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import torch
+from tqdm.auto import tqdm
 
 
 @torch.no_grad()
 def batched(fn, x: torch.Tensor, *, batch_size: int = 500, device=None,
-            y: torch.Tensor | None = None) -> torch.Tensor:
+            y: torch.Tensor | None = None, progress: str | None = None) -> torch.Tensor:
     """Apply `fn` to float batches of `x` (uint8 read as x/255) and concatenate on the CPU.
-    With labels `y`, ``fn(xb, yb)`` gets the matching slice of them."""
+    With labels `y`, ``fn(xb, yb)`` gets the matching slice of them. With ``progress`` (a
+    description), a progress bar appears on a terminal once the work has taken 3 seconds."""
     device = device or torch.device("cpu")
     out = []
-    for start in range(0, x.shape[0], batch_size):
+    starts = range(0, x.shape[0], batch_size)
+    if progress is not None:
+        starts = tqdm(starts, desc=progress, unit="batch", leave=False, delay=3, disable=None)
+    for start in starts:
         xb = x[start:start + batch_size].to(device)
         xb = xb.float() / 255 if xb.dtype == torch.uint8 else xb.float()
         yb = () if y is None else (torch.as_tensor(y[start:start + batch_size]).to(device),)

@@ -31,7 +31,7 @@ def pca_2d(z_train, z_test):
     return pca.transform(np.asarray(z_train)), pca.transform(np.asarray(z_test))
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def evaluate_model(model, x_test: torch.Tensor, *, y_test=None, x_train=None, y_train=None,
                    k: int = 1000, batch_size: int | None = None, seed: int = 0,
                    knn_k: int = 5) -> dict:
@@ -64,7 +64,8 @@ def evaluate_model(model, x_test: torch.Tensor, *, y_test=None, x_train=None, y_
     if has(model, "log_prob") or has(model, "log_prob_bound"):
         bs = batch_size or max(1, min(500, 2 ** 22 // max(1, dim * min(k, 64))))
         log_p = batched(lambda xb, *yb: model.log_prob(xb, *yb, k=k, generator=gen), x_test,
-                        batch_size=bs, device=device, y=given)
+                        batch_size=bs, device=device, y=given,
+                        progress=f"test log-likelihood (k={k})")
         metrics["nll_nats"] = float(-log_p.mean())
         metrics["bits_per_dim"] = float(bits_per_dim(metrics["nll_nats"], dim))
         if has(model, "log_prob"):
