@@ -16,13 +16,13 @@ an unsupported platform), one line says so and training goes on eagerly.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import sys
 import time
 import warnings
 from collections.abc import Callable
 
 import torch
-import torch._inductor.config
 
 from hourglass.core.errors import ConfigError
 
@@ -105,5 +105,6 @@ def compile_forwards(forwards: dict[str, Callable]) -> dict[str, Compiled]:
     """Every phase's loss function, compiled. The compiled code draws its random numbers (the
     reparameterization noise, dropout) from torch's generator as eager code does, so a seed gives
     the same run compiled or not."""
-    torch._inductor.config.fallback_random = True
+    # the compiler's settings are imported only when compiling: importing them costs seconds
+    importlib.import_module("torch._inductor.config").fallback_random = True
     return {name: Compiled(fn, name) for name, fn in forwards.items()}
