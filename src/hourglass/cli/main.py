@@ -22,7 +22,7 @@ from hourglass.core.version import __version__
 from hourglass.cli import uses as cli_uses
 from hourglass.runs import workflow
 from hourglass.runs.config_file import Settings, read_settings
-from hourglass.runs.store import read_metrics
+from hourglass.runs.store import read_metrics, read_training_run
 from hourglass.core.errors import ConfigError, HourglassError
 from hourglass.cli.flags import add_option_flags, negated_flags
 from hourglass.data import list_datasets
@@ -303,7 +303,69 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         _check_replayed_model(settings, args.model)
         get_model_class(args.model)
         args = build_parser(args.model, settings).parse_args(argv)
+    if args.resume:
+        check_resume_flags(args, given_dests(argv, args.model, settings))
     return args
+
+
+# flags that say how to continue a run, not what it is: --resume may give them
+RESUME_MAY_CHANGE = {"epochs", "device", "quiet", "threads", "resume", "out", "no_eval", "k",
+                     "tensorboard", "download", "config", "model", "model_fields", "train_extra",
+                     "help"}
+RUN_DATA_DESTS = {"data": "spec", "val_fraction": "val_fraction", "n": "n", "labels": "labels",
+                  "labelled_share": "labelled_share"}
+
+
+def given_dests(argv: list[str], model_name: str, settings: Settings | None) -> set[str]:
+    """The dests of `hourglass train` that `argv` (or its --config file) sets explicitly: the
+    parser is built again with no defaults, so only what was given is parsed."""
+    p = build_parser(model_name)
+    sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
+    t = sub.choices["train"]
+    t._defaults.clear()
+    for a in t._actions:
+        a.default, a.required = argparse.SUPPRESS, False
+    given = set(vars(p.parse_args(argv))) - {"command"}
+    return given | set(settings.values if settings is not None else ())
+
+
+def _same(a, b) -> bool:
+    def norm(v):
+        return tuple(v) if isinstance(v, list) else v
+    return norm(a) == norm(b)
+
+
+def check_resume_flags(args: argparse.Namespace, given: set[str]) -> None:
+    """--resume continues a run as it was configured: every option given (on the command line or
+    by --config) must agree with the run's config.json, and --epochs may only extend it."""
+    old = read_training_run(args.out)
+    model_config, train, data = old["model_config"], old["train"], old["data"]
+    differ = []
+    for dest in sorted(given - RESUME_MAY_CHANGE):
+        value = getattr(args, dest) if hasattr(args, dest) else args.train_extra.get(dest)
+        if dest in RUN_DATA_DESTS:
+            recorded = data.get(RUN_DATA_DESTS[dest], 0.1 if dest == "labelled_share" else None)
+        elif dest in model_config:
+            recorded = model_config[dest]
+        elif dest in train:
+            recorded = train[dest]
+        else:
+            recorded = None
+        if value == "auto" and dest in ("likelihood", "binarize"):
+            continue  # resolved against the data when the run started
+        if not _same(value, recorded):
+            differ.append(f"--{dest.replace('_', '-')} {_shown(value)} (the run has "
+                          f"{_shown(recorded)})")
+    if differ:
+        raise ConfigError(f"--resume continues {args.out} as it was configured, but "
+                          f"{'; '.join(differ)}. Leave these options out to resume, or train a "
+                          "new run with another --out.")
+
+
+def _shown(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value)) or "none"
+    return str(value)
 
 
 def cmd_list() -> None:

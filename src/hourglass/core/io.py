@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +33,58 @@ def write_fix(err: OSError) -> str:
     if err.errno in DISK_FULL:
         return "Free some space"
     return "Check that the folder is writable"
+
+
+MAX_JSON_BYTES = 64_000_000  # config.json, metrics.json, settings files: far above any real one
+
+
+def physical_memory() -> int:
+    """This machine's physical memory in bytes."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def checked_file(path: str | os.PathLike, *, max_bytes: int, what: str = "file",
+                 error: type[Exception] = RunError) -> int:
+    """The size of `path` after checking that it is a regular file of at most `max_bytes`.
+
+    Every file Hourglass reads goes through this first: a FIFO would block the read forever, a
+    device (``/dev/zero``) or a huge sparse file would fill the memory. Symbolic links are
+    followed and their target is checked. Raises `error` naming the path and the fix.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise error(f"The {what} {path} does not exist. Check the path.") from None
+    except OSError as e:
+        raise error(f"Cannot read the {what} {path} ({e.strerror}).") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise error(f"The {what} {path} is a folder, not a file. Give the path of the file.")
+    if not stat.S_ISREG(st.st_mode):
+        raise error(f"The {what} {path} is not a regular file (a pipe, socket or device); "
+                    "Hourglass reads only regular files. Give the path of a regular file.")
+    if st.st_size > max_bytes:
+        raise error(f"The {what} {path} is {st.st_size:,} bytes, more than the {max_bytes:,} "
+                    "bytes such a file can hold here; it is not a file Hourglass wrote. Check "
+                    "the path.")
+    return st.st_size
+
+
+def read_checked_text(path: str | os.PathLike, *, max_bytes: int = MAX_JSON_BYTES,
+                      what: str = "file", error: type[Exception] = RunError) -> str:
+    """The UTF-8 text of `path`, checked first by :func:`checked_file`."""
+    checked_file(path, max_bytes=max_bytes, what=what, error=error)
+    try:
+        with open(path, "rb") as f:
+            data = f.read(max_bytes + 1)
+    except OSError as e:
+        raise error(f"Cannot read the {what} {path} ({e.strerror}).") from None
+    if len(data) > max_bytes:
+        raise error(f"The {what} {path} grew beyond {max_bytes:,} bytes while it was read. "
+                    "Check the path.")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise error(f"The {what} {path} is not UTF-8 text. Save it as UTF-8.") from None
 
 
 class WriteError(RunError):

@@ -256,3 +256,29 @@ def generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     the discriminator rejects every sample.
     """
     return F.softplus(-fake_logits).flatten(1).sum(1)
+
+
+def categorical_mi_lower_bound(c: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    r"""The variational lower bound on $I(c; x)$ (Barber & Agakov 2003; InfoGAN, Chen et al. 2016)
+    for uniform categorical codes, one sample per example.
+
+    $L_I = \log Q(c \mid x) + H(c) \le I(c; x)$ in expectation, with $H(c) = n \log K$ for $n$
+    independent uniform $K$-way codes. ``c`` holds the code indices, (B,) or (B, n); ``logits``
+    Q's scores, (B, K) or (B, K, n) (the class dimension is dim 1, as in ``F.cross_entropy``).
+    Every term is at most $H(c)$: $\log Q \le 0$; $Q$ uniform gives exactly 0.
+    """
+    k, n = logits.shape[1], (c[0].numel() if c.dim() > 1 else 1)
+    return categorical_log_likelihood(c, logits) + n * math.log(k)
+
+
+def uniform_gaussian_mi_lower_bound(c: torch.Tensor, mean: torch.Tensor,
+                                    logvar: torch.Tensor | float = 0.0, *, low: float = -1.0,
+                                    high: float = 1.0) -> torch.Tensor:
+    r"""The variational lower bound on $I(c; x)$ for continuous codes $c_j \sim U(\text{low},
+    \text{high})$ under a factored Gaussian $Q(c \mid x)$ (InfoGAN, Chen et al. 2016).
+
+    $L_I = \sum_j \log \mathcal N(c_j; \mu_j, \sigma_j^2) + H(c)$, $H(c) = n \log(\text{high} -
+    \text{low})$ for $n$ codes (``c`` of shape (B, n)). With a fixed $\sigma = 1$ the first term
+    is $-\tfrac12 \lVert c - \mu \rVert^2$ plus a constant: squared error.
+    """
+    return gaussian_log_likelihood(c, mean, logvar) + c.shape[1] * math.log(high - low)

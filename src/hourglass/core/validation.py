@@ -88,6 +88,17 @@ class Sizes:
 
 
 @dataclass(frozen=True)
+class Text:
+    """A non-empty string (a name or a path)."""
+
+    def accepts(self, v) -> bool:
+        return isinstance(v, str) and v != ""
+
+    def __str__(self):
+        return "a non-empty str"
+
+
+@dataclass(frozen=True)
 class AnyOf:
     """Any one of several constraints (e.g. None or a positive float)."""
 
@@ -109,3 +120,20 @@ def check_params(owner: str, params: dict, constraints: dict) -> None:
         if not constraint.accepts(value):
             raise ConfigError(f"The {name!r} parameter of {owner} must be {constraint}. "
                               f"Got {value!r} instead.")
+
+
+MAX_COUNT = 1_000_000  # samples drawn in one call; more would take minutes and many GB
+
+
+def check_count(n, *, name: str = "n_samples", owner: str = "sample",
+                maximum: int = MAX_COUNT) -> int:
+    """`n` as a count of examples to draw or compute: an int (not a bool, a float or a string) in
+    [1, maximum]. Raises ConfigError in the usual parameter shape, with the fix."""
+    constraint = Interval(int, 1, maximum)
+    if not constraint.accepts(n):
+        hint = (f" Draw more in several calls of at most {maximum:,}."
+                if isinstance(n, numbers.Integral) and not isinstance(n, bool) and n > maximum
+                else "")
+        raise ConfigError(f"The {name!r} parameter of {owner} must be {constraint}. "
+                          f"Got {n!r} instead.{hint}")
+    return int(n)

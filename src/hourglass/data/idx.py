@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hourglass.core.io import atomic_write_bytes
+from hourglass.core.io import atomic_write_bytes, checked_file, physical_memory
 from hourglass.core.errors import DataError
 
 __all__ = ["read_idx", "write_idx", "IDX_DTYPES"]
@@ -50,7 +50,9 @@ def claimed_nbytes(shape: tuple[int, ...], dtype: np.dtype, name) -> int:
 
 
 def _open(path: Path):
-    """Open `path` for binary reading, transparently decompressing gzip."""
+    """Open `path` for binary reading, transparently decompressing gzip (a regular file only: a
+    FIFO would block the read, a device never end)."""
+    checked_file(path, max_bytes=physical_memory() // 2, what="IDX file", error=DataError)
     with open(path, "rb") as f:
         gzipped = f.read(2) == _GZIP_MAGIC
     return gzip.open(path, "rb") if gzipped else open(path, "rb")

@@ -33,6 +33,7 @@ from hourglass.data.dataset import (Dataset, Split, as_examples, as_labels, chec
 from hourglass.data.download import download as download_file
 from hourglass.data.idx import MAX_DEFLATE_RATIO, claimed_nbytes, read_idx
 from hourglass.core.errors import ConfigError, DataError
+from hourglass.core.io import checked_file, physical_memory
 
 __all__ = ["load", "list_datasets", "register_dataset", "fetch", "load_idx_folder", "load_file",
            "IdxSource", "IDX_SOURCES", "cache_root"]
@@ -364,8 +365,10 @@ _CSV_LABELS = ("label", "y")
 def load_file(path: str | os.PathLike, *, val_fraction: float = 0.1, seed: int = 0) -> Dataset:
     """Load a ``.npy``, ``.npz`` or ``.csv`` file (formats in `list_datasets`) and split it."""
     path = Path(path).expanduser()
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         raise DataError(f"Data file {path} does not exist. Check the path.")
+    # a FIFO would block forever, /dev/zero or a sparse file fill the memory
+    checked_file(path, max_bytes=physical_memory() // 2, what="data file", error=DataError)
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":

@@ -17,6 +17,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from hourglass.core.errors import ConfigError
+from hourglass.core.validation import check_count
 from hourglass.estimators.autoencoders import _AutoencoderEstimator, _to_numpy
 
 __all__ = ["AAE", "GAN"]
@@ -82,6 +83,7 @@ class AAE(_AutoencoderEstimator):
     def sample(self, n_samples: int = 1, *, y=None, random_state=None):
         """Decode `n_samples` prior draws (class `y`, an int or array, in the labelled modes)."""
         check_is_fitted(self)
+        n_samples = check_count(n_samples, owner=f"{type(self).__name__}.sample")
         seed = int(check_random_state(random_state).randint(2 ** 31 - 1))
         gen = torch.Generator(device=self._device).manual_seed(seed)
         if y is not None:
@@ -125,6 +127,7 @@ class GAN(_AutoencoderEstimator, auto_wrap_output_keys=None):
     def sample(self, n_samples: int = 1, *, random_state=None):
         """`n_samples` draws G(z), z ~ N(0, I), in the layout X had at fit."""
         check_is_fitted(self)
+        n_samples = check_count(n_samples, owner=f"{type(self).__name__}.sample")
         seed = int(check_random_state(random_state).randint(2 ** 31 - 1))
         gen = torch.Generator(device=self._device).manual_seed(seed)
         return self._out(self.model_.sample(n_samples, generator=gen))

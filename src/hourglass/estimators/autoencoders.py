@@ -24,13 +24,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from hourglass.runs import store
-from hourglass.core.validation import check_params
+from hourglass.core.validation import check_count, check_params
 from hourglass.core.errors import ConfigError
 from hourglass.estimators.params import (ImportanceOptions, coerce, estimator_params, make_init,
                                          params_doc)
-from hourglass.models import build, get_model_class
+from hourglass.models import get_model_class
 from hourglass.models.protocol import has
 from hourglass.train import Batches, TrainConfig, resolve_device, train
+from hourglass.train.config import check_train_limits
 from hourglass.train.pretrain import pretrain
 
 
@@ -137,6 +138,7 @@ class _AutoencoderEstimator(TransformerMixin, BaseEstimator):
         """Fit the model to X (y is ignored). Returns self."""
         name = type(self).__name__
         check_params(name, self.get_params(), self._parameter_constraints)
+        check_train_limits({n: getattr(self, n) for n in self._names("train")}, name)
         resolve_device(self.device)
         x = self._check_X(X, reset=True)
         labels = self._fit_labels(y, x.shape[0])  # None for models that do not use labels
@@ -149,7 +151,8 @@ class _AutoencoderEstimator(TransformerMixin, BaseEstimator):
 
     def _fit(self, x: torch.Tensor, labels: torch.Tensor | None, seed: int):
         self.model_config_ = self._model_config(x)
-        self.model_ = build(self._model_name, **self.model_config_)
+        self.model_ = store.build_model(self._model_name, self.model_config_,
+                                        source=f"This {type(self).__name__}")
         x_train, x_val, y_train, y_val = x, None, labels, None
         if self.validation_fraction > 0:
             n_val = int(round(self.validation_fraction * x.shape[0]))
@@ -241,7 +244,7 @@ class _AutoencoderEstimator(TransformerMixin, BaseEstimator):
     @classmethod
     def load(cls, path: str | Path, *, device: str = "cpu"):
         """Read an estimator saved by :meth:`save` (safetensors + JSON only; nothing is unpickled)."""
-        model, config, extra = store.load_model(path, device=device)
+        config = store.read_config(path)
         est_info = config.get("estimator")
         if not est_info or est_info.get("class") != cls.__name__:
             found = (est_info or {}).get("class") or f"a '{config['model']}' training run"
@@ -249,11 +252,12 @@ class _AutoencoderEstimator(TransformerMixin, BaseEstimator):
             raise ConfigError(f"{path} holds {found}, not {article} {cls.__name__} estimator. "
                               f"Use hourglass.runs.store.load_model for training runs.")
         params = {k: tuple(v) if isinstance(v, list) else v for k, v in est_info["params"].items()}
-        est = cls(**params)
+        est = cls._from_saved_params(params, path)
+        model, config, extra = store.load_model(path, device=device,
+                                                extra_names=cls._extra_tensor_names)
         est.model_, est.model_config_ = model, config["model_config"]
-        est.input_ndim_ = est_info["input_ndim"]
         est.input_shape_ = tuple(config["model_config"]["input_shape"])
-        est.n_features_in_ = est_info["n_features_in"]
+        est.input_ndim_, est.n_features_in_ = _saved_layout(est_info, est.input_shape_, path)
         est.history_ = config.get("history", [])
         est._load_extra(extra)
         return est
@@ -261,11 +265,44 @@ class _AutoencoderEstimator(TransformerMixin, BaseEstimator):
     def _load_extra(self, extra: dict):
         pass
 
+    _extra_tensor_names: tuple = ()  # the extra.* tensors of model.safetensors (_extra_tensors)
+
+    @classmethod
+    def _from_saved_params(cls, params: dict, path):
+        """The estimator of saved `params`, checked as ``fit`` checks them: a key the class does
+        not take, or a value outside its constraint, is refused."""
+        unknown = sorted(set(params) - set(cls._params))
+        if unknown:
+            raise ConfigError(f"{path}: the saved {cls.__name__} has parameter(s) "
+                              f"{', '.join(map(repr, unknown))} that {cls.__name__} does not take. "
+                              "Load it with the Hourglass version that saved it, or fit it again.")
+        est = cls(**params)
+        try:
+            check_params(cls.__name__, est.get_params(), est._parameter_constraints)
+            check_train_limits({n: getattr(est, n) for n in est._names("train")}, cls.__name__)
+        except ConfigError as e:
+            raise ConfigError(f"{path} holds a saved {cls.__name__} that cannot be used: {e}") \
+                from None
+        return est
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64"]
         tags.non_deterministic = False
         return tags
+
+
+def _saved_layout(info: dict, input_shape: tuple, path) -> tuple[int, int]:
+    """(input_ndim, n_features_in) of a saved estimator, checked against its model's input."""
+    ndim, n_features = info.get("input_ndim"), info.get("n_features_in")
+    if ndim not in (2, 3, 4) or isinstance(ndim, bool):
+        raise ConfigError(f"{path}: the saved input_ndim = {ndim!r} is not 2, 3 or 4. Restore "
+                          "the saved files, or fit the estimator again.")
+    if n_features != math.prod(input_shape) or isinstance(n_features, bool):
+        raise ConfigError(f"{path}: the saved n_features_in = {n_features!r} does not match the "
+                          f"model's input shape {input_shape} ({math.prod(input_shape)} "
+                          "features). Restore the saved files, or fit the estimator again.")
+    return ndim, n_features
 
 
 def _resolve_likelihood(likelihood: str, x: torch.Tensor) -> str:
@@ -326,6 +363,8 @@ class AE(_AutoencoderEstimator):
         self.code_mean_ = z.mean(0)
         self.code_cov_ = torch.atleast_2d(torch.cov(z.T)) if z.shape[0] > 1 else torch.eye(z.shape[1])
 
+    _extra_tensor_names = ("code_mean", "code_cov")
+
     def _extra_tensors(self):
         return {"code_mean": self.code_mean_, "code_cov": self.code_cov_}
 
@@ -341,6 +380,7 @@ class AE(_AutoencoderEstimator):
     def sample(self, n_samples: int = 1, *, random_state=None):
         """Decode `n_samples` codes drawn from N(mean, cov) of the training codes."""
         check_is_fitted(self)
+        n_samples = check_count(n_samples, owner=f"{type(self).__name__}.sample")
         rng = check_random_state(random_state)
         cov = self.code_cov_.numpy() + 1e-6 * np.eye(self.latent_dim)
         z = rng.multivariate_normal(self.code_mean_.numpy(), cov, size=n_samples)
@@ -379,6 +419,7 @@ class VAE(_AutoencoderEstimator):
     def sample(self, n_samples: int = 1, *, random_state=None):
         """Decode `n_samples` draws from the prior N(0, I): the mean of p(x|z)."""
         check_is_fitted(self)
+        n_samples = check_count(n_samples, owner=f"{type(self).__name__}.sample")
         seed = int(check_random_state(random_state).randint(2 ** 31 - 1))
         gen = torch.Generator(device=self._device).manual_seed(seed)
         return self._out(self.model_.sample(n_samples, generator=gen))

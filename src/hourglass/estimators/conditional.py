@@ -19,7 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from hourglass.core.options import option
-from hourglass.core.validation import Interval
+from hourglass.core.validation import Interval, check_count
 from hourglass.estimators.params import ImportanceOptions
 from hourglass.data.semisupervised import UNLABELLED, repeat_labelled
 from hourglass.core.errors import ConfigError
@@ -122,6 +122,7 @@ class _ConditionalEstimator(VAE):
         """Decode `n_samples` draws z ~ N(0, I) with label `y` (one class label, or one per
         sample; None: labels drawn uniformly)."""
         check_is_fitted(self)
+        n_samples = check_count(n_samples, owner=f"{type(self).__name__}.sample")
         seed = int(check_random_state(random_state).randint(2 ** 31 - 1))
         gen = torch.Generator(device=self._device).manual_seed(seed)
         if y is not None:
@@ -130,6 +131,8 @@ class _ConditionalEstimator(VAE):
         return self._out(self.model_.sample(n_samples, y=y, generator=gen))
 
     # ---- save / load: classes_ travel as a tensor ---------------------------------------------
+    _extra_tensor_names = ("classes",)
+
     def _extra_tensors(self):
         return {"classes": torch.as_tensor(self.classes_)}
 

@@ -29,11 +29,11 @@ class RandomState:
     """Constraint: None, an int seed or a numpy RandomState (scikit-learn's ``random_state``)."""
 
     def accepts(self, v) -> bool:
-        return v is None or (isinstance(v, numbers.Integral) and not isinstance(v, bool)) \
-            or type(v).__name__ == "RandomState"
+        return v is None or (isinstance(v, numbers.Integral) and not isinstance(v, bool)
+                             and 0 <= v <= 2 ** 32 - 1) or type(v).__name__ == "RandomState"
 
     def __str__(self):
-        return "None, an int or a numpy RandomState"
+        return "None, an int in [0, 2**32 - 1] or a numpy RandomState"
 
 
 @dataclass

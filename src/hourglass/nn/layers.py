@@ -61,6 +61,23 @@ def _conv_sizes(size: int, n_layers: int) -> list[int]:
     return sizes
 
 
+def max_conv_layers(size: int) -> int:
+    """How many halving convolutions (kernel 4, stride 2, padding 1) an image side of `size`
+    pixels takes: each needs at least 2 pixels in, so at most floor(log2(size))."""
+    return max(int(size), 1).bit_length() - 1
+
+
+def conv_stack_problem(input_shape, channels) -> str | None:
+    """Why the conv stack `channels` does not fit images of `input_shape` (C, H, W), or None."""
+    fits = min(max_conv_layers(input_shape[1]), max_conv_layers(input_shape[2]))
+    if len(channels) <= fits:
+        return None
+    h, w = input_shape[1], input_shape[2]
+    return (f"channels={tuple(channels)} has {len(channels)} conv layers, each halving H and W, "
+            f"but {h}x{w} images take at most {fits}; give at most {fits} channel entries "
+            f"(e.g. channels={tuple(channels)[:fits]}), or use arch='mlp'.")
+
+
 class ConvEncoder(nn.Module):
     """Strided convolutions (each halves H and W), then a linear layer to ``out_dim``.
 

@@ -33,6 +33,7 @@ except ModuleNotFoundError:  # Python < 3.11: the same parser, as a package
     import tomli as tomllib
 
 from hourglass.core.errors import ConfigError
+from hourglass.core.io import read_checked_text
 from hourglass.runs.store import CONFIG
 from hourglass.train import TrainConfig
 
@@ -55,17 +56,12 @@ def read_settings(path: str | Path) -> Settings:
     path = Path(path)
     if path.is_dir():
         path = path / CONFIG
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         raise ConfigError(f"The --config file {path} does not exist. Check the path.")
     if path.suffix.lower() not in (".toml", ".json"):
         raise ConfigError(f"The --config file {path} must be a .toml or .json file (or a run's "
                           f"{CONFIG}).")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path} is not UTF-8 text. Save it as UTF-8.") from None
-    except OSError as e:
-        raise ConfigError(f"Cannot read {path} ({e.strerror}).") from None
+    text = read_checked_text(path, what="--config file", error=ConfigError)
     if path.suffix.lower() == ".toml":
         try:
             raw = tomllib.loads(text)

@@ -7,8 +7,10 @@ A run directory is the unit (see :mod:`hourglass.runs.store`). These functions a
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
+import re
 import shutil
 import time
 from contextlib import ExitStack, contextmanager
@@ -19,7 +21,9 @@ import torch
 
 from hourglass import viz
 from hourglass.runs import store
-from hourglass.core.io import DISK_FULL, WriteError, atomic_write_bytes, atomic_write_json
+from hourglass.core.io import (DISK_FULL, MAX_JSON_BYTES, WriteError, atomic_write_bytes,
+                               atomic_write_json, checked_file, read_checked_text)
+from hourglass.core.validation import Interval, check_count, check_params
 from hourglass.data import Dataset, load
 from hourglass.data.semisupervised import keep_labels, repeat_labelled
 from hourglass.core.errors import ConfigError, RunError
@@ -28,8 +32,10 @@ from hourglass.evaluate.sample_quality import sample_quality as measure_sample_q
 from hourglass.models import get_model_class
 from hourglass.models.protocol import has, has_log_prob, uses_labels
 from hourglass.train import Batches, TrainConfig, distributed, model_phases, resolve_device, train
-from hourglass.train.checkpoint import TENSORS as CHECKPOINT
-from hourglass.train.lock import run_lock
+from hourglass.train.checkpoint import TENSORS as CHECKPOINT, check_checkpoint
+from hourglass.train.config import MAX_SEED, check_train_limits
+from hourglass.train.lock import LOCK, run_lock
+from hourglass.train.nonfinite import NonFiniteLoss
 from hourglass.train.pretrain import pretrain
 from hourglass.train.tensorboard import TensorBoardWriter, summary_writer_class
 from hourglass.viz.latent import latent_figures
@@ -134,6 +140,100 @@ def _resumable_writes(out: Path):
                          "half-written") from None
 
 
+# what a run directory may hold (hourglass.runs.store, hourglass.train.checkpoint, the lock)
+RUN_FILES = {store.CONFIG, store.WEIGHTS, CHECKPOINT, "checkpoint.json", "checkpoints",
+             "history.csv", "metrics.json", "pretrain.json", "figures", "report.html",
+             "tensorboard", LOCK}
+# a temporary file of hourglass.core.io.atomic_open: ".NAME.<random>.tmp" beside NAME
+TEMP_FILE = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]+\.tmp$")
+UNIT_SCALE = 10.0  # data beyond +-UNIT_SCALE are far from the scale the models are set for
+
+
+def check_new_run_dir(out: Path) -> None:
+    """Refuse to start a new run in `out` unless it is absent, empty, or a run of ours (our
+    config.json, and only the files a run writes) that never got to its first checkpoint. A
+    finished or interrupted run is resumed, never overwritten; a folder that is not a run is
+    never written into."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise RunError(f"--out {out} is a file, not a folder. Choose another --out.")
+    entries = sorted(p.name for p in out.iterdir() if not TEMP_FILE.match(p.name))
+    if set(entries) <= {LOCK}:  # empty, or the lock of a run killed before it wrote anything
+        return
+    foreign = [e for e in entries if e not in RUN_FILES]
+    if store.CONFIG not in entries:
+        foreign.insert(0, f"no {store.CONFIG} of a run")
+    elif not _is_our_config(out / store.CONFIG):
+        foreign.insert(0, f"a {store.CONFIG} that is not a Hourglass run config")
+    if foreign:
+        raise RunError(f"--out {out} is a folder that holds files which are not a Hourglass run "
+                       f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}); nothing "
+                       "was written. Choose a new or empty folder for --out.")
+    if any(e in entries for e in (store.WEIGHTS, CHECKPOINT, "checkpoint.json")):
+        raise RunError(f"{out} already holds a run. Continue it with --resume, or choose "
+                       "another --out.")
+
+
+def _is_our_config(path: Path) -> bool:
+    try:
+        store.read_config(path.parent)
+    except RunError:
+        return False
+    return True
+
+
+def remove_stray_temp_files(out: Path) -> list[Path]:
+    """Delete the temporary files of writes that were killed mid-way (``.NAME.xxxx.tmp`` beside a
+    run file NAME, in `out`, or any in `out/checkpoints` and `out/figures`). Call it holding the
+    run's lock: no other writer can be using them then."""
+    removed = []
+    for folder in (out, out / "checkpoints", out / "figures"):
+        if not folder.is_dir():
+            continue
+        for p in folder.iterdir():
+            m = TEMP_FILE.match(p.name)
+            if m and p.is_file() and (folder != out or m["name"] in RUN_FILES):
+                p.unlink(missing_ok=True)
+                removed.append(p)
+    return removed
+
+
+def check_resume_epochs(out: Path, epochs: int) -> None:
+    """Refuse to resume to fewer epochs than the run has already trained."""
+    done = checkpoint_epoch(out)
+    if done is not None and epochs < done:
+        raise ConfigError(f"{out} has already trained {done} epochs (by its checkpoint); "
+                          f"--epochs {epochs} would end before that. Give --epochs {done} or "
+                          "more to continue it.")
+
+
+def checkpoint_epoch(out: Path) -> int | None:
+    """Epochs finished by the run in `out` by its checkpoint (None: no readable checkpoint)."""
+    path = out / "checkpoint.json"
+    if not path.exists():
+        return None
+    try:
+        state = json.loads(read_checked_text(path, what="checkpoint state"))
+    except (RunError, json.JSONDecodeError, RecursionError):
+        return None
+    if not isinstance(state, dict):
+        return None
+    epoch, step = state.get("epoch"), state.get("step", 0)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (epoch, step)):
+        return None
+    return epoch + (1 if step > 0 else 0)  # a checkpoint within an epoch: that epoch is begun
+
+
+def scale_hint(ds: Dataset) -> str:
+    """A hint for a loss that went non-finite on data far from unit scale."""
+    lo, hi = ds.value_range
+    if max(abs(lo), abs(hi)) <= UNIT_SCALE:
+        return ""
+    return (f" The data ({ds.name}) have values in [{lo:.4g}, {hi:.4g}], far from unit scale: "
+            "scale them first (to [0, 1], or to zero mean and unit variance).")
+
+
 def load_run_data(config: dict) -> Dataset:
     d = config["data"]
     return load(d["spec"], val_fraction=d["val_fraction"], seed=d["seed"], n=d.get("n"),
@@ -153,26 +253,28 @@ def train_run(model_name: str, data: str, *, out: str | Path, model_params: dict
     ``tensorboard=True`` also writes TensorBoard event files into ``out/tensorboard``
     (:mod:`hourglass.train.tensorboard`).
     """
+    if not isinstance(out, (str, os.PathLike)) or str(out).strip() == "":
+        raise ConfigError("--out must name the run directory to create, e.g. --out runs/vae; "
+                          f"got {out!r}.")
     out = Path(out)
     if tensorboard:
         summary_writer_class()  # a missing package fails here, before any data is loaded
     cls = get_model_class(model_name)
     train_config = train_config or TrainConfig()
+    check_train_limits(train_config.to_dict(), "train")
     if resume:
-        old = store.read_config(out)
+        old = store.read_training_run(out)
         if old["model"] != model_name:
             raise RunError(f"{out} is a {old['model']!r} run; resume it with "
                            f"`hourglass train {old['model']} --resume --out {out}`.")
         train_cfg = TrainConfig(**{**old["train"], "epochs": train_config.epochs,
                                    "progress": train_config.progress,
                                    "device": train_config.device}).validate()
+        check_resume_epochs(out, train_cfg.epochs)
         ds = load_run_data(old)
         model_config, data_info = old["model_config"], old["data"]
     else:
-        if any((out / f).exists() for f in (store.WEIGHTS, "checkpoint.json",
-                                             "checkpoint.safetensors")):
-            raise RunError(f"{out} already holds a run. Continue it with --resume, or choose "
-                           "another --out.")
+        check_new_run_dir(out)
         ds = load(data, val_fraction=val_fraction, seed=train_config.seed, n=n, download=download)
         params = dict(model_params or {})
         check_labels(cls, ds, labels, params)
@@ -188,8 +290,12 @@ def train_run(model_name: str, data: str, *, out: str | Path, model_params: dict
                      **ds.info()}
         if labels is not None:
             data_info.update(labels=labels, labelled_share=labelled_share)
-    if model_config.get("likelihood") == "bernoulli" and ds.dtype != torch.uint8 and ds.value_range[0] < 0:
-        raise ConfigError("A Bernoulli decoder needs data in [0, 1]; use --likelihood gaussian.")
+    lo, hi = ds.value_range
+    if model_config.get("likelihood") == "bernoulli" and ds.dtype != torch.uint8 \
+            and not (lo >= 0 and hi <= 1):
+        raise ConfigError(f"A Bernoulli decoder needs data in [0, 1] but {ds.name} has values in "
+                          f"[{lo:.4g}, {hi:.4g}]. Scale the data to [0, 1], or use --likelihood "
+                          "gaussian.")
     if train_cfg.patience is not None and len(ds.val) == 0:
         raise ConfigError("--patience (early stopping) needs a validation split: "
                           "set --val-fraction > 0.")
@@ -198,8 +304,10 @@ def train_run(model_name: str, data: str, *, out: str | Path, model_params: dict
     w = distributed.world()  # under torchrun: rank 0 writes, every rank trains
     with ExitStack() as claimed:
         def claim():  # one writer per run directory
+            store.check_model_size(model_name, model_config, source="This run")
             _check_writable(out)
             claimed.enter_context(run_lock(out))
+            remove_stray_temp_files(out)  # of a write killed mid-way (SIGKILL, power loss)
         distributed.on_main(claim, w)
         claimed.enter_context(_resumable_writes(out))
         board = TensorBoardWriter(out) if tensorboard and w.main else None
@@ -226,6 +334,8 @@ def _train_locked(cls, model_name, out, model_config, train_cfg, data_info, ds, 
                                    train=train_cfg.to_dict(), data=data_info, **extra)
         _check_free_space(out, model, train_cfg, resume=resume)
         return config
+    if resume:  # a checkpoint that cannot be read is refused before config.json is rewritten
+        check_checkpoint(out, model)
     config = distributed.on_main(start, w)
     t0 = time.perf_counter()
     if has(model, "pretraining") and not resume:  # e.g. greedy layer-wise pretraining
@@ -237,9 +347,12 @@ def _train_locked(cls, model_name, out, model_config, train_cfg, data_info, ds, 
     if data_info.get("labels") is not None:  # semi-supervised: a few labels, repeated
         y_train = keep_labels(y_train, data_info["labels"], seed=train_cfg.seed)
         x_train, y_train = repeat_labelled(x_train, y_train, data_info["labelled_share"])
-    history = train(model, x_train, y=y_train, val_x=ds.val.x if len(ds.val) else None,
-                    val_y=ds.val.y, config=train_cfg, run_dir=out, resume=resume,
-                    on_epoch_end=None if board is None else board.log_epoch)
+    try:
+        history = train(model, x_train, y=y_train, val_x=ds.val.x if len(ds.val) else None,
+                        val_y=ds.val.y, config=train_cfg, run_dir=out, resume=resume,
+                        on_epoch_end=None if board is None else board.log_epoch)
+    except NonFiniteLoss as e:
+        raise NonFiniteLoss(f"{e}{scale_hint(ds)}") from None
     train_time = time.perf_counter() - t0
     if not w.main:
         return None
@@ -289,8 +402,10 @@ def evaluate_run(run_dir: str | Path, *, k: int = 1000, device: str = "auto", mo
     dev = resolve_device(device)
     if model is None:
         model, config, _ = store.load_model(run_dir, device=dev)
-    else:
-        config = store.read_config(run_dir)
+    config = store.read_training_run(run_dir)
+    history = run_dir / "history.csv"  # read for the figures: check it before writing anything
+    if history.exists() or history.is_symlink():
+        checked_file(history, max_bytes=MAX_JSON_BYTES, what="training history")
     ds = ds if ds is not None else load_run_data(config)
     if tuple(ds.shape) != tuple(model.config.input_shape):
         raise RunError(f"The data of {run_dir} has shape {ds.shape} but the model expects "
@@ -377,12 +492,12 @@ def sample_run(run_dir: str | Path, *, n: int = 64, seed: int = 0, out: str | Pa
                npy: str | Path | None = None, device: str = "auto") -> dict:
     """Draw `n` samples; write a PNG grid (images) and optionally the array as .npy."""
     run_dir = Path(run_dir)
+    n = check_count(n, name="n", owner="hourglass sample")
+    check_params("hourglass sample", {"seed": seed}, {"seed": Interval(int, 0, MAX_SEED)})
     model, config, _ = store.load_model(run_dir, device=resolve_device(device))
     if not has(model, "sample"):
         raise ConfigError(f"The {config['model']!r} model has no generative prior to sample from. "
                           "Train a vae (or another generative model).")
-    if not isinstance(n, int) or n < 1:
-        raise ConfigError(f"-n must be a positive int. Got {n!r} instead.")
     dev = next(model.parameters()).device
     x = model.sample(n, generator=torch.Generator(device=dev).manual_seed(seed)).cpu()
     written = {}
@@ -399,6 +514,7 @@ def embed_run(run_dir: str | Path, data: str, *, out: str | Path, split: str = "
               device: str = "auto") -> Path:
     """Codes of a dataset's split (or 'all'), saved as an (N, latent_dim) .npy file."""
     model, config, _ = store.load_model(run_dir, device=resolve_device(device))
+    config = store.read_training_run(run_dir)
     if not has(model, "encode"):
         raise ConfigError(f"The {config['model']!r} model has no encoder, so it has no codes to "
                           "embed. Train an autoencoder (ae, vae, ...) for codes.")

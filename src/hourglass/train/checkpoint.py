@@ -110,6 +110,25 @@ def _checkpoint_cap(model) -> int:
     return 5 * weights + 64_000_000
 
 
+def check_checkpoint(run_dir: Path, model) -> None:
+    """Refuse, before anything is written, a checkpoint of `run_dir` that cannot be resumed: one
+    that is missing, not a regular file of a sensible size, or whose header or state cannot be
+    read (the tensors themselves are read by :func:`load_checkpoint`)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / TENSORS).exists() and not (run_dir / TENSORS).is_symlink():
+        raise RunError(f"No checkpoint to resume in {run_dir}: expected {TENSORS}. "
+                       "Start the run without --resume.")
+    checked_file(run_dir / TENSORS, max_bytes=_checkpoint_cap(model), what="checkpoint")
+    try:
+        with safe_open(str(run_dir / TENSORS), "pt") as f:
+            meta = f.metadata() or {}
+        if "state" in meta and not isinstance(json.loads(meta["state"]), dict):
+            raise ValueError("the state is not a JSON object")
+    except (json.JSONDecodeError, SafetensorError, OSError, ValueError, RecursionError) as e:
+        raise RunError(f"The checkpoint in {run_dir} cannot be read ({e}). "
+                       "Delete it and start again without --resume.") from None
+
+
 def load_checkpoint(run_dir: Path, *, model, optimizers: dict, generator: torch.Generator) -> dict:
     """Restore model, optimizer and RNGs in place; return the JSON state (epoch, step, history,
     ...) with ``best_model_state`` and ``extra`` (tensors) added."""

@@ -14,6 +14,20 @@ from hourglass.train.speed import PRECISIONS
 
 BINARIZE = ("none", "dynamic", "static", "threshold")
 PositiveFloat = Interval(float, 0, None, closed="neither")
+MAX_SEED = 2 ** 63 - 1      # torch.manual_seed takes a signed 64-bit int
+MAX_EPOCHS = 1_000_000      # far beyond any run; a larger number is a typo
+MOMENTUM_OPTIMIZERS = ("momentum", "nesterov")
+
+
+def check_train_limits(values: dict, owner: str = "TrainConfig") -> None:
+    """Refuse training options that contradict each other: an option the chosen optimizer does
+    not use (``momentum`` with ``sgd``) is refused rather than recorded as if it had been used.
+    `values`: option name -> value (a TrainConfig's fields, or an estimator's parameters)."""
+    optimizer = values.get("optimizer")
+    if values.get("momentum") is not None and optimizer not in MOMENTUM_OPTIMIZERS:
+        raise ConfigError(f"momentum={values['momentum']!r} is used only by the momentum and "
+                          f"nesterov optimizers, not by {optimizer!r}. Leave momentum out, or "
+                          "choose optimizer momentum or nesterov.")
 
 
 @dataclass
@@ -24,7 +38,7 @@ class TrainConfig:
     estimators' training parameters are generated from these fields.
     """
 
-    epochs: int = option(30, Interval(int, 1, None), "passes over the training split")
+    epochs: int = option(30, Interval(int, 1, MAX_EPOCHS), "passes over the training split")
     batch_size: int = option(128, Interval(int, 1, None), "examples per gradient step")
     optimizer: str = option("adam", Options(tuple(OPTIMIZERS)),
                             "the update rule: SGD, SGD with (Nesterov) momentum, Adagrad, "
@@ -57,7 +71,7 @@ class TrainConfig:
     compile: bool = option(False, Boolean(),
                            "compile each phase's loss step with torch.compile (the first step "
                            "takes longer; its time is reported as compile_s)")
-    seed: int = option(0, Interval(int, 0, None), "random seed: the same seed gives the same run",
+    seed: int = option(0, Interval(int, 0, MAX_SEED), "random seed: the same seed gives the same run",
                        estimator=False)
     device: str = option("auto", None, "auto, cpu, cuda or cuda:N")
     progress: bool = option(True, Boolean(), "show a progress bar with the loss terms",
@@ -75,6 +89,7 @@ class TrainConfig:
 
     def validate(self, owner: str = "TrainConfig") -> "TrainConfig":
         check_options(self, owner)
+        check_train_limits(asdict(self), owner)
         resolve_device(self.device)
         return self
 

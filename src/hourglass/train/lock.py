@@ -8,6 +8,7 @@ crashed machine) is stale and taken over; a live one is refused with the PID to 
 from __future__ import annotations
 
 import os
+import stat
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,7 +28,12 @@ def _alive(pid: int) -> bool:
 
 
 def _read_pid(path: Path) -> int | None:
+    """The PID in a lock file; None for one that holds none (or is not a small regular file: a
+    FIFO would block the read)."""
     try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > 100:
+            return None
         return int(path.read_text().strip() or "x")
     except (ValueError, OSError):
         return None
