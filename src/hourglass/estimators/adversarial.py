@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from hourglass.core.errors import ConfigError
-from hourglass.core.validation import check_count
 from hourglass.estimators.autoencoders import _AutoencoderEstimator, _to_numpy
 
 __all__ = ["AAE", "GAN"]
@@ -82,10 +80,7 @@ class AAE(_AutoencoderEstimator):
 
     def sample(self, n_samples: int = 1, *, y=None, random_state=None):
         """Decode `n_samples` prior draws (class `y`, an int or array, in the labelled modes)."""
-        check_is_fitted(self)
-        n_samples = check_count(n_samples, owner=f"{type(self).__name__}.sample")
-        seed = int(check_random_state(random_state).randint(2 ** 31 - 1))
-        gen = torch.Generator(device=self._device).manual_seed(seed)
+        n_samples, gen = self._sampling(n_samples, random_state)
         if y is not None:
             y = torch.as_tensor(np.broadcast_to(np.asarray(y), (n_samples,)).copy(),
                                 dtype=torch.long, device=self._device)
@@ -126,8 +121,5 @@ class GAN(_AutoencoderEstimator, auto_wrap_output_keys=None):
 
     def sample(self, n_samples: int = 1, *, random_state=None):
         """`n_samples` draws G(z), z ~ N(0, I), in the layout X had at fit."""
-        check_is_fitted(self)
-        n_samples = check_count(n_samples, owner=f"{type(self).__name__}.sample")
-        seed = int(check_random_state(random_state).randint(2 ** 31 - 1))
-        gen = torch.Generator(device=self._device).manual_seed(seed)
+        n_samples, gen = self._sampling(n_samples, random_state)
         return self._out(self.model_.sample(n_samples, generator=gen))

@@ -189,6 +189,14 @@ class _AutoencoderEstimator(TransformerMixin, BaseEstimator):
         pass
 
     # ---- using the model ------------------------------------------------------------------
+    def _sampling(self, n_samples, random_state) -> tuple[int, torch.Generator]:
+        """For ``sample``: the checked number of samples and a generator on the model's device
+        seeded from `random_state`."""
+        check_is_fitted(self)
+        n_samples = check_count(n_samples, owner=f"{type(self).__name__}.sample")
+        seed = int(check_random_state(random_state).randint(2 ** 31 - 1))
+        return n_samples, torch.Generator(device=self._device).manual_seed(seed)
+
     @property
     def _device(self):
         return next(self.model_.parameters()).device
@@ -418,10 +426,7 @@ class VAE(_AutoencoderEstimator):
 
     def sample(self, n_samples: int = 1, *, random_state=None):
         """Decode `n_samples` draws from the prior N(0, I): the mean of p(x|z)."""
-        check_is_fitted(self)
-        n_samples = check_count(n_samples, owner=f"{type(self).__name__}.sample")
-        seed = int(check_random_state(random_state).randint(2 ** 31 - 1))
-        gen = torch.Generator(device=self._device).manual_seed(seed)
+        n_samples, gen = self._sampling(n_samples, random_state)
         return self._out(self.model_.sample(n_samples, generator=gen))
 
 

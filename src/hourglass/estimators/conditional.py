@@ -19,7 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from hourglass.core.options import option
-from hourglass.core.validation import Interval, check_count
+from hourglass.core.validation import Interval
 from hourglass.estimators.params import ImportanceOptions
 from hourglass.data.semisupervised import UNLABELLED, repeat_labelled
 from hourglass.core.errors import ConfigError
@@ -121,10 +121,7 @@ class _ConditionalEstimator(VAE):
     def sample(self, n_samples: int = 1, *, y=None, random_state=None):
         """Decode `n_samples` draws z ~ N(0, I) with label `y` (one class label, or one per
         sample; None: labels drawn uniformly)."""
-        check_is_fitted(self)
-        n_samples = check_count(n_samples, owner=f"{type(self).__name__}.sample")
-        seed = int(check_random_state(random_state).randint(2 ** 31 - 1))
-        gen = torch.Generator(device=self._device).manual_seed(seed)
+        n_samples, gen = self._sampling(n_samples, random_state)
         if y is not None:
             y = self._labels(np.broadcast_to(np.asarray(y), (n_samples,)), n_samples)
             y = y.to(self._device)

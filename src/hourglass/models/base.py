@@ -16,9 +16,8 @@ from torch import nn
 from hourglass.core.options import option
 from hourglass.core import objectives as O
 from hourglass.core.validation import Boolean, AnyOf, Interval, Options, Sizes
-from hourglass.core.errors import ConfigError
 from hourglass.nn.layers import (ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder,
-                                 conv_stack_problem)
+                                 check_conv_input)
 from hourglass.models.registry import ModelConfig
 
 
@@ -44,13 +43,8 @@ class AutoencoderConfig(ModelConfig):
 
     def validate(self, owner=None):
         super().validate(owner)
-        if self.arch == "conv" and len(self.input_shape) != 3:
-            raise ConfigError(f"arch='conv' needs image input of shape (C, H, W); got input_shape="
-                              f"{tuple(self.input_shape)}. Use arch='mlp' for vector data.")
-        if self.arch == "conv" and (problem := conv_stack_problem(self.input_shape,
-                                                                   self.channels)):
-            raise ConfigError(f"The 'channels' parameter of {owner or type(self).__name__} does "
-                              f"not fit the input: {problem}")
+        check_conv_input(self.arch, self.input_shape, self.channels,
+                         owner or type(self).__name__, name="arch='conv'")
 
 
 class Likelihood(nn.Module):

@@ -24,8 +24,7 @@ from torch import nn
 from hourglass.core.options import option
 from hourglass.core import objectives as O
 from hourglass.core.validation import Boolean, Interval, Options, Sizes
-from hourglass.core.errors import ConfigError
-from hourglass.nn.layers import ConvDecoder, ConvEncoder, MLPDecoder, conv_stack_problem, mlp
+from hourglass.nn.layers import ConvDecoder, ConvEncoder, MLPDecoder, check_conv_input, mlp
 from hourglass.models.protocol import Phase, declare
 from hourglass.models.registry import ModelConfig, register_model
 
@@ -44,13 +43,8 @@ class GANConfig(ModelConfig):
 
     def validate(self, owner=None):
         super().validate(owner)
-        if self.arch == "conv" and len(self.input_shape) != 3:
-            raise ConfigError(f"arch='conv' (DCGAN) needs image input (C, H, W); got "
-                              f"input_shape={tuple(self.input_shape)}. Use arch='mlp'.")
-        if self.arch == "conv" and (problem := conv_stack_problem(self.input_shape,
-                                                                   self.channels)):
-            raise ConfigError(f"The 'channels' parameter of {owner or type(self).__name__} does "
-                              f"not fit the input: {problem}")
+        check_conv_input(self.arch, self.input_shape, self.channels,
+                         owner or type(self).__name__, name="arch='conv' (DCGAN)")
 
 
 class GANBase(nn.Module):

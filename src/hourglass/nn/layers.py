@@ -12,6 +12,8 @@ import math
 
 from torch import nn
 
+from hourglass.core.errors import ConfigError
+
 
 def mlp(sizes: list[int], *, dropout: float = 0.0, batch_norm: bool = False,
         activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
@@ -76,6 +78,18 @@ def conv_stack_problem(input_shape, channels) -> str | None:
     return (f"channels={tuple(channels)} has {len(channels)} conv layers, each halving H and W, "
             f"but {h}x{w} images take at most {fits}; give at most {fits} channel entries "
             f"(e.g. channels={tuple(channels)[:fits]}), or use arch='mlp'.")
+
+
+def check_conv_input(arch: str, input_shape, channels, owner: str, *, name: str = "arch='conv'"):
+    """Raise ConfigError unless a conv network (``arch='conv'``) fits `input_shape`: images
+    (C, H, W), and no more layers than halvings of H and W."""
+    if arch != "conv":
+        return
+    if len(input_shape) != 3:
+        raise ConfigError(f"{name} needs image input of shape (C, H, W); got input_shape="
+                          f"{tuple(input_shape)}. Use arch='mlp' for vector data.")
+    if problem := conv_stack_problem(input_shape, channels):
+        raise ConfigError(f"The 'channels' parameter of {owner} does not fit the input: {problem}")
 
 
 class ConvEncoder(nn.Module):
