@@ -255,7 +255,7 @@ REPLAY_ERRORS = {
     "no-train": (None, lambda c: c.pop("train"),
                  ["config.json is not the config of a training run: it needs 'model'"]),
     "bad-train-value": (None, lambda c: c["train"].update(epochs=0),
-                        ["The 'epochs' parameter of train must be an int in the range [1, inf). "
+                        ["The 'epochs' parameter of train must be an int in the range [1, 1000000]. "
                          "Got 0 instead."]),
 }
 
