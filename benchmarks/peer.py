@@ -24,6 +24,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -91,7 +92,9 @@ def measure(variant: str, batch_size: int, args) -> float | None:
             return None
         cmd = [args.pythae_python, args.pythae_script, "custom", "--no-progress",
                "--threads", str(args.threads), "--bs", str(batch_size)]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        with tempfile.TemporaryDirectory() as scratch:  # Pythae writes its outputs to the cwd
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True,
+                                 cwd=scratch).stdout
         line = [s for s in out.splitlines() if s.startswith("RESULT ")][-1]
         value = json.loads(line[len("RESULT "):])["samples_per_s"]
         return float(value[-1] if isinstance(value, list) else value)  # the steady epoch
