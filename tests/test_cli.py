@@ -419,3 +419,21 @@ def test_a_run_that_failed_in_its_first_epoch_can_be_restarted(tmp_path, capsys)
     rc_resume, _, _ = cli(["train", "vae", "--resume", "--epochs", "1", "--quiet", "--no-eval",
                            "--out", out_dir], capsys)
     assert 0 in (rc_plain, rc_resume)
+
+
+def test_evaluate_holds_the_run_lock(run_dir, tmp_path, capsys):
+    """evaluate rewrites a run's files: it refuses while a live process holds the run's lock, and
+    takes over (then removes) the stale lock of a run killed with SIGKILL."""
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    (run / ".lock").write_text(f"{os.getppid()}\n")  # a live process: pytest's parent
+    before = (run / "metrics.json").read_bytes()
+    rc, _, err = cli(["evaluate", run, "--k", "5"], capsys)
+    assert_one_error_line(rc, err, "is being written by another run", f"PID {os.getppid()}")
+    assert (run / "metrics.json").read_bytes() == before
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (run / ".lock").write_text(f"{dead.pid}\n")  # its owner is gone
+    rc, _, err = cli(["evaluate", run, "--k", "5"], capsys)
+    assert rc == 0, err
+    assert not (run / ".lock").exists()

@@ -12,9 +12,11 @@ Every user mistake prints one line, ``hourglass: error: ...``, and exits with st
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import sys
+from pathlib import Path
 
 import torch
 
@@ -31,6 +33,7 @@ from hourglass.core.parsing import (EXIT_USAGE, Parser, comma_sizes, optional_fl
                                     positive_int)
 from hourglass.models import describe_models, get_model_class, list_models
 from hourglass.train import TrainConfig, distributed, list_optimizers
+from hourglass.train.lock import run_lock
 from hourglass.train.signals import Interrupted
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, also for SIGTERM: stopped cleanly, resumable
@@ -413,8 +416,11 @@ def run(argv: list[str]) -> int:
         else:
             print(f"trained: {args.out}")
     elif args.command == "evaluate":
-        metrics = workflow.evaluate_run(args.run, k=args.k, device=args.device,
-                                        sample_quality=args.sample_quality)
+        # evaluate rewrites metrics, figures and report: hold the run's lock (refused while a
+        # live run writes it; a dead run's stale lock is taken over and removed)
+        with run_lock(args.run) if Path(args.run).is_dir() else contextlib.nullcontext():
+            metrics = workflow.evaluate_run(args.run, k=args.k, device=args.device,
+                                            sample_quality=args.sample_quality)
         _print_metrics(metrics)
         print(f"report: {args.run}/report.html")
     elif args.command == "sample":
