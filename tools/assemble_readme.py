@@ -12,7 +12,7 @@ readme = readme.replace("BENCH_TABLE", bench.read_text() if bench.exists() else 
 peer = ROOT / "benchmarks" / "results" / "peer.md"
 readme = readme.replace("PEER_TABLE", peer.read_text() if peer.exists() else "(not run yet)")
 guides = []
-for doc in sorted((ROOT / "docs").glob("issue-*.md"), key=lambda p: int(re.findall(r"\d+", p.name)[0])):
+for doc in sorted((ROOT / "docs").glob("guide-*.md"), key=lambda p: int(re.findall(r"\d+", p.name)[0])):
     text = doc.read_text().strip()
     # every guide starts one level below "## Guides": demote its headings to ### and deeper
     lines, fenced = [], False

@@ -1,6 +1,6 @@
 """AAE vs VAE vs GAN/DCGAN on Fashion-MNIST: prior matching, sample quality, semi-supervised AAE.
 
-Three studies of issue 5, one command each (``--study``):
+Three studies of the adversarial models, one command each (``--study``):
 
 - ``prior``: AAE with a 2-D code and a Gaussian, a 10-component mixture and a swiss-roll prior, and
   a VAE (Gaussian prior) with the same encoder/decoder; for each, the unbiased MMD^2 between 2,000

@@ -1,7 +1,7 @@
 r"""Pictures of a latent space drawn by the decoder: the decoded grid over a 2-D prior (the
 "manifold"), traversals, interpolations, class-conditional grids and analogies.
 
-Lecture notes 003 ("latent perturbation"): change one latent unit at a time, keep the others, and
+Latent perturbation (Higgins et al. 2017): change one latent unit at a time, keep the others, and
 look at what the decoder draws; with a disentangled code each row changes one thing. The pure
 helpers (:func:`latent_plane`, :func:`traversal_codes`, :func:`interpolate`) hold the arithmetic and
 are tested directly; the figure functions take a ``decode`` callable and tile its images with
