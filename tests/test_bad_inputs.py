@@ -16,6 +16,7 @@ Each case asserts:
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -177,7 +178,8 @@ def _other_flag_cases() -> list[Cli]:
         ("--val-fraction", "1", "val_fraction"), ("--val-fraction", "nan", "val_fraction"),
         ("--val-fraction", "inf", "val_fraction"), ("--n", "abc", "--n"), ("--n", "0", "'n'"),
         ("--n", "-5", "'n'"), ("--n", "1.5", "--n"), ("--k", "0", "--k"), ("--k", "abc", "--k"),
-        ("--k", "-1", "--k"), ("--labels", "0", "--labels"), ("--labels", "abc", "--labels"),
+        ("--k", "-1", "--k"), ("--importance-samples", "0", "--importance-samples"),
+        ("--importance-samples", "abc", "--importance-samples"), ("--labels", "0", "--labels"), ("--labels", "abc", "--labels"),
         ("--labels", "10", "labels"), ("--labelled-share", "abc", "labelled.share"),
         ("--threads", "0", "--threads"), ("--threads", "abc", "--threads"),
         ("--data", "no-such-dataset", "no-such-dataset"), ("--data", "", "data|dataset"),
@@ -235,6 +237,8 @@ def _other_flag_cases() -> list[Cli]:
     run_cmds = [
         ("evaluate-k-0", ["evaluate", "{run}", "--k", "0"], "--k"),
         ("evaluate-k-text", ["evaluate", "{run}", "--k", "abc"], "--k"),
+        ("evaluate-importance-samples-0", ["evaluate", "{run}", "--importance-samples", "0"],
+         "--importance-samples"),
         ("evaluate-device", ["evaluate", "{run}", "--device", "tpu"], "device"),
         ("evaluate-missing-run", ["evaluate", "{tmp}/nope"], "does not exist"),
         ("evaluate-a-file", ["evaluate", "{tmp}/file.txt"], "is a file"),
@@ -339,8 +343,8 @@ def _config_cases() -> list[Cli]:
     t = next(a for a in build_parser("vae")._actions if a.dest == "command").choices["train"]
     skip = {"help", "config", "model", "out"}
     for a in t._actions:
-        if a.dest in skip or not a.option_strings:
-            continue
+        if a.dest in skip or not a.option_strings or a.help == argparse.SUPPRESS:
+            continue  # a hidden alias (--k) sets the same setting as its flag
         key = a.dest.replace("_", "-")
         cases.append(Cli(f"json-{key}-list", [*cfg, "{tmp}/s.json"], _words(a.dest),
                          setup=_settings("s.json", json.dumps(

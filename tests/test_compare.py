@@ -155,7 +155,7 @@ def test_missing_umap_row_says_how_to_install_it(digits_result, monkeypatch):
                                         "wall_s": rows(result)["umap"]["wall_s"]}
     monkeypatch.setitem(sys.modules, "umap", None)  # import umap -> ImportError, installed or not
     again = run_compare("digits", methods="umap", n=50, n_eval=30, isolate=False)
-    assert again["rows"][0]["note"] == "not installed: pip install 'hourglass[umap]' (or umap-learn)"
+    assert again["rows"][0]["note"] == "not installed: pip install 'hourglass-ae[umap]' (or umap-learn)"
 
 
 def test_compare_files_hold_the_same_numbers(digits_result):

@@ -25,6 +25,7 @@ from hourglass.core.parsing import comma_sizes, optional_float, optional_int
 from hourglass.core.validation import AnyOf, Boolean, Interval, Options, Sizes
 
 AUTO_LIKELIHOOD_HELP = "; auto: Bernoulli for data in [0, 1], else Gaussian"
+AUTO_BERNOULLI_HELP = "; auto: bernoulli (the data must be in [0, 1])"
 
 
 def _number_type(c, optional: bool):
@@ -52,8 +53,9 @@ def flag_arguments(name: str, field: dataclasses.Field, spec, constraint) -> tup
     elif isinstance(inner, Options):
         choices = tuple(over.pop("choices", inner.values))
         if name == "likelihood" and "auto" not in choices:
+            help_ += (AUTO_LIKELIHOOD_HELP if "gaussian" in choices else
+                      AUTO_BERNOULLI_HELP)  # never offer a likelihood the model refuses
             choices, kwargs["default"] = ("auto", *choices), "auto"
-            help_ += AUTO_LIKELIHOOD_HELP
         kwargs["choices"] = list(choices)
     elif isinstance(inner, Sizes):
         kwargs.update(type=comma_sizes, metavar="N,N")

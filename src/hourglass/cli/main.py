@@ -1,459 +1,232 @@
-"""``hourglass`` — the command line, a thin layer over :mod:`hourglass.runs.workflow`.
+"""``hourglass`` — the command line, a thin layer over :mod:`hourglass.runs` and the experiments.
+
+The command table (:data:`COMMANDS`) names each subcommand's module, one-line help and
+description; a command's module, and with it PyTorch, is imported only when that command runs
+(or its ``--help`` is asked for), so ``hourglass --help`` starts in a fraction of a second. The
+help of a command and the output of ``hourglass list`` depend only on the installed code: they
+are kept in a small cache (``$HOURGLASS_CACHE/cli``, else ``~/.cache/hourglass/cli``) keyed by the
+code's files, so that asking again does not import PyTorch either.
 
 Model and training flags are generated from the option declarations of the model's config and of
-:class:`~hourglass.train.TrainConfig` (:mod:`hourglass.cli.flags`), so a new model or a new
-training option gets its flag, type, choices and help from its one declaration.
-``hourglass train --config FILE`` takes the flags from a TOML/JSON file or a run's config.json
-(:mod:`hourglass.runs.config_file`): the file's settings become the parser's defaults, so a flag on
-the command line overrides them, and each is checked against its flag's type and choices.
-Every user mistake prints one line, ``hourglass: error: ...``, and exits with status 2.
+:class:`~hourglass.train.TrainConfig` (:mod:`hourglass.cli.flags`). Every user mistake prints one
+line, ``hourglass: error: ...``, and exits with status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
+import hashlib
+import importlib
+import io
 import os
 import sys
+import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
-import torch
-
+from hourglass.core.errors import HourglassError
+from hourglass.core.parsing import EXIT_USAGE, Parser
 from hourglass.core.version import __version__
-from hourglass.cli import uses as cli_uses
-from hourglass.runs import workflow
-from hourglass.runs.config_file import Settings, read_settings
-from hourglass.runs.store import read_metrics, read_training_run
-from hourglass.core.errors import ConfigError, HourglassError
-from hourglass.cli.flags import add_option_flags, negated_flags
-from hourglass.data import list_datasets
-from hourglass.experiments import get_experiment, list_experiments
-from hourglass.core.parsing import (EXIT_USAGE, Parser, comma_sizes, optional_float, optional_int,
-                                    positive_int)
-from hourglass.models import describe_models, get_model_class, list_models
-from hourglass.train import TrainConfig, distributed, list_optimizers
-from hourglass.train.lock import run_lock
-from hourglass.train.signals import Interrupted
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, also for SIGTERM: stopped cleanly, resumable
 
 
-THREADS_HELP = ("CPU threads of torch (default: torch's own, one per core). On a shared or busy "
-                "machine 1 thread can be far faster: with more threads every step waits for the "
-                "slowest core. Not recorded in the run: results agree up to float rounding (the "
-                "last bits can differ between thread counts)")
+class Command(NamedTuple):
+    module: str       # what adds the command's arguments (add_arguments) and runs it (run)
+    help: str         # one line in `hourglass --help`
+    description: str  # the head of `hourglass COMMAND --help`
 
 
-def add_threads_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threads", type=positive_int, default=None, metavar="N", help=THREADS_HELP)
+COMMANDS = {
+    "train": Command("hourglass.cli.train", "train a model into a run directory, then evaluate it",
+                     "Train MODEL on --data into the run directory --out, evaluate it on the "
+                     "test split and write report.html. `hourglass train MODEL --help` lists the "
+                     "model's own options. `hourglass train --config run.toml` takes every option "
+                     "from a file; `hourglass train --config runs/x/config.json --out runs/y` "
+                     "trains the run runs/x again, exactly."),
+    "evaluate": Command("hourglass.cli.run_commands", "test metrics, figures and report of a run",
+                        "Compute the test NLL (nats, bits/dim), reconstruction error and k-NN "
+                        "accuracy of the codes; rewrite metrics.json, figures/ and report.html."),
+    "sample": Command("hourglass.cli.run_commands",
+                      "draw samples from a trained generative model",
+                      "Draw -n samples from the prior of a trained generative model (with "
+                      "--class C, from p(x | y = C) of a class-conditional one) and write them "
+                      "as a PNG grid and, with --npy, as an array. Existing files are never "
+                      "overwritten, except the run's own figures/samples.png."),
+    "embed": Command("hourglass.cli.run_commands", "save the codes of a dataset as .npy",
+                     "Encode one split of a dataset with a trained autoencoder and save the "
+                     "codes, one row per example, as an (N, latent_dim) .npy file. The dataset "
+                     "is split as the run's data was (same validation share and seed)."),
+    "runs": Command("hourglass.cli.runs", "list the runs in a folder, or compare some",
+                    "List the run folders under DIR (default: runs) as a table: model, data, "
+                    "key test metrics, epochs done/planned, training time and status (finished, "
+                    "interrupted, running, failed). `hourglass runs compare RUN RUN ... --out "
+                    "DIR` prints their metrics side by side and draws their training curves "
+                    "over each other."),
+    "experiment": Command("hourglass.cli.experiment",
+                          "run an experiment (writes JSON + a Markdown table)",
+                          "Run the experiment NAME; options after NAME go to the experiment "
+                          "(`hourglass experiment NAME --help`)."),
+    "compare": Command("hourglass.cli.uses", "dimensionality reduction side by side: PCA, LDA, "
+                       "Isomap, LLE, t-SNE, UMAP, autoencoders", ""),
+    "detect": Command("hourglass.cli.uses", "outlier detection benchmark: one-class AUROC per "
+                      "class, cross-dataset AUROC", ""),
+    "debias": Command("hourglass.cli.uses", "latent-density re-sampling: a classifier trained on "
+                      "imbalanced data with and without it", ""),
+    "list": Command("hourglass.cli.catalog", "list models, datasets, optimizers and experiments",
+                    "List the registered models with their capabilities (enc: encode, dec: "
+                    "decode, rec: reconstruct, sample, log_prob exact or a bound, ...), the "
+                    "datasets, the optimizers and the experiments."),
+}
 
 
-def add_model_flags(p: argparse.ArgumentParser, model_name: str) -> list[str]:
-    """One flag per option of the model's config (input_shape comes from the data)."""
-    g = p.add_argument_group(f"{model_name} model options")
-    return add_option_flags(g, get_model_class(model_name).config_class)
+class DefaultsFormatter(argparse.HelpFormatter):
+    """Every option's help line ends with its default, unless the help already states it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (text is argparse.SUPPRESS or "default" in text or action.default is argparse.SUPPRESS
+                or action.required or not action.option_strings
+                or isinstance(action, (argparse._HelpAction, argparse._VersionAction))):
+            return text
+        if action.nargs == 0 and action.const is True and action.default is False:
+            return f"{text} (default: off)"  # store_true
+        shown = ("none" if action.default is None else
+                 ",".join(map(str, action.default)) if isinstance(action.default, (tuple, list))
+                 else "%(default)s")
+        return f"{text} (default: {shown})"
 
 
-def add_train_flags(p: argparse.ArgumentParser) -> None:
-    """One flag per training option (TrainConfig)."""
-    add_option_flags(p.add_argument_group("training options"), TrainConfig)
+def command_of(argv: list[str]) -> str | None:
+    """The subcommand named in `argv`: its first word, if it is one."""
+    return argv[0] if argv and argv[0] in COMMANDS else None
 
 
-_INT_TYPES = (int, positive_int, optional_int)
-_FLOAT_TYPES = (float, optional_float)
-_NOT_SETTINGS = ("help", "config", "model_fields")
+def command_module(name: str):
+    """Import the module of command `name` (it adds the arguments and runs the command)."""
+    return importlib.import_module(COMMANDS[name].module)
 
 
-def setting_value(action: argparse.Action, value):
-    """A file's value for the option of `action`, checked and converted as the flag's text would
-    be (TOML/JSON already give numbers, booleans and lists). Raises ValueError with the reason."""
-    if action.nargs == 0:  # --quiet, --no-eval, --batch-norm/--no-batch-norm
-        if not isinstance(value, bool):
-            raise ValueError("expected true or false")
-        return value
-    if value is None:  # JSON null (a run's config.json): only where the flag's default is None
-        if action.default is not None:
-            raise ValueError(f"expected a value (default: {action.default})")
-        return None
-    if isinstance(value, bool):
-        raise ValueError("expected a value, not true/false")
-    if action.type is comma_sizes:  # a list [256, 128], one int, or the flag's text "256,128"
-        if isinstance(value, str):
-            return comma_sizes(value)
-        sizes = value if isinstance(value, list) else [value]
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in sizes):
-            raise ValueError("expected a list of ints, e.g. [256, 128]")
-        return tuple(sizes)
-    if isinstance(value, str):
-        value = action.type(value) if action.type is not None else value
-    elif action.type in _FLOAT_TYPES and isinstance(value, (int, float)):
-        value = float(value)
-    elif action.type in _INT_TYPES and isinstance(value, int):
-        value = action.type(str(value))  # positive_int checks the sign
-    else:
-        kind = ("an int" if action.type in _INT_TYPES else
-                "a number" if action.type in _FLOAT_TYPES else "a string")
-        raise ValueError(f"expected {kind}")
-    if action.choices is not None and value not in action.choices:
-        raise ValueError("expected one of " + ", ".join(map(str, action.choices)))
-    return value
-
-
-def _train_fields_without_flag(actions: dict) -> set[str]:
-    """TrainConfig fields that have no flag (yet): a --config file may still set them."""
-    return ({f.name for f in dataclasses.fields(TrainConfig)} - set(actions)
-            - set(negated_flags(TrainConfig)))
-
-
-def apply_settings(t: argparse.ArgumentParser, settings: Settings, model_name: str | None) -> None:
-    """Make a --config file's settings the defaults of the train parser `t` (flags override them).
-
-    Every key must be an option of `t` (its dest, with _ for -) or a TrainConfig field without a
-    flag (kept in ``train_extra``, checked by TrainConfig): a typo is refused, never ignored.
-    """
-    actions = {a.dest: a for a in t._actions if a.dest not in _NOT_SETTINGS}
-    extra_fields = _train_fields_without_flag(actions)
-    path, defaults, train_extra = settings.path, {}, {}
-    for key, value in settings.values.items():
-        if key in extra_fields:
-            train_extra[key] = value
-            continue
-        if key not in actions:
-            if settings.replay:
-                raise ConfigError(f"{path}: the {model_name!r} model of this version has no "
-                                  f"option {key!r}; replay the run with the Hourglass version "
-                                  "that wrote it.")
-            valid = ", ".join(sorted(k.replace("_", "-") for k in {*actions, *extra_fields}))
-            scope = (f"of hourglass train {model_name}" if model_name else
-                     "without a model (name one, model = \"vae\", for its own options)")
-            raise ConfigError(f"{path}: unknown setting {key.replace('_', '-')!r}. Valid "
-                              f"settings {scope}: {valid}.")
-        try:
-            defaults[key] = setting_value(actions[key], value)
-        except (ValueError, TypeError, argparse.ArgumentTypeError) as e:
-            raise ConfigError(f"{path}: {key.replace('_', '-')} = {value!r} is not valid "
-                              f"({e}).") from None
-        if key == "out":  # given by the file, so no longer required on the command line
-            actions[key].required = False
-    t.set_defaults(**defaults, train_extra=train_extra)
-
-
-def train_config_from(args: argparse.Namespace) -> TrainConfig:
-    """The TrainConfig of `hourglass train`'s flags (and --config's fields that have no flag);
-    ``binarize`` may be "auto", resolved against the data by the workflow."""
-    values = dict(args.train_extra)
-    for f in dataclasses.fields(TrainConfig):
-        if f.name in vars(args):
-            values[f.name] = getattr(args, f.name)
-    for name, dest in negated_flags(TrainConfig).items():  # --quiet: progress=False
-        values[name] = not getattr(args, dest)
-    values["binarize"] = "none"
-    config = TrainConfig(**values).validate("train")
-    config.binarize = args.binarize  # "auto" is resolved against the data
-    return config
-
-
-def build_parser(model_name: str | None = None,
-                 settings: Settings | None = None) -> argparse.ArgumentParser:
-    """The parser; with ``settings`` (from ``train --config``), they are the train defaults."""
-    p = Parser(prog="hourglass", description="Autoencoders and deep generative models: "
-               "train, evaluate, sample, embed.")
+def build_parser(model_name: str | None = None, settings=None, *,
+                 commands=None) -> argparse.ArgumentParser:
+    """The parser. The subcommands named in `commands` (default: all) get their arguments, which
+    imports their modules; the others only their help line. With `model_name`, ``train`` has that
+    model's flags; with ``settings`` (from ``train --config``), they are the train defaults."""
+    p = Parser(prog="hourglass", formatter_class=DefaultsFormatter,
+               description="Autoencoders and deep generative models: train, evaluate, sample, "
+               "embed, compare.")
     p.add_argument("--version", action="version", version=f"hourglass {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
-
-    t = sub.add_parser("train", help="train a model into a run directory, then evaluate it",
-                       description="Train MODEL on --data into the run directory --out, evaluate "
-                       "it on the test split and write report.html. `hourglass train MODEL "
-                       "--help` lists the model's own options. `hourglass train --config "
-                       "run.toml` takes every option from a file; `hourglass train --config "
-                       "runs/x/config.json --out runs/y` trains the run runs/x again, exactly.")
-    t.add_argument("model", nargs="?", default=None,
-                   help="model name: " + ", ".join(list_models()) + " (optional when --config "
-                   "names it)")
-    t.add_argument("--config", default=None, metavar="FILE",
-                   help="take the options from FILE: a .toml or .json file with one key per "
-                   "option (latent-dim = 2, hidden = [256, 128], model = \"vae\", out = ...), or "
-                   "a run's config.json to train that run again exactly (with a new --out); "
-                   "options on the command line override the file")
-    t.add_argument("--data", default="digits", help="dataset: digits (default), fashion-mnist, "
-                   "mnist:/idx/folder, file.npy|npz|csv, swiss-roll, s-curve")
-    t.add_argument("--out", required=True, help="run directory to create")
-    t.add_argument("--resume", action="store_true",
-                   help="continue the interrupted run in --out from its last checkpoint")
-    t.add_argument("--val-fraction", type=float, default=0.1,
-                   help="share of the training data held out for validation (default: 0.1)")
-    t.add_argument("--n", "--n-examples", dest="n", type=int, default=None,
-                   help="use only N training examples (spell it --n-examples after torchrun, "
-                   "whose own parser takes --n for its --nnodes/--nproc-per-node)")
-    t.add_argument("--download", action="store_true",
-                   help="allow downloading the dataset into the cache if it is not on disk")
-    t.add_argument("--k", type=positive_int, default=1000,
-                   help="importance samples for the test log-likelihood (default: 1000)")
-    t.add_argument("--no-eval", action="store_true", help="skip evaluation after training")
-    t.add_argument("--labels", type=positive_int, default=None, metavar="N",
-                   help="semi-supervised (m2): keep N training labels, balanced over the classes "
-                   "(seeded by --seed); the others become -1")
-    t.add_argument("--labelled-share", type=float, default=0.1,
-                   help="with --labels: repeat the labelled rows until they make up this share "
-                   "of the training rows (default: 0.1; 0: no repetition)")
-    t.add_argument("--tensorboard", action="store_true",
-                   help="also write TensorBoard event files into OUT/tensorboard: the loss terms "
-                   "of every epoch, the test metrics and the figures (needs the tensorboard "
-                   "package: pip install \"hourglass[tensorboard]\")")
-    add_threads_flag(t)
-    add_train_flags(t)
-    t.set_defaults(train_extra={})  # TrainConfig fields without a flag, from --config
-    if model_name is not None:
-        t.set_defaults(model_fields=add_model_flags(t, model_name))
-    if settings is not None:
-        apply_settings(t, settings, model_name)
-
-    e = sub.add_parser("evaluate", help="test metrics, figures and report of a run",
-                       description="Compute the test NLL (nats, bits/dim), reconstruction error "
-                       "and k-NN accuracy of the codes; rewrite metrics.json, figures/ and "
-                       "report.html.")
-    e.add_argument("run", help="run directory")
-    e.add_argument("--k", type=positive_int, default=1000, help="importance samples (default: 1000)")
-    e.add_argument("--sample-quality", default=None, action=argparse.BooleanOptionalAction,
-                   help="Fréchet distance, precision and recall of 10,000 samples in the features "
-                   "of a classifier trained once on the dataset (default: on for GANs only)")
-    e.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    add_threads_flag(e)
-
-    s = sub.add_parser("sample", help="draw samples from a trained generative model")
-    s.add_argument("run", help="run directory")
-    s.add_argument("-n", type=positive_int, default=64, help="number of samples (default: 64)")
-    s.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    s.add_argument("--out", default=None, help="PNG to write (default: RUN/figures/samples.png)")
-    s.add_argument("--npy", default=None, help="also save the samples as this .npy file")
-    s.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    add_threads_flag(s)
-
-    m = sub.add_parser("embed", help="save the codes of a dataset as .npy")
-    m.add_argument("run", help="run directory")
-    m.add_argument("--data", required=True, help="dataset (same forms as for train)")
-    m.add_argument("--split", default="test", help="train | val | test | all (default: test)")
-    m.add_argument("--out", required=True, help=".npy file to write")
-    m.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    add_threads_flag(m)
-
-    x = sub.add_parser("experiment", help="run an experiment (writes JSON + a Markdown table)",
-                       description="Run the experiment NAME; options after NAME go to the "
-                       "experiment (`hourglass experiment NAME --help`).", add_help=True)
-    x.add_argument("name", help="experiment name (see `hourglass list`)")
-    x.add_argument("args", nargs=argparse.REMAINDER, help="options of the experiment")
-
-    cli_uses.add_commands(sub)  # compare, detect, debias
-
-    sub.add_parser("list", help="list models, datasets, optimizers and experiments")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
+    for name, command in COMMANDS.items():
+        if commands is not None and name not in commands:
+            sub.add_parser(name, help=command.help, description=command.description)
+            continue
+        module = command_module(name)
+        s = sub.add_parser(name, help=command.help,
+                           description=module.description(name) if hasattr(module, "description")
+                           else command.description, formatter_class=DefaultsFormatter)
+        if name == "train":
+            module.add_arguments(s, model_name, settings)
+        else:
+            module.add_arguments(s, name)
     return p
 
 
-def _model_name_in(argv: list[str]) -> str | None:
-    """The MODEL positional of `train`, if present (to add its flags before parsing)."""
-    if len(argv) >= 2 and argv[0] == "train" and not argv[1].startswith("-"):
-        return argv[1]
-    return None
-
-
-def _config_in(argv: list[str]) -> str | None:
-    """The FILE of `train --config FILE` (read before parsing: its settings are the defaults)."""
-    if not argv or argv[0] != "train":
-        return None
-    for i, arg in enumerate(argv[1:], start=1):
-        if arg == "--":
-            break
-        if arg == "--config" and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith("--config="):
-            return arg.split("=", 1)[1]
-    return None
-
-
-def _check_replayed_model(settings: Settings | None, model_name: str | None) -> None:
-    """A run's config.json trains its own model: MODEL, if given, must be that one."""
-    if settings is None or not settings.replay or model_name is None:
-        return
-    if model_name != settings.values["model"]:
-        raise ConfigError(f"{settings.path} is the config of a {settings.values['model']!r} run, "
-                          f"not {model_name!r}. Leave MODEL out to train it again: hourglass "
-                          f"train --config {settings.path} --out NEW_DIR.")
-
-
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    """Parse `argv`; for `train`, first read --config and add the flags of the model it names."""
-    path = _config_in(argv)
-    settings = read_settings(path) if path is not None else None
-    named = _model_name_in(argv)
-    _check_replayed_model(settings, named)
-    model_name = named or (settings.values.get("model") if settings is not None else None)
-    if model_name is not None:
-        if not isinstance(model_name, str):
-            raise ConfigError(f"{settings.path}: model = {model_name!r} is not valid (expected a "
-                              f"model name: {', '.join(list_models())}).")
-        get_model_class(model_name)  # unknown model: one clear line listing the valid ones
-    args = build_parser(model_name, settings).parse_args(argv)
-    if args.command != "train":
-        return args
-    if args.config != path:  # e.g. an abbreviated --conf: its settings were not read
-        raise ConfigError("Write the option --config in full (--config FILE).")
-    if args.model is None:
-        raise ConfigError("hourglass train needs a MODEL: `hourglass train vae --out RUN`, or "
-                          "model = \"vae\" in the --config file. Models: "
-                          + ", ".join(list_models()) + ".")
-    if args.model != model_name:  # MODEL came after other options: parse again with its flags
-        _check_replayed_model(settings, args.model)
-        get_model_class(args.model)
-        args = build_parser(args.model, settings).parse_args(argv)
-    if args.resume:
-        check_resume_flags(args, given_dests(argv, args.model, settings))
-    return args
-
-
-# flags that say how to continue a run, not what it is: --resume may give them
-RESUME_MAY_CHANGE = {"epochs", "device", "quiet", "threads", "resume", "out", "no_eval", "k",
-                     "tensorboard", "download", "config", "model", "model_fields", "train_extra",
-                     "help"}
-RUN_DATA_DESTS = {"data": "spec", "val_fraction": "val_fraction", "n": "n", "labels": "labels",
-                  "labelled_share": "labelled_share"}
-
-
-def given_dests(argv: list[str], model_name: str, settings: Settings | None) -> set[str]:
-    """The dests of `hourglass train` that `argv` (or its --config file) sets explicitly: the
-    parser is built again with no defaults, so only what was given is parsed."""
-    p = build_parser(model_name)
-    sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
-    t = sub.choices["train"]
-    t._defaults.clear()
-    for a in t._actions:
-        a.default, a.required = argparse.SUPPRESS, False
-    given = set(vars(p.parse_args(argv))) - {"command"}
-    return given | set(settings.values if settings is not None else ())
-
-
-def _same(a, b) -> bool:
-    def norm(v):
-        return tuple(v) if isinstance(v, list) else v
-    return norm(a) == norm(b)
-
-
-def check_resume_flags(args: argparse.Namespace, given: set[str]) -> None:
-    """--resume continues a run as it was configured: every option given (on the command line or
-    by --config) must agree with the run's config.json, and --epochs may only extend it."""
-    old = read_training_run(args.out)
-    model_config, train, data = old["model_config"], old["train"], old["data"]
-    differ = []
-    for dest in sorted(given - RESUME_MAY_CHANGE):
-        value = getattr(args, dest) if hasattr(args, dest) else args.train_extra.get(dest)
-        if dest in RUN_DATA_DESTS:
-            recorded = data.get(RUN_DATA_DESTS[dest], 0.1 if dest == "labelled_share" else None)
-        elif dest in model_config:
-            recorded = model_config[dest]
-        elif dest in train:
-            recorded = train[dest]
-        else:
-            recorded = None
-        if value == "auto" and dest in ("likelihood", "binarize"):
-            continue  # resolved against the data when the run started
-        if not _same(value, recorded):
-            differ.append(f"--{dest.replace('_', '-')} {_shown(value)} (the run has "
-                          f"{_shown(recorded)})")
-    if differ:
-        raise ConfigError(f"--resume continues {args.out} as it was configured, but "
-                          f"{'; '.join(differ)}. Leave these options out to resume, or train a "
-                          "new run with another --out.")
-
-
-def _shown(value) -> str:
-    if isinstance(value, (list, tuple)):
-        return ",".join(map(str, value)) or "none"
-    return str(value)
-
-
-def cmd_list() -> None:
-    models = describe_models()
-    width = max(len(can) for _, can, _ in models)
-    print("models:")  # name, capabilities (word(field): depends on that option), summary
-    for name, can, doc in models:
-        print(f"  {name:<16} {can:<{width}}  {doc}")
-    print("datasets:")
-    for d in list_datasets():
-        print(f"  {d['name']:<16} {d.get('description', '')}")
-    print("optimizers:")
-    print("  " + ", ".join(list_optimizers()))
-    print("experiments (hourglass experiment NAME):")
-    for name, doc in list_experiments() or [("(none yet)", "")]:
-        print(f"  {name:<24} {doc}")
-
-
-def _print_metrics(metrics: dict) -> None:
-    for k, v in metrics.items():
-        print(f"  {k:<22} {v:.6g}" if isinstance(v, float) else f"  {k:<22} {v}")
+    """Parse `argv`, building only the parser of the command it names; ``train`` first reads
+    --config and adds the flags of the model it names."""
+    name = command_of(argv)
+    if name == "train":
+        return command_module("train").parse(argv, build_parser)
+    return build_parser(commands=() if name is None else (name,)).parse_args(argv)
 
 
 def run(argv: list[str]) -> int:
     args = parse_args(argv)
-    if getattr(args, "threads", None) is not None:
-        torch.set_num_threads(args.threads)
-    if args.command == "list":
-        cmd_list()
-    elif args.command == "train":
-        params = {f: getattr(args, f) for f in args.model_fields}
-        config = train_config_from(args)
-        with distributed.launch(config.device) as w:  # torchrun: one process per rank
-            workflow.train_run(args.model, args.data, out=args.out, model_params=params,
-                               train_config=config, val_fraction=args.val_fraction, n=args.n,
-                               download=args.download, resume=args.resume,
-                               evaluate=not args.no_eval, k=args.k, labels=args.labels,
-                               labelled_share=args.labelled_share, tensorboard=args.tensorboard)
-        if not w.main:  # the other ranks of a torchrun launch: rank 0 reports
-            return 0
-        if not args.no_eval:
-            print(f"test metrics of {args.out}:")
-            _print_metrics(read_metrics(args.out))
-            print(f"report: {args.out}/report.html")
-        else:
-            print(f"trained: {args.out}")
-    elif args.command == "evaluate":
-        # evaluate rewrites metrics, figures and report: hold the run's lock (refused while a
-        # live run writes it; a dead run's stale lock is taken over and removed)
-        with run_lock(args.run) if Path(args.run).is_dir() else contextlib.nullcontext():
-            metrics = workflow.evaluate_run(args.run, k=args.k, device=args.device,
-                                            sample_quality=args.sample_quality)
-        _print_metrics(metrics)
-        print(f"report: {args.run}/report.html")
-    elif args.command == "sample":
-        for kind, path in workflow.sample_run(args.run, n=args.n, seed=args.seed, out=args.out,
-                                              npy=args.npy, device=args.device).items():
-            print(f"{kind}: {path}")
-    elif args.command == "experiment":
-        get_experiment(args.name).main(args.args)
-    elif args.command == "embed":
-        path = workflow.embed_run(args.run, args.data, out=args.out, split=args.split,
-                                  device=args.device)
-        print(f"codes: {path}")
-    elif args.command in ("compare", "detect", "debias"):
-        cli_uses.run(args)
-    return 0
+    return command_module(args.command).run(args) or 0
+
+
+# --- the cache of help texts and `hourglass list`
+
+def _code_stamp() -> str:
+    """A digest of the installed code: every .py file of the package, its size and mtime."""
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256(f"{__version__} {sys.version} {root}".encode())
+    for folder, dirs, files in sorted(os.walk(root)):
+        dirs.sort()
+        for f in sorted(files):
+            if f.endswith(".py"):
+                st = os.stat(os.path.join(folder, f))
+                h.update(f"{folder}/{f} {st.st_size} {st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:32]
+
+
+def cacheable(argv: list[str]) -> bool:
+    """Whether the output of `argv` depends only on the code: ``list``, ``COMMAND --help`` and
+    ``train MODEL --help`` (not ``experiment``, whose help is the experiment's own)."""
+    if argv == ["list"]:
+        return True
+    if len(argv) not in (2, 3) or argv[-1] not in ("-h", "--help"):
+        return False
+    if argv[0] not in COMMANDS or argv[0] == "experiment":
+        return False
+    return len(argv) == 2 or (argv[0] == "train" and not argv[1].startswith("-"))
+
+
+def cache_dir() -> Path:
+    """``$HOURGLASS_CACHE/cli``, else ``$XDG_CACHE_HOME/hourglass/cli`` (``~/.cache``)."""
+    if os.environ.get("HOURGLASS_CACHE"):
+        base = Path(os.environ["HOURGLASS_CACHE"]).expanduser()
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hourglass"
+    return base / "cli"
+
+
+def _cache_path(argv: list[str]) -> Path:
+    columns = os.environ.get("COLUMNS") or str(os.get_terminal_size(sys.stdout.fileno()).columns
+                                               if sys.stdout.isatty() else 80)
+    key = hashlib.sha256(f"{_code_stamp()} {columns} {argv!r}".encode()).hexdigest()[:32]
+    return cache_dir() / f"{key}.txt"
+
+
+def cached_run(argv: list[str]) -> int:
+    """Run `argv` (a :func:`cacheable` one), printing the cached output when there is one."""
+    path = _cache_path(argv)
+    try:
+        sys.stdout.write(path.read_text(encoding="utf-8"))
+        return 0
+    except (OSError, UnicodeDecodeError):
+        pass
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        try:
+            rc = run(argv)
+        except SystemExit as e:  # --help exits 0
+            rc = e.code
+    sys.stdout.write(buf.getvalue())
+    if rc in (0, None):
+        with contextlib.suppress(OSError):  # a cache that cannot be written is no error
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(buf.getvalue())
+            os.replace(tmp, path)
+    return rc or 0
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``hourglass`` command. Given `argv` (tests, scripts), nothing is cached."""
+    from_command_line = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
+        if from_command_line and cacheable(argv):
+            return cached_run(argv)
         return run(argv)
-    except Interrupted as e:  # SIGINT/SIGTERM during training: a checkpoint was written
-        if os.environ.get("RANK", "0") == "0":  # every rank stops; rank 0 says so
-            print(f"hourglass: interrupted: {e}", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except distributed.FailedOnRank0:  # rank 0 printed the error
-        return EXIT_USAGE
-    except distributed.LostRank as e:  # a broken process group: leave without tearing it down
-        print(f"hourglass: error: {e}", file=sys.stderr)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(EXIT_USAGE)
     except HourglassError as e:
+        stopped = _stopped(e)
+        if stopped is not None:
+            return stopped
         print(f"hourglass: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -462,6 +235,36 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `hourglass list | head`: the reader left; not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def _stopped(e: HourglassError) -> int | None:
+    """The exit status of a training run stopped by a signal or a distributed failure (None for
+    other errors); the modules that raise these were imported by the command that ran."""
+    signals, distributed = sys.modules.get("hourglass.train.signals"), \
+        sys.modules.get("hourglass.train.distributed")
+    if signals is not None and isinstance(e, signals.Interrupted):
+        if os.environ.get("RANK", "0") == "0":  # every rank stops; rank 0 says so
+            print(f"hourglass: interrupted: {e}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if distributed is not None and isinstance(e, distributed.FailedOnRank0):
+        return EXIT_USAGE  # rank 0 printed the error
+    if distributed is not None and isinstance(e, distributed.LostRank):
+        print(f"hourglass: error: {e}", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_USAGE)  # a broken process group: leave without tearing it down
+    return None
+
+
+_FROM_TRAIN = ("train_config_from", "setting_value", "apply_settings", "given_dests",
+               "check_resume_flags", "RESUME_MAY_CHANGE", "RUN_DATA_DESTS")
+
+
+def __getattr__(name: str):
+    """The helpers of ``hourglass train`` (:mod:`hourglass.cli.train`), imported when asked for."""
+    if name in _FROM_TRAIN:
+        return getattr(importlib.import_module("hourglass.cli.train"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":

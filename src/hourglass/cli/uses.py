@@ -9,19 +9,28 @@ from __future__ import annotations
 
 import argparse
 
+from hourglass.cli.common import add_threads_flag, apply_threads
 from hourglass.experiments import compare, debias, detect
+from hourglass.train.progress import log_to_stderr
 
 COMMANDS = {"compare": compare, "detect": detect, "debias": debias}
 
 
-def add_commands(sub) -> None:
-    """Add the three subparsers to `sub` (the CLI's subparsers action)."""
-    for name, experiment in COMMANDS.items():
-        p = sub.add_parser(name, help=experiment.HELP, description=experiment.DESCRIPTION)
-        p.add_argument("--out", required=True, help="folder for the table, JSON and figures")
-        experiment.add_arguments(p)
+def description(command: str) -> str:
+    """The description of `command`'s help: the experiment's own."""
+    return COMMANDS[command].DESCRIPTION
 
 
-def run(args: argparse.Namespace) -> None:
+def add_arguments(p: argparse.ArgumentParser, command: str) -> None:
+    """The flags of `command`: --out, the experiment's own, and --threads."""
+    p.add_argument("--out", required=True, help="folder for the table, JSON and figures")
+    COMMANDS[command].add_arguments(p)
+    add_threads_flag(p)
+
+
+def run(args: argparse.Namespace) -> int:
     """Run the parsed ``compare``/``detect``/``debias`` command and print its table."""
+    apply_threads(args)
+    log_to_stderr()
     COMMANDS[args.command].run(args)
+    return 0

@@ -34,7 +34,7 @@ def pca_2d(z_train, z_test):
 @torch.inference_mode()
 def evaluate_model(model, x_test: torch.Tensor, *, y_test=None, x_train=None, y_train=None,
                    k: int = 1000, batch_size: int | None = None, seed: int = 0,
-                   knn_k: int = 5) -> dict:
+                   knn_k: int = 5, x_test_codes: torch.Tensor | None = None) -> dict:
     """Metrics of `model` on float test inputs `x_test` (already scaled/binarized as trained).
 
     Returns a dict with, where the model supports them:
@@ -46,6 +46,9 @@ def evaluate_model(model, x_test: torch.Tensor, *, y_test=None, x_train=None, y_
       squared error per dimension;
     - ``knn_accuracy`` of the codes (training codes as reference) and ``knn_accuracy_pca2d`` of
       their 2-D PCA projection when the code has more than two dimensions;
+      (``x_train`` and ``x_test_codes``, default ``x_test``, are the inputs encoded: under a
+      binarized likelihood, the grey images whose Bernoulli samples the model was trained on,
+      since one binary sample of a small image loses much of what it shows);
     - ``accuracy`` of a model that classifies (``classify``, e.g. M2) on the test labels.
 
     What is computed follows the model's declared capabilities
@@ -85,7 +88,8 @@ def evaluate_model(model, x_test: torch.Tensor, *, y_test=None, x_train=None, y_
         metrics["recon_mse"] = float(((x_hat - x_f) ** 2).mean())
         if y_test is not None and x_train is not None and y_train is not None:
             z_tr = batched(model.encode, x_train, batch_size=bs, device=device).numpy()
-            z_te = batched(model.encode, x_test, batch_size=bs, device=device).numpy()
+            x_codes = x_test if x_test_codes is None else x_test_codes
+            z_te = batched(model.encode, x_codes, batch_size=bs, device=device).numpy()
             metrics["knn_k"] = knn_k
             metrics["knn_accuracy"] = knn_accuracy(z_tr, y_train, z_te, y_test, k=knn_k)
             if z_tr.shape[1] > 2:

@@ -49,10 +49,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="training points every method is fitted on (default: 10000)")
     p.add_argument("--n-eval", type=positive_int, default=2000,
                    help="held-out test points the metrics use (default: 2000)")
-    p.add_argument("--k", type=positive_int, default=10,
+    p.add_argument("--neighbors", dest="k", type=positive_int, default=10, metavar="K",
                    help="neighbours of trustworthiness and continuity (default: 10)")
-    p.add_argument("--knn-k", type=positive_int, default=5,
+    p.add_argument("--k", dest="k", type=positive_int, default=argparse.SUPPRESS,
+                   help=argparse.SUPPRESS)  # the former name of --neighbors
+    p.add_argument("--knn-neighbors", dest="knn_k", type=positive_int, default=5, metavar="K",
                    help="neighbours of the k-NN classifier (default: 5)")
+    p.add_argument("--knn-k", dest="knn_k", type=positive_int, default=argparse.SUPPRESS,
+                   help=argparse.SUPPRESS)  # the former name of --knn-neighbors
     p.add_argument("--no-isolate", action="store_true",
                    help="run every method in this process (faster; no peak-memory figure)")
     add_common_flags(p, epochs=30)

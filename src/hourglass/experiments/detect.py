@@ -4,9 +4,14 @@ The one-class protocol: for each class, fit every method on that class alone and
 test split (AUROC of the class against the others). With ``--against``, fit on all classes and
 score the test split against other data (digits, noise, a dataset). Methods are registered models,
 each with one or more of its scores (:class:`hourglass.uses.detect.OutlierDetector` describes
-them), and the baselines PCA (reconstruction error), a one-class SVM and an isolation forest.
-Writes ``detect.md``, ``detect.json``, ``detect.png`` and ``cross.png`` into ``--out``. Also
-``hourglass detect``.
+them), and the baselines PCA (reconstruction error), a one-class SVM, an isolation forest and
+k nearest neighbours (mean distance to the 5 nearest training images). A model takes config
+values after a slash (``vae/likelihood=gaussian``). With ``--complexity CODEC`` every
+log-likelihood score also gets a row with the input-complexity correction of Serra et al. (2020),
+$S(x) = -\log p(x) - L(x)$ (:func:`hourglass.uses.detect.input_complexity_score`); with
+``--ensemble`` a row averages the standardized scores of several rows. Writes ``NAME.md``,
+``NAME.json``, ``NAME.png`` and ``cross.png`` into ``--out`` (``--name``, default ``detect``).
+Also ``hourglass detect``.
 """
 
 from __future__ import annotations
@@ -29,12 +34,15 @@ from hourglass.data import load
 from hourglass.estimators.generic import available_scores, estimator_for, usable_models
 from hourglass.models import get_model_class
 from hourglass.models.protocol import capabilities
-from hourglass.uses.detect import auroc, estimator_scores
+from hourglass.uses.detect import (CODECS, LIKELIHOOD_SCORES, KNNDetector, auroc, complexity_nats,
+                                   estimator_scores, input_complexity_score, standardized_mean)
 from hourglass.viz.panels import auroc_heatmap, score_histograms
 from hourglass.experiments import experiment_parser, markdown_table
 from hourglass.experiments._uses import add_common_flags, common_settings
 
-BASELINES = ("pca", "ocsvm", "iforest")
+BASELINES = ("pca", "ocsvm", "iforest", "knn")
+PUBLISHED = {"OC-SVM, raw pixels (Golan & El-Yaniv 2018)": 0.928,
+             "geometric transformations (Golan & El-Yaniv 2018)": 0.935}
 DEFAULT_METHODS = "ae,dae,vae,pca,ocsvm,iforest"
 HELP = "outlier detection benchmark: one-class AUROC per class, cross-dataset AUROC"
 DESCRIPTION = ("One-class protocol: for each class, fit every method on that class alone and "
@@ -47,8 +55,18 @@ DESCRIPTION = ("One-class protocol: for each class, fit every method on that cla
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The flags of the experiment, all but ``--out``."""
     p.add_argument("--methods", default=DEFAULT_METHODS,
-                   help=f"comma-separated models and baselines (pca, ocsvm, iforest), a model "
-                   f"optionally with :score (recon, elbo, log_prob) (default: {DEFAULT_METHODS})")
+                   help=f"comma-separated models and baselines (pca, ocsvm, iforest, knn), a model "
+                   f"optionally with config values (vae/likelihood=gaussian) and :score (recon, "
+                   f"elbo, log_prob, mse) (default: {DEFAULT_METHODS})")
+    p.add_argument("--complexity", choices=("none", *CODECS), default="none",
+                   help="also score each log-likelihood with the input-complexity correction "
+                   "S(x) = -log p(x) - L(x), L the code length of this lossless codec "
+                   "(default: none)")
+    p.add_argument("--ensemble", default="",
+                   help="'+'-separated methods of --methods to average, each score standardized "
+                   "on the training data, e.g. ae:mse+knn+iforest (default: none)")
+    p.add_argument("--name", default="detect",
+                   help="stem of the files written into --out (default: detect)")
     p.add_argument("--classes", default="all", help="'all', 'none' or indices, e.g. 0,3")
     p.add_argument("--n-per-class", type=positive_int, default=None,
                    help="training examples per one-class model (default: all of the class)")
@@ -60,8 +78,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="examples of each outlier set (default: 2000)")
     p.add_argument("--latent-dim", type=positive_int, default=16,
                    help="code size of the models and PCA's components (default: 16)")
-    p.add_argument("--k", type=positive_int, default=100,
-                   help="importance samples of log_prob bounds (default: 100)")
+    p.add_argument("--importance-samples", dest="k", type=positive_int, default=100,
+                   metavar="K", help="importance samples of log_prob bounds (default: 100)")
+    p.add_argument("--k", dest="k", type=positive_int, default=argparse.SUPPRESS,
+                   help=argparse.SUPPRESS)  # the former name of --importance-samples
     add_common_flags(p, epochs=20)
 
 
@@ -70,8 +90,10 @@ def run(args: argparse.Namespace) -> dict:
     result = run_detect(args.data, methods=args.methods, classes=args.classes,
                         n_per_class=args.n_per_class, against=args.against,
                         n_cross=args.n_cross, n_outliers=args.n_outliers,
-                        latent_dim=args.latent_dim, k=args.k, **common_settings(args))
-    files = "detect.md, detect.json" + (", detect.png" if result["one_class"] else "") + \
+                        latent_dim=args.latent_dim, k=args.k, complexity=args.complexity,
+                        ensemble=args.ensemble, name=args.name, **common_settings(args))
+    n = args.name
+    files = f"{n}.md, {n}.json" + (f", {n}.png" if result["one_class"] else "") + \
         (", cross.png" if result["cross"] else "")
     print(markdown(result))
     print(f"written to {args.out}: {files}")
@@ -93,13 +115,18 @@ def parse_methods(text: str) -> list[tuple[str, list[str]]]:
         if not item:
             continue
         name, _, kind = item.partition(":")
-        if name not in (*BASELINES, *models):
+        base, _, params = name.partition("/")
+        if params and base in BASELINES:
+            raise ConfigError(f"The baseline {base!r} takes no config values; got {name!r}.")
+        if base not in (*BASELINES, *models):
             raise ConfigError(f"Unknown method {name!r}. Valid methods: "
                               f"{', '.join((*models, *BASELINES))}.")
+        model_params(name)   # refuses a malformed key=value
+        name = base + (f"/{params}" if params else "")
         if name in BASELINES:
             kinds = [kind or ("mse" if name == "pca" else "score_samples")]
         else:
-            has = available_scores(get_model_class(name))
+            has = available_scores(get_model_class(base))
             if kind and kind not in has:
                 raise ConfigError(f"The {name!r} model has no {kind!r} score; it has: "
                                   f"{', '.join(has) or 'none'}.")
@@ -113,18 +140,39 @@ def parse_methods(text: str) -> list[tuple[str, list[str]]]:
     return list(groups.items())
 
 
+def model_params(name: str) -> dict:
+    """'vae/likelihood=gaussian/sigma=0.1' -> {'likelihood': 'gaussian', 'sigma': 0.1}."""
+    params = {}
+    for item in name.split("/")[1:]:
+        key, eq, value = item.partition("=")
+        if not (key and eq and value):
+            raise ConfigError(f"A model's config values are written name/key=value (e.g. "
+                              f"vae/likelihood=gaussian); got {name!r}.")
+        for cast in (int, float):
+            try:
+                value = cast(value)
+                break
+            except ValueError:
+                pass
+        params[key.replace("-", "_")] = value
+    return params
+
+
 def make_estimator(name: str, *, latent_dim: int, epochs: int, hidden, batch_size: int, k: int,
                    seed: int, device: str):
     """The estimator `name` stands for in the benchmark (baselines: scikit-learn defaults; PCA
-    keeps as many components as the models' codes)."""
+    keeps as many components as the models' codes; k-NN uses 5 neighbours)."""
+    if name == "knn":
+        return KNNDetector(n_neighbors=5)
     if name == "pca":
         return PCA(n_components=latent_dim, random_state=seed)
     if name == "ocsvm":
         return OneClassSVM(kernel="rbf", gamma="scale", nu=0.1)
     if name == "iforest":
         return IsolationForest(random_state=seed)
-    return estimator_for(name, latent_dim=latent_dim, hidden=tuple(hidden), epochs=epochs,
-                         batch_size=batch_size, n_importance=k, random_state=seed, device=device)
+    return estimator_for(name.split("/")[0], **{
+        **dict(latent_dim=latent_dim, hidden=tuple(hidden), epochs=epochs, batch_size=batch_size,
+               n_importance=k, random_state=seed, device=device), **model_params(name)})
 
 
 def row_label(name: str, kind: str, k: int) -> str:
@@ -132,7 +180,7 @@ def row_label(name: str, kind: str, k: int) -> str:
     bound (latent-variable models); an explicit model's log_prob is exact."""
     if name in BASELINES:
         return "pca (mse)" if name == "pca" else name
-    if kind == "log_prob" and "log_prob_bound" in capabilities(get_model_class(name)):
+    if kind == "log_prob" and "log_prob_bound" in capabilities(get_model_class(name.split("/")[0])):
         return f"{name} (log_prob, k={k})"
     return f"{name} ({kind})"
 
@@ -161,9 +209,18 @@ def outlier_set(name: str, *, shape: tuple, value_range: tuple, n: int, seed: in
     return x[keep].numpy().astype(np.float64)
 
 
-def fit_and_score(groups, x_fit, sets: dict, *, opts: dict, say) -> dict:
+def corrected_label(label: str, codec: str) -> str:
+    """'vae (elbo)' -> 'vae (elbo, -L png)': the row of S(x) = -log p(x) - L(x)."""
+    return f"{label[:-1]}, -L {codec})"
+
+
+def fit_and_score(groups, x_fit, sets: dict, *, opts: dict, say, complexity: dict | None = None,
+                  train_for: set | None = None) -> dict:
     """Fit each method of `groups` on `x_fit` once; score every array of `sets` with each of its
-    score kinds. Returns {row label: {"scores": {set name: (n,)}, "time_s": fit share + scoring}}."""
+    score kinds. `complexity`: {"codec": name, set name: L(x) in nats} adds a row of
+    $-S(x) = \\log p(x) + L(x)$ for each log-likelihood score. `train_for`: the (method, kind)
+    pairs whose scores of `x_fit` are also kept (under "train"; k-NN's leave-one-out). Returns
+    {row label: {"scores": {set name: (n,)}, "time_s": fit share + scoring}}."""
     rows = {}
     for name, kinds in groups:
         t0 = time.perf_counter()
@@ -172,10 +229,35 @@ def fit_and_score(groups, x_fit, sets: dict, *, opts: dict, say) -> dict:
         for kind in kinds:
             t1 = time.perf_counter()
             scores = {s: estimator_scores(est, x, kind) for s, x in sets.items()}
-            rows[row_label(name, kind, opts["k"])] = {
-                "scores": scores, "time_s": fit_s / len(kinds) + time.perf_counter() - t1}
+            if train_for and (name, kind) in train_for:
+                scores["train"] = (est.train_scores_ if isinstance(est, KNNDetector)
+                                   else estimator_scores(est, x_fit, kind))
+            label = row_label(name, kind, opts["k"])
+            rows[label] = {"scores": scores, "time_s": fit_s / len(kinds) + time.perf_counter() - t1}
+            if complexity and kind in LIKELIHOOD_SCORES:
+                rows[corrected_label(label, complexity["codec"])] = {
+                    "scores": {s: -input_complexity_score(v, complexity[s])
+                               for s, v in scores.items() if s in complexity},
+                    "time_s": rows[label]["time_s"], "corrects": label}
         say(f"{name} fitted and scored ({time.perf_counter() - t0:.1f} s)")
     return rows
+
+
+def parse_ensemble(text: str, groups) -> list[tuple[str, str]]:
+    """'ae:mse+knn' -> [("ae", "mse"), ("knn", "score_samples")], each one of `groups`' pairs."""
+    if not text.strip():
+        return []
+    pairs = []
+    for item in (t.strip() for t in text.split("+")):
+        [(name, kinds)] = parse_methods(item)
+        run = dict(groups).get(name)
+        if run is None or kinds[0] not in run:
+            raise ConfigError(f"The ensemble member {item!r} is not among --methods; add it there "
+                              f"(the methods run: {', '.join(n for n, _ in groups)}).")
+        pairs.append((name, kinds[0]))
+    if len(pairs) < 2:
+        raise ConfigError(f"An ensemble needs 2 or more members joined by '+'; got {text!r}.")
+    return pairs
 
 
 def _flat(ds, split) -> tuple[np.ndarray, np.ndarray | None]:
@@ -188,16 +270,24 @@ def run_detect(data: str, *, methods: str = DEFAULT_METHODS, classes: str = "all
                n_per_class: int | None = None, against: str = "", n_cross: int | None = 10_000,
                n_outliers: int = 2000, latent_dim: int = 16, hidden=(512, 256), epochs: int = 20,
                batch_size: int = 128, k: int = 100, seed: int = 0, device: str = "auto",
+               complexity: str = "none", ensemble: str = "", name: str = "detect",
                out: str | Path | None = None, download: bool = False, log=None) -> dict:
     """The one-class benchmark over `classes` and the cross-dataset check against `against`.
 
     One-class: for each class c, fit every method on (at most `n_per_class`) training examples of
     c, score the whole test split, AUROC of c (normal) against the other classes. Cross-dataset:
     fit on `n_cross` training examples of every class, AUROC of the test split against each set
-    in `against` ("digits", "noise", any dataset name). With `out`, writes ``detect.json``,
-    ``detect.md``, ``detect.png`` (AUROC per class) and ``cross.png`` (score histograms).
+    in `against` ("digits", "noise", any dataset name). `complexity` (a codec of
+    :func:`hourglass.uses.detect.compressed_bits`) adds the complexity-corrected rows, `ensemble`
+    ('ae:mse+knn') a row of the mean standardized score of those methods (one-class protocol). With
+    `out`, writes ``NAME.json``, ``NAME.md``, ``NAME.png`` (AUROC per class) and ``cross.png``
+    (score histograms), NAME = `name`.
     """
     groups = parse_methods(methods)
+    members = parse_ensemble(ensemble, groups)
+    if complexity not in ("none", *CODECS):
+        raise ConfigError(f"Unknown codec {complexity!r} for the complexity correction; choose "
+                          f"none or one of {', '.join(CODECS)}.")
     ds = load(data, val_fraction=0.0, seed=seed, download=download)
     x_train, y_train = _flat(ds, "train")
     x_test, y_test = _flat(ds, "test")
@@ -207,16 +297,33 @@ def run_detect(data: str, *, methods: str = DEFAULT_METHODS, classes: str = "all
     say = log or (lambda _msg: None)
     rng = np.random.default_rng(seed)
     t_start = time.perf_counter()
+    codec = None if complexity == "none" else complexity
+    image_shape = tuple(ds.shape[-2:]) if len(ds.shape) == 3 and ds.shape[0] == 1 else None
+    if codec == "png" and image_shape is None:
+        raise ConfigError(f"The PNG codec compresses one-channel images; {data} has shape "
+                          f"{tuple(ds.shape)}. Use --complexity zlib.")
+    L_test = None if codec is None or not class_ids else complexity_nats(x_test, codec, image_shape)
     one_class: dict[str, dict] = {}
+    ens_label = "ensemble (" + " + ".join(row_label(n, k_, k) for n, k_ in members) + ")"
     for c in class_ids:
         idx = np.flatnonzero(y_train == c)
         if n_per_class is not None:
             idx = np.sort(rng.permutation(idx)[:n_per_class])
-        for label, row in fit_and_score(groups, x_train[idx], {"normal": x_test}, opts=opts,
-                                        say=lambda m: say(f"class {c} ({ds.classes[c]}), "
-                                                          f"n={len(idx)}: {m}")).items():
+        rows = fit_and_score(groups, x_train[idx], {"normal": x_test}, opts=opts,
+                             say=lambda m: say(f"class {c} ({ds.classes[c]}), n={len(idx)}: {m}"),
+                             complexity=None if codec is None else {"codec": codec,
+                                                                    "normal": L_test},
+                             train_for=set(members))
+        if members:
+            parts = [rows[row_label(n, k_, k)] for n, k_ in members]
+            rows[ens_label] = {"scores": {"normal": standardized_mean(
+                [p["scores"]["normal"] for p in parts], [p["scores"]["train"] for p in parts])},
+                "time_s": sum(p["time_s"] for p in parts)}
+        for label, row in rows.items():
             s = row["scores"]["normal"]
             entry = one_class.setdefault(label, {"auroc": {}, "time_s": 0.0})
+            if "corrects" in row:
+                entry["corrects"] = row["corrects"]
             entry["auroc"][str(c)] = auroc(s[y_test == c], s[y_test != c])
             entry["time_s"] += row["time_s"]
         say(f"class {c} AUROC: " + ", ".join(f"{label} {r['auroc'][str(c)]:.4f}"
@@ -232,8 +339,12 @@ def run_detect(data: str, *, methods: str = DEFAULT_METHODS, classes: str = "all
         value_range = (0.0, 1.0) if ds.dtype == torch.uint8 else ds.value_range
         others = {s: outlier_set(s, shape=ds.shape, value_range=value_range, n=n_outliers,
                                  seed=seed) for s in sets}
-        scored = fit_and_score(groups, x_train[keep], {f"{data} test": x_test, **others},
-                               opts=opts, say=lambda m: say(f"cross-dataset, n={len(keep)}: {m}"))
+        cset = {f"{data} test": x_test, **others}
+        scored = fit_and_score(groups, x_train[keep], cset, opts=opts,
+                               say=lambda m: say(f"cross-dataset, n={len(keep)}: {m}"),
+                               complexity=None if codec is None else {
+                                   "codec": codec, **{s: complexity_nats(x, codec, image_shape)
+                                                      for s, x in cset.items()}})
         for label, row in scored.items():
             cross_scores[label] = row["scores"]
             s_in = row["scores"][f"{data} test"]
@@ -249,13 +360,45 @@ def run_detect(data: str, *, methods: str = DEFAULT_METHODS, classes: str = "all
                    "batch_size": batch_size, "k": k},
         "baselines": {"pca": f"PCA({latent_dim}) mean squared reconstruction error",
                       "ocsvm": "OneClassSVM(rbf, gamma='scale', nu=0.1) on raw pixels",
-                      "iforest": "IsolationForest(100 trees) on raw pixels"},
+                      "iforest": "IsolationForest(100 trees) on raw pixels",
+                      "knn": "minus the mean Euclidean distance to the 5 nearest training images, "
+                             "raw pixels"},
+        "complexity": codec, "ensemble": [list(m) for m in members], "name": name,
         "one_class": one_class, "cross": cross, "wall_s": time.perf_counter() - t_start,
         "machine": {"platform": platform.platform(), "torch_threads": torch.get_num_threads()},
     }
+    if one_class:
+        result["verdict"] = verdict(result)
     if out is not None:
         write_detect(out, result, cross_scores)
     return result
+
+
+def verdict(result: dict) -> dict:
+    """The best mean one-class AUROC against the published ones, and what the complexity
+    correction did to each likelihood score (mean, and classes it raised)."""
+    one = result["one_class"]
+    best = max(one, key=lambda m: one[m]["mean"])
+    bar_name, bar = next(iter(PUBLISHED.items()))
+    reached = [m for m in one if one[m]["mean"] >= bar]
+    line = (f"{best} has the best mean AUROC, {_pct(one[best]['mean'])}; "
+            + (f"{len(reached)} detector(s) reach the {_pct(bar)} of the {bar_name}"
+               if reached else f"none reaches the {_pct(bar)} of the {bar_name}")
+            + "; " + ", ".join(f"{n}: {_pct(v)}" for n, v in PUBLISHED.items()) + ".")
+    corrections = {}
+    for m, r in one.items():
+        if "corrects" in r:
+            before = one[r["corrects"]]
+            raised = [c for c in r["auroc"] if r["auroc"][c] > before["auroc"][c]]
+            corrections[m] = {"before": before["mean"], "after": r["mean"],
+                              "classes_raised": raised}
+    if corrections:
+        line += " Complexity correction (mean AUROC before -> after): " + "; ".join(
+            f"{r['corrects']}: {_pct(v['before'])} -> {_pct(v['after'])} ({len(v['classes_raised'])}"
+            f" of {len(r['auroc'])} classes raised)"
+            for r, v in ((one[m], v) for m, v in corrections.items())) + "."
+    return {"line": line, "best": best, "best_mean": one[best]["mean"], "reached": reached,
+            "published": PUBLISHED, "complexity_correction": corrections}
 
 
 def _parse_classes(text: str, ds) -> list[int]:
@@ -294,6 +437,11 @@ def markdown(result: dict) -> str:
         parts.append(f"One-class AUROC (%) on {result['data']}: train on one class "
                      f"({result['n_per_class'] or 'all'} examples), score all {result['n_test']} "
                      "test examples.\n\n" + markdown_table(rows, digits=4))
+        if result.get("complexity"):
+            parts.append(f"'-L {result['complexity']}' rows: S(x) = -log p(x) - L(x), L(x) the "
+                         f"nats of x as a {result['complexity']} file (Serra et al. 2020).\n")
+        if result.get("verdict"):
+            parts.append(f"**Verdict:** {result['verdict']['line']}\n")
     if result["cross"]:
         rows = [{"method": m, **{o: _pct(v) for o, v in r.items()}}
                 for m, r in result["cross"].items()]
@@ -307,13 +455,14 @@ def markdown(result: dict) -> str:
 def write_detect(out, result: dict, cross_scores: dict) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "detect.json", result, sort_keys=False)
-    atomic_write_text(out / "detect.md", markdown(result))
+    name = result.get("name", "detect")
+    atomic_write_json(out / f"{name}.json", result, sort_keys=False)
+    atomic_write_text(out / f"{name}.md", markdown(result))
     if result["one_class"]:
         names = result["class_names"] or [str(c) for c in result["classes"]]
         table = {m: [r["auroc"][str(c)] for c in result["classes"]] + [r["mean"]]
                  for m, r in result["one_class"].items()}
-        auroc_heatmap(table, [*names, "mean"], out / "detect.png",
+        auroc_heatmap(table, [*names, "mean"], out / f"{name}.png",
                       title=f"One-class AUROC (%), {result['data']}")
     if cross_scores:
         score_histograms(cross_scores, out / "cross.png",

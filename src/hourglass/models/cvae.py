@@ -40,6 +40,8 @@ from hourglass.models.vae import VAE, VAEConfig, check_k
 class CVAEConfig(VAEConfig):
     n_classes: int | None = option(None, AnyOf((None, Interval(int, 2, None))),
                                    "number of classes K of the label y (None: taken from the data)")
+    train_k: int = option(1, Interval(int, 1, 1), "this model trains on the ELBO (k = 1)",
+                          cli=False, estimator=False)
 
 
 def join_label(x: torch.Tensor, y1h: torch.Tensor, arch: str) -> torch.Tensor:

@@ -36,6 +36,8 @@ class DBVAEConfig(VAEConfig):
                                    "classes the classifier tells apart (None: taken from the data)")
     vae_weight: float = option(1.0, Interval(float, 0, None),
                                "weight w of the per-dimension -ELBO next to the classification loss")
+    train_k: int = option(1, Interval(int, 1, 1), "this model trains on the ELBO (k = 1)",
+                          cli=False, estimator=False)
 
 
 @register_model("db-vae")

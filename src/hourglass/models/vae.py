@@ -46,6 +46,15 @@ class VAEConfig(AutoencoderConfig):
                                     "capacity control: beta*|KL - C|, C rising to this (nats)")
     capacity_epochs: int = option(0, Interval(int, 0, None),
                                   "epochs over which C rises linearly from 0 (0: C fixed)")
+    train_k: int = option(1, Interval(int, 1, 5000),
+                          "importance samples of the training objective: 1 is the ELBO; k > 1 "
+                          "trains on the importance-weighted bound L_k (IWAE, Burda et al. 2016)")
+
+    def validate(self, owner=None):
+        super().validate(owner)
+        if self.train_k > 1 and self.capacity is not None:
+            raise ConfigError(f"{owner or type(self).__name__}: capacity control is defined on "
+                              "the ELBO's KL term; use train_k=1 with capacity, or drop capacity.")
 
 
 def linear_ramp(epoch: int | None, epochs: int) -> float:
@@ -118,9 +127,29 @@ class VAE(AutoencoderBase):
 
     def forward(self, x, y=None):
         mu, logvar = self.posterior(x)
+        if self.config.train_k > 1:
+            return self.iwae_loss_terms(x, mu, logvar)
         z = O.reparameterize(mu, logvar)
         log_px_z = self.likelihood.log_prob(x, self.decoder(z))
         return self.loss_terms(log_px_z, O.kl_normal_std_normal(mu, logvar))
+
+    def iwae_loss_terms(self, x, mu, logvar) -> dict:
+        r"""Minus the importance-weighted bound $\mathcal L_k$ with $k$ = ``train_k``
+        (Burda et al. 2016), the prior ratio weighted by the warm-up's $\beta_t$:
+        $\log \frac1k \sum_j p(x|z_j) \big(p(z_j)/q(z_j|x)\big)^{\beta_t}$, which is
+        $\mathcal L_k$ at $\beta_t = 1$. ``recon`` and ``kl`` are reported as in the ELBO."""
+        k, B = self.config.train_k, x.shape[0]
+        z = O.reparameterize(mu, logvar, k=k)                              # (k, B, d)
+        x_rep = x.expand(k, *x.shape).flatten(0, 1)
+        log_px_z = self.likelihood.log_prob(x_rep, self.decoder(z.flatten(0, 1))).view(k, B)
+        beta = self.kl_weight
+        bound = O.iwae_bound(log_px_z, beta * O.standard_normal_log_density(z),
+                             beta * O.gaussian_log_density(z, mu, logvar))
+        terms = {"loss": -bound.mean(), "recon": -log_px_z.mean(),
+                 "kl": O.kl_normal_std_normal(mu, logvar).mean()}
+        if self.config.warmup_epochs:
+            terms["kl_weight"] = torch.tensor(self.kl_weight)
+        return terms
 
     def prior_sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """$z \\sim \\mathcal N(0, I)$, shape (n, latent_dim), on the model's device."""

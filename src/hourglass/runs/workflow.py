@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import math
 import os
 import re
@@ -23,6 +24,7 @@ from hourglass import viz
 from hourglass.runs import store
 from hourglass.core.io import (DISK_FULL, MAX_JSON_BYTES, WriteError, atomic_write_bytes,
                                atomic_write_json, checked_file, read_checked_text)
+from hourglass.core.options import constraints
 from hourglass.core.validation import Interval, check_count, check_params
 from hourglass.data import Dataset, load
 from hourglass.data.semisupervised import keep_labels, repeat_labelled
@@ -30,6 +32,7 @@ from hourglass.core.errors import ConfigError, RunError
 from hourglass.evaluate import batched, evaluate_model
 from hourglass.evaluate.sample_quality import sample_quality as measure_sample_quality
 from hourglass.models import get_model_class
+from hourglass.evaluate.diagnostics import collapse_warnings
 from hourglass.models.protocol import has, has_log_prob, uses_labels
 from hourglass.train import Batches, TrainConfig, distributed, model_phases, resolve_device, train
 from hourglass.train.checkpoint import TENSORS as CHECKPOINT, check_checkpoint
@@ -40,13 +43,17 @@ from hourglass.train.pretrain import pretrain
 from hourglass.train.tensorboard import TensorBoardWriter, summary_writer_class
 from hourglass.viz.latent import latent_figures
 
+log = logging.getLogger(__name__)
 EVAL_SEED = 0  # seed of the fixed test binarization and the IWAE samples, stated in metrics.json
 
 
-def resolve_likelihood(likelihood: str, ds: Dataset) -> str:
-    """'auto': Bernoulli for data in [0, 1] (images), Gaussian otherwise."""
+def resolve_likelihood(likelihood: str, ds: Dataset, choices: tuple = ()) -> str:
+    """'auto': Bernoulli for data in [0, 1] (images), Gaussian otherwise; for 8-bit colour images,
+    the 256-way categorical of each channel when the model offers it (among `choices`)."""
     if likelihood != "auto":
         return likelihood
+    if "categorical" in choices and ds.dtype == torch.uint8 and ds.is_image and ds.shape[0] > 1:
+        return "categorical"
     lo, hi = ds.value_range
     in_unit = ds.dtype == torch.uint8 or (lo >= 0 and hi <= 1)
     return "bernoulli" if in_unit else "gaussian"
@@ -281,7 +288,8 @@ def train_run(model_name: str, data: str, *, out: str | Path, model_params: dict
         if params.get("n_classes", 0) is None:  # label-conditioned models: K from the data
             params["n_classes"] = ds.n_classes
         if "likelihood" in params:  # models with a decoder likelihood; others have none
-            params["likelihood"] = resolve_likelihood(params["likelihood"], ds)
+            choices = getattr(constraints(cls.config_class).get("likelihood"), "values", ())
+            params["likelihood"] = resolve_likelihood(params["likelihood"], ds, tuple(choices))
         model_config = cls.config_class.from_dict(
             {**params, "input_shape": ds.shape}, owner=cls.__name__).to_dict()
         binarize = resolve_binarize(train_config.binarize, model_config.get("likelihood"), ds)
@@ -375,8 +383,13 @@ def check_labels(cls, ds: Dataset, labels: int | None, params: dict | None = Non
                           f"{ds.name!r} has none. Use labelled data: digits, fashion-mnist, "
                           "sprites, or an .npz file with y.")
     if labels is not None and not needs:
-        raise ConfigError(f"--labels keeps a few labels for models trained with them (cvae, m2); "
-                          f"the {cls.model_name!r} model does not use labels.")
+        if uses_labels(cls, {**(params or {}), "mode": "semi-supervised"}):  # the AAE
+            raise ConfigError(f"--labels keeps a few labels for a semi-supervised model; the "
+                              f"{cls.model_name!r} model uses them with --mode semi-supervised "
+                              f"(got mode {(params or {}).get('mode')!r}).")
+        raise ConfigError(f"--labels keeps a few labels for models trained with them (cvae, m2, "
+                          f"aae --mode semi-supervised); the {cls.model_name!r} model does not "
+                          "use labels.")
 
 
 def eval_inputs(x: torch.Tensor, binarize: str) -> torch.Tensor:
@@ -411,16 +424,24 @@ def evaluate_run(run_dir: str | Path, *, k: int = 1000, device: str = "auto", mo
         raise RunError(f"The data of {run_dir} has shape {ds.shape} but the model expects "
                        f"{tuple(model.config.input_shape)}.")
     binarize = config["train"]["binarize"]
-    x_test, x_train = eval_inputs(ds.test.x, binarize), eval_inputs(ds.train.x, binarize)
+    x_test = eval_inputs(ds.test.x, binarize)
+    # the codes compared by the k-NN are those of the grey images (the mean of the binarization)
+    grey_train, grey_test = eval_inputs(ds.train.x, "none"), eval_inputs(ds.test.x, "none")
     model.to(dev).eval()
     t0 = time.perf_counter()
-    metrics = evaluate_model(model, x_test, y_test=ds.test.y, x_train=x_train,
-                             y_train=ds.train.y, k=k, seed=EVAL_SEED)
+    metrics = evaluate_model(model, x_test, y_test=ds.test.y, x_train=grey_train,
+                             y_train=ds.train.y, k=k, seed=EVAL_SEED, x_test_codes=grey_test)
     metrics["eval_time_s"] = time.perf_counter() - t0
     metrics["test_binarization"] = ("none" if binarize == "none" else
                                     f"{binarize} (test: fixed Bernoulli sample, seed {EVAL_SEED})"
                                     if binarize != "threshold" else "threshold 0.5")
     metrics["n_parameters"] = sum(p.numel() for p in model.parameters())
+    diagnosis, warnings = collapse_warnings(model, x_test, model_name=config["model"], seed=EVAL_SEED)
+    metrics.update(diagnosis)
+    if warnings:
+        metrics["warnings"] = warnings
+        for w in warnings:
+            log.warning(w)
     if sample_quality is None:
         sample_quality = has(model, "sample") and not has_log_prob(model)
     if sample_quality and has(model, "sample") and ds.is_image and ds.train.y is not None:
@@ -446,9 +467,23 @@ def write_figures(run_dir: Path, model, ds: Dataset, x_test: torch.Tensor, confi
     n_show = min(32, x_test.shape[0])
     if has(model, "reconstruct") and ds.is_image:
         x_hat = batched(model.reconstruct, x_test[:n_show], device=dev)
-        shown.append(("Test inputs (odd rows) and their reconstructions (even rows)",
-                      viz.reconstruction_grid(x_test[:n_show], x_hat, fig_dir / "reconstructions.png",
-                                              shape=ds.shape, n=n_show)))
+        grey = eval_inputs(ds.test.x[:n_show], "none")
+        rows = [("input", grey)]
+        if config["train"]["binarize"] != "none":  # the model saw (and reconstructs) the sample
+            rows.append(("binarized", x_test[:n_show]))
+        rows.append(("reconstruction", x_hat))
+        per_row = min(8, n_show)
+        chunks = [x.reshape(-1, *ds.shape)[i:i + per_row]
+                  for i in range(0, n_show, per_row) for _, x in rows]
+        labels = {len(rows) * j + k: name
+                  for j in range(math.ceil(n_show / per_row)) for k, (name, _) in enumerate(rows)}
+        title = ", ".join(name for name, _ in rows)
+        caption = (f"{title[0].upper()}{title[1:]}: test inputs (grey), "
+                   + ("the binarized sample the model was scored on, " if len(rows) == 3 else "")
+                   + "and their reconstructions")
+        shown.append((caption, viz.images.labelled_grid(torch.cat(chunks).numpy(), per_row,
+                                                 fig_dir / "reconstructions.png", shape=ds.shape,
+                                                 title=title, row_labels=labels)))
     elif has(model, "reconstruct"):
         x_all = x_test[:2000]
         shown.append(("Test points and their reconstructions",
@@ -489,8 +524,10 @@ def write_figures(run_dir: Path, model, ds: Dataset, x_test: torch.Tensor, confi
 
 
 def sample_run(run_dir: str | Path, *, n: int = 64, seed: int = 0, out: str | Path | None = None,
-               npy: str | Path | None = None, device: str = "auto") -> dict:
-    """Draw `n` samples; write a PNG grid (images) and optionally the array as .npy."""
+               npy: str | Path | None = None, device: str = "auto",
+               label: int | None = None) -> dict:
+    """Draw `n` samples; write a PNG grid (images) and optionally the array as .npy. With
+    `label`, a class-conditional model draws them all from p(x | y = label)."""
     run_dir = Path(run_dir)
     n = check_count(n, name="n", owner="hourglass sample")
     check_params("hourglass sample", {"seed": seed}, {"seed": Interval(int, 0, MAX_SEED)})
@@ -498,8 +535,12 @@ def sample_run(run_dir: str | Path, *, n: int = 64, seed: int = 0, out: str | Pa
     if not has(model, "sample"):
         raise ConfigError(f"The {config['model']!r} model has no generative prior to sample from. "
                           "Train a vae (or another generative model).")
+    if label is not None:
+        check_sample_label(model, config, label)
     dev = next(model.parameters()).device
-    x = model.sample(n, generator=torch.Generator(device=dev).manual_seed(seed)).cpu()
+    gen = torch.Generator(device=dev).manual_seed(seed)
+    x = (model.sample(n, generator=gen) if label is None else model.sample(
+        n, y=torch.full((n,), label, dtype=torch.long, device=dev), generator=gen)).cpu()
     written = {}
     shape = tuple(model.config.input_shape)
     if len(shape) == 3:
@@ -508,6 +549,17 @@ def sample_run(run_dir: str | Path, *, n: int = 64, seed: int = 0, out: str | Pa
     if npy is not None:
         written["npy"] = save_npy(npy, x.numpy())
     return written
+
+
+def check_sample_label(model, config: dict, label) -> None:
+    """A class to sample from: the model must be class-conditional, the class one of its own."""
+    if not has(model, "conditional"):
+        raise ConfigError(f"The {config['model']!r} model is not class-conditional: it samples "
+                          "p(x), not p(x | y). Leave --class out, or train a cvae or m2.")
+    k = model.config.n_classes
+    if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < k:
+        raise ConfigError(f"--class must be a class of the model, an int in [0, {k - 1}]. Got "
+                          f"{label!r} instead.")
 
 
 def embed_run(run_dir: str | Path, data: str, *, out: str | Path, split: str = "test",

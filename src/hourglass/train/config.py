@@ -10,6 +10,7 @@ from hourglass.core.errors import ConfigError
 from hourglass.core.options import check_options, option
 from hourglass.core.validation import AnyOf, Boolean, Interval, Options
 from hourglass.train.optim import IMPLEMENTATIONS, OPTIMIZERS
+from hourglass.train.schedule import SCHEDULES
 from hourglass.train.speed import PRECISIONS
 
 BINARIZE = ("none", "dynamic", "static", "threshold")
@@ -50,6 +51,19 @@ class TrainConfig:
                               "learning rate; None: the optimizer's usual default")
     momentum: float | None = option(None, AnyOf((None, Interval(float, 0, 1, closed="left"))),
                                     "momentum of the momentum and nesterov optimizers; None: 0.9")
+    lr_schedule: str = option("constant", Options(SCHEDULES),
+                              "learning-rate schedule over the run: constant; cosine decay to "
+                              "lr_min_ratio x lr (Loshchilov & Hutter 2017); step: times "
+                              "lr_gamma every lr_step_every epochs")
+    lr_warmup_epochs: float = option(0.0, Interval(float, 0, None),
+                                     "linear learning-rate warm-up over this many epochs (a "
+                                     "fraction is fine); 0: none")
+    lr_min_ratio: float = option(0.0, Interval(float, 0, 1),
+                                 "cosine schedule: the final learning rate as a share of lr")
+    lr_step_every: int = option(30, Interval(int, 1, MAX_EPOCHS),
+                                "step schedule: epochs between two decays")
+    lr_gamma: float = option(0.5, Interval(float, 0, 1, closed="right"),
+                             "step schedule: factor of each decay")
     weight_decay: float = option(0.0, Interval(float, 0, None),
                                  "L2 penalty on the weights (decoupled for adamw)")
     grad_clip: float | None = option(None, AnyOf((None, PositiveFloat)),

@@ -35,6 +35,7 @@ from hourglass.train.early_stopping import EarlyStopping
 from hourglass.train.nonfinite import NonFiniteGuard
 from hourglass.train.optim import phase_optimizer
 from hourglass.train.progress import Progress
+from hourglass.train.schedule import LRSchedule
 from hourglass.train.signals import Interrupted, StopSignals
 from hourglass.train.speed import Precision, compile_forwards
 
@@ -69,6 +70,8 @@ def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = N
     optimizers = {p.name: phase_optimizer(p, config) for p in phases}
     prefix = {p.name: "" if len(phases) == 1 else f"{p.name}_" for p in phases}
     data = Batches(x, y, device=device, binarize=config.binarize, seed=config.seed)
+    # base rates recorded before a resume loads the optimizers' saved groups
+    schedule = LRSchedule(config, optimizers, -(-len(data) // config.batch_size))
     val = Batches.validation(val_x, val_y, device=device, binarize=config.binarize, seed=config.seed)
     order = EpochOrder(len(data), seed=config.seed, device=device, sample_weights=sample_weights,
                        from_rank0=ranks.from_rank0)
@@ -85,9 +88,10 @@ def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = N
     updates = [(p, forward[p.name], optimizers[p.name], prefix[p.name]) for p in phases]
     guard = NonFiniteGuard(config.on_nonfinite, run, prefix)
     stopping = EarlyStopping(config.patience, run)
-    progress = Progress(enabled=config.progress and ranks.main, epochs=config.epochs)
     n, bs = len(data), config.batch_size
     n_steps = -(-n // bs)  # batches per epoch
+    progress = Progress(enabled=config.progress and ranks.main, epochs=config.epochs,
+                        steps_per_epoch=n_steps, first_epoch=run.epoch, main=ranks.main)
     with StopSignals(enabled=run_dir is not None) as signals:
         first_epoch = run.epoch
         for epoch in range(first_epoch, config.epochs):
@@ -102,6 +106,7 @@ def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = N
                 m = idx.shape[0]
                 idx, m_rank = ranks.share(idx)  # this rank's rows of the global batch
                 xb, yb = data.get(idx)
+                schedule.apply(epoch * n_steps + step)
                 for phase, loss_of, opt, head in updates:
                     with precision.autocast():
                         terms = loss_of(xb, yb)
@@ -132,6 +137,8 @@ def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = N
             guard.check(run.totals, epoch=epoch, upto=n_steps)
             row = {"epoch": epoch + 1,
                    **{f"train_{k}": float(v) / guard.rows(k, n) for k, v in run.totals.items()}}
+            if (lr := schedule.current()) is not None:
+                row["lr"] = lr
             if guard.skip:
                 row["skipped_steps"] = run.skipped_steps
             if val is not None:
@@ -148,7 +155,10 @@ def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = N
             if stop and epoch + 1 < config.epochs and not stop_early:
                 raise Interrupted(signals.message(run_dir, epoch + 1, n_steps, stop))
             if stop_early:
+                progress.stopped_early(epoch=epoch + 1, patience=config.patience,
+                                       history=run.history)
                 break
+    progress.finish()
     stopping.restore_best(model)
     return run.history
 

@@ -61,6 +61,8 @@ class NonFiniteGuard:
         optimizer.zero_grad(set_to_none=True)
         for group in optimizer.param_groups:
             group["lr"] *= NONFINITE_LR_FACTOR
+            if "base_lr" in group:  # under a schedule: lower the base it scales
+                group["base_lr"] *= NONFINITE_LR_FACTOR
         self.run.skipped[phase.name] = self.run.skipped.get(phase.name, 0) + rows
         self.run.skipped_steps += 1
         self.in_a_row += 1
