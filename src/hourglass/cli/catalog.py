@@ -8,6 +8,7 @@ import argparse
 from hourglass.data import list_datasets
 from hourglass.experiments import list_experiments
 from hourglass.models import describe_models
+from hourglass.runs.config_file import list_recipes
 from hourglass.train import list_optimizers
 
 
@@ -24,6 +25,9 @@ def run(args: argparse.Namespace) -> int:
     print("datasets:")
     for d in list_datasets():
         print(f"  {d['name']:<16} {d.get('description', '')}")
+    print("recipes (hourglass train --config NAME --data ... --out ...):")
+    for r in list_recipes():
+        print(f"  {r['name']:<16} {r.get('summary', '')} [{r.get('paper', '')}]")
     print("optimizers:")
     print("  " + ", ".join(list_optimizers()))
     print("experiments (hourglass experiment NAME):")

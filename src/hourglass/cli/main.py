@@ -150,13 +150,14 @@ def run(argv: list[str]) -> int:
 # --- the cache of help texts and `hourglass list`
 
 def _code_stamp() -> str:
-    """A digest of the installed code: every .py file of the package, its size and mtime."""
+    """A digest of the installed code: every .py (and recipe .toml) file of the package, its size
+    and mtime."""
     root = Path(__file__).resolve().parent.parent
     h = hashlib.sha256(f"{__version__} {sys.version} {root}".encode())
     for folder, dirs, files in sorted(os.walk(root)):
         dirs.sort()
         for f in sorted(files):
-            if f.endswith(".py"):
+            if f.endswith((".py", ".toml")):  # the code and the shipped recipes
                 st = os.stat(os.path.join(folder, f))
                 h.update(f"{folder}/{f} {st.st_size} {st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:32]

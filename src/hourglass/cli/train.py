@@ -175,7 +175,8 @@ def add_arguments(t: argparse.ArgumentParser, model_name: str | None = None,
     add_importance_samples_flag(t)
     t.add_argument("--no-eval", action="store_true", help="skip evaluation after training")
     t.add_argument("--labels", type=positive_int, default=None, metavar="N",
-                   help="semi-supervised (m2): keep N training labels, balanced over the classes "
+                   help="semi-supervised (m2, aae --mode semi-supervised): keep N training "
+                   "labels, balanced over the classes "
                    "(seeded by --seed); the others become -1 (default: all labels)")
     t.add_argument("--labelled-share", type=float, default=0.1,
                    help="with --labels: repeat the labelled rows until they make up this share "

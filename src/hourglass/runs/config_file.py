@@ -16,6 +16,10 @@ Two kinds of file are read:
   it): its model config, training config and data spec become the same flat settings, so the run
   is trained again exactly as it was.
 
+- a **recipe**, a settings file shipped with Hourglass (``src/hourglass/recipes/NAME.toml``):
+  ``--config vae`` names it. A recipe may hold one table, ``[recipe]``, that says what it is for
+  (``paper``, ``summary``, ``data``, ``budget``, ``reaches``); :func:`list_recipes` reads it.
+
 This module only reads and normalizes (keys with ``_``, as argparse dests); checking each key
 and value against the flags is the CLI's job, since it knows the flags.
 """
@@ -45,6 +49,28 @@ RUN_DATA_KEYS = {"spec": "data", "val_fraction": "val_fraction", "n": "n", "labe
                  "labelled_share": "labelled_share"}
 
 
+RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+RECIPE_KEYS = ("paper", "summary", "data", "budget", "reaches")
+
+
+def recipe_path(name: str) -> Path | None:
+    """The shipped recipe `name` (``vae`` or ``vae.toml``), or None."""
+    stem = name[:-5] if name.endswith(".toml") else name
+    if not stem or "/" in stem or "\\" in stem or stem.startswith("."):
+        return None
+    path = RECIPES / f"{stem}.toml"
+    return path if path.is_file() else None
+
+
+def list_recipes() -> list[dict]:
+    """Every shipped recipe: ``name``, ``model`` and its ``[recipe]`` table's entries."""
+    out = []
+    for path in sorted(RECIPES.glob("*.toml")):
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        out.append({"name": path.stem, "model": raw.get("model", ""), **raw.get("recipe", {})})
+    return out
+
+
 class Settings(NamedTuple):
     values: dict      # argparse dest -> value, e.g. {"model": "vae", "latent_dim": 2}
     path: Path        # the file read
@@ -57,7 +83,12 @@ def read_settings(path: str | Path) -> Settings:
     if path.is_dir():
         path = path / CONFIG
     if not path.exists() and not path.is_symlink():
-        raise ConfigError(f"The --config file {path} does not exist. Check the path.")
+        shipped = recipe_path(str(path)) if path.parent == Path(".") else None
+        if shipped is None:
+            names = ", ".join(r.stem for r in sorted(RECIPES.glob("*.toml")))
+            raise ConfigError(f"The --config file {path} does not exist. Check the path, or name "
+                              f"a recipe: {names}.")
+        path = shipped
     if path.suffix.lower() not in (".toml", ".json"):
         raise ConfigError(f"The --config file {path} must be a .toml or .json file (or a run's "
                           f"{CONFIG}).")
@@ -87,6 +118,12 @@ def flat_settings(raw: dict, path: Path) -> dict:
     """Keys as argparse dests (``latent-dim`` -> ``latent_dim``); tables and duplicates refused."""
     values: dict = {}
     for key, value in raw.items():
+        if key == "recipe" and isinstance(value, dict):  # what the recipe is for, not a flag
+            unknown = sorted(set(value) - set(RECIPE_KEYS))
+            if unknown:
+                raise ConfigError(f"{path}: [recipe] has unknown entries {', '.join(unknown)}; "
+                                  f"it holds {', '.join(RECIPE_KEYS)}.")
+            continue
         if isinstance(value, dict):
             raise ConfigError(f"{path}: {key!r} is a table; write every setting at the top level, "
                               "one per flag (e.g. latent-dim = 2).")
