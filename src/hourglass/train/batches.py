@@ -11,6 +11,9 @@ from collections.abc import Callable
 
 import torch
 
+from hourglass.core.augment import augment, gaussian_input_noise
+from hourglass.core.errors import ConfigError
+
 
 class Batches:
     """In-memory data as one tensor on the device, served as float batches.
@@ -21,7 +24,13 @@ class Batches:
     """
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor | None, *, device, binarize="none",
-                 seed: int = 0):
+                 seed: int = 0, augment: str = "none", augment_shift: int = 2,
+                 input_noise: float = 0.0):
+        self.augment, self.augment_shift, self.input_noise = augment, augment_shift, input_noise
+        if augment != "none" and x.dim() != 4:
+            raise ConfigError(f"augment={augment!r} moves pixels of images (C, H, W); these data "
+                              f"have shape {tuple(x.shape[1:])}. Use augment='none' (input_noise "
+                              "works on any data).")
         self.scale = 1 / 255 if x.dtype == torch.uint8 else 1.0
         self.mode = binarize
         if binarize in ("static", "threshold"):  # fixed once: store the 0/1 result as uint8
@@ -49,6 +58,11 @@ class Batches:
         xb = self.x[idx].float()
         if self.scale != 1.0:
             xb.mul_(self.scale)
+        if self.augment != "none":  # before binarization: the grey image moves
+            xb = augment(xb, self.augment, max_shift=self.augment_shift)
+        if self.input_noise:  # under dynamic binarization the noisy grey levels stay in [0, 1]
+            xb = gaussian_input_noise(xb, self.input_noise,
+                                      clamp=(0.0, 1.0) if self.mode == "dynamic" else None)
         if self.mode == "dynamic":
             xb = torch.bernoulli(xb)
         return xb, (None if self.y is None else self.y[idx])

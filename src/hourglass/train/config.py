@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from hourglass.core.augment import AUGMENTATIONS
 from hourglass.core.errors import ConfigError
 from hourglass.core.options import check_options, option
 from hourglass.core.validation import AnyOf, Boolean, Interval, Options
@@ -79,6 +80,14 @@ class TrainConfig:
                                      "(a fresh Bernoulli sample of each batch), static (one "
                                      "sample) or threshold; auto: dynamic for grey levels in "
                                      "[0, 1] under a Bernoulli decoder, else none"))
+    augment: str = option("none", Options(AUGMENTATIONS),
+                          "data augmentation of each training batch, on the device: random "
+                          "shifts of up to augment_shift pixels (LeCun et al. 1998), left-right "
+                          "flips (only for mirror-symmetric classes), or both")
+    augment_shift: int = option(2, Interval(int, 0, 64), "largest shift of augment, in pixels")
+    input_noise: float = option(0.0, Interval(float, 0, None),
+                                "std of Gaussian noise added to each training batch (Bishop "
+                                "1995), any model; 0: off")
     precision: str = option("fp32", Options(PRECISIONS),
                             "arithmetic of the loss step: fp32; bf16 (autocast: CUDA, or CPUs "
                             "with native bf16); fp16 (CUDA, with a gradient scaler)")

@@ -69,7 +69,9 @@ def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = N
     phases = model_phases(model)
     optimizers = {p.name: phase_optimizer(p, config) for p in phases}
     prefix = {p.name: "" if len(phases) == 1 else f"{p.name}_" for p in phases}
-    data = Batches(x, y, device=device, binarize=config.binarize, seed=config.seed)
+    data = Batches(x, y, device=device, binarize=config.binarize, seed=config.seed,
+                   augment=config.augment, augment_shift=config.augment_shift,
+                   input_noise=config.input_noise)
     # base rates recorded before a resume loads the optimizers' saved groups
     schedule = LRSchedule(config, optimizers, -(-len(data) // config.batch_size))
     val = Batches.validation(val_x, val_y, device=device, binarize=config.binarize, seed=config.seed)
