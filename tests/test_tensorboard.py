@@ -105,5 +105,5 @@ def test_without_the_package_the_flag_fails_before_training(tmp_path, capsys, mo
     out, err = capsys.readouterr()
     assert rc == 2 and out == ""
     assert err == ('hourglass: error: --tensorboard needs the tensorboard package: '
-                   'pip install "hourglass[tensorboard]"\n')
+                   'pip install "hourglass-ae[tensorboard]"\n')
     assert not (tmp_path / "out").exists()  # nothing trained, nothing written

@@ -157,6 +157,30 @@ def iwae_bound(log_px_z: torch.Tensor, log_pz: torch.Tensor, log_qz_x: torch.Ten
     return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])
 
 
+def gaussian_mixture_log_density(x: torch.Tensor, logits: torch.Tensor, mean: torch.Tensor,
+                                  log_scale: torch.Tensor) -> torch.Tensor:
+    r"""Log-density of every value of ``x`` under its own mixture of K Gaussians (elementwise).
+
+    $\log p(x_i) = \log \sum_{k=1}^K \pi_{ik}\, \mathcal N(x_i; \mu_{ik}, \sigma_{ik}^2)
+    = \operatorname{logsumexp}_k \big[\log \pi_{ik} - \tfrac12 \log 2\pi - \log \sigma_{ik}
+    - \tfrac12 (x_i - \mu_{ik})^2 / \sigma_{ik}^2\big]$, $\pi_i = \mathrm{softmax}(\ell_i)$,
+
+    the output of one RNADE conditional (Uria, Murray & Larochelle 2013). ``x`` has any shape S;
+    ``logits``, ``mean`` and ``log_scale`` ($\log\sigma$) have shape (*S, K), the components last.
+    Returns shape S (not summed).
+    """
+    z = (x.unsqueeze(-1) - mean) * torch.exp(-log_scale)
+    log_components = -0.5 * (LOG_2PI + z * z) - log_scale          # log N(x; mu_k, sigma_k^2)
+    return torch.logsumexp(torch.log_softmax(logits, dim=-1) + log_components, dim=-1)
+
+
+def gaussian_mixture_log_likelihood(x: torch.Tensor, logits: torch.Tensor, mean: torch.Tensor,
+                                    log_scale: torch.Tensor) -> torch.Tensor:
+    r"""$\sum_i \log \sum_k \pi_{ik}\, \mathcal N(x_i; \mu_{ik}, \sigma_{ik}^2)$ per example,
+    (B, ...) -> (B,): the sum of :func:`gaussian_mixture_log_density` over the features."""
+    return _sum_features(gaussian_mixture_log_density(x, logits, mean, log_scale))
+
+
 def bits_per_dim(nll_nats: torch.Tensor | float, dim: int) -> torch.Tensor | float:
     r"""Negative log-likelihood in bits per dimension: $\mathrm{nll} / (D \ln 2)$."""
     return nll_nats / (dim * math.log(2))

@@ -2,8 +2,8 @@
 
 Names `load` understands:
 
-- registered names (`list_datasets`): ``digits``, ``fashion-mnist``, ``mnist``, ``swiss-roll``,
-  ``s-curve``;
+- registered names (`list_datasets`): ``digits``, ``colour-digits``, ``fashion-mnist``,
+  ``mnist``, ``swiss-roll``, ``s-curve``;
 - ``mnist:PATH`` or ``idx:PATH``: any folder of MNIST-style IDX files (standard train/test split);
 - a file ``*.npy``, ``*.npz`` or ``*.csv`` (split 20% test, then `val_fraction` validation).
 
@@ -28,10 +28,12 @@ import numpy as np
 import sklearn.datasets
 import torch
 
+from hourglass.data.colour import colour_digits
 from hourglass.data.dataset import (Dataset, Split, as_examples, as_labels, check_fraction,
                                     split_indices, value_range)
 from hourglass.data.download import download as download_file
 from hourglass.data.idx import MAX_DEFLATE_RATIO, claimed_nbytes, read_idx
+from hourglass.data.unpaired import unpaired
 from hourglass.core.errors import ConfigError, DataError
 from hourglass.core.io import checked_file, physical_memory
 
@@ -225,6 +227,15 @@ register_dataset("s-curve", "S-curve: 10,000 points on a 2-D S-shaped sheet in 3
     partial(_load_manifold, "s-curve"))
 
 
+@register_dataset("colour-digits", "the digits painted in a foreground and a background colour: "
+                                   "1,797 8x8 RGB images, generated (factors digit, foreground, "
+                                   "background in Split.t)")
+def _load_colour_digits(*, val_fraction: float, seed: int, **_) -> Dataset:
+    x, y, factors = colour_digits()
+    return Dataset.from_arrays(x, y, t=factors, name="colour-digits", val_fraction=val_fraction,
+                               seed=seed, description=_REGISTRY["colour-digits"].description)
+
+
 # ---------------------------------------------------------------------------------------------
 # IDX folders: fashion-mnist, mnist, mnist:PATH
 # ---------------------------------------------------------------------------------------------
@@ -352,6 +363,23 @@ register_dataset("fashion-mnist", "Fashion-MNIST: 70,000 28x28 grey images of cl
     partial(_load_idx_source, "fashion-mnist"))
 register_dataset("mnist", "MNIST: 70,000 28x28 grey images of handwritten digits, 10 classes")(
     partial(_load_idx_source, "mnist"))
+
+
+def _load_unpaired(base: str, transform: str, **kwargs) -> Dataset:
+    """Unpaired translation data (`hourglass.data.unpaired`): A = `base`, B = other images of it
+    under `transform`; y is the domain."""
+    name = f"{base}-{transform}"
+    return unpaired(load(base, **kwargs), transform, name=name,
+                    description=_REGISTRY[name].description).dataset
+
+
+register_dataset("digits-thick", "unpaired translation: A = digits, B = other digits with strokes "
+                                 "thickened by one pixel; y = domain (0 = A, 1 = B)")(
+    partial(_load_unpaired, "digits", "thick"))
+register_dataset("fashion-mnist-thick", "unpaired translation: A = Fashion-MNIST, B = other "
+                                        "images thickened by one pixel; y = domain (0 = A, "
+                                        "1 = B)")(
+    partial(_load_unpaired, "fashion-mnist", "thick"))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -62,6 +62,9 @@ class _AutoencoderEstimator(TransformerMixin, BaseEstimator):
             return
         cls._params = estimator_params(config_class, extra=cls._extra_options, skip=cls._skip)
         cls.__init__ = make_init(cls._params, cls._positional)
+        # named as the class's own method (documentation tools follow __qualname__)
+        cls.__init__.__qualname__ = f"{cls.__qualname__}.__init__"
+        cls.__init__.__module__ = cls.__module__
         if cls.__doc__ and "Parameters\n" not in cls.__doc__:
             cls.__doc__ = _with_params_doc(cls.__doc__, params_doc(cls._params))
 
@@ -332,8 +335,10 @@ def _cuda_devices(device: str) -> list:
 
 
 def _with_params_doc(doc: str, params: str) -> str:
-    """`doc` with the numpydoc Parameters section inserted before its Examples (or at the end)."""
-    head, sep, tail = doc.partition("    Examples\n")
+    """`doc` with the numpydoc Parameters section inserted before its Attributes or Examples
+    (or at the end)."""
+    marker = "    Attributes\n" if "    Attributes\n" in doc else "    Examples\n"
+    head, sep, tail = doc.partition(marker)
     section = "\n".join("    " + line if line else "" for line in params.splitlines())
     return head.rstrip() + "\n\n" + section + "\n\n" + (sep + tail if sep else "")
 
@@ -353,6 +358,22 @@ class AE(_AutoencoderEstimator):
     ``score_samples`` is the log-likelihood of each input under its own reconstruction,
     $\\log p(x \\mid g(h(x)))$ (minus the reconstruction error; not a density of x).
     ``sample`` decodes draws from a Gaussian fitted to the training codes.
+
+    Attributes
+    ----------
+    model_ : torch.nn.Module
+        The fitted autoencoder model (registry name ``"ae"``).
+    model_config_ : dict
+        Its configuration, enough to rebuild it (written by :meth:`save`).
+    history_ : list of dict
+        One row per epoch: ``train_<term>`` for each loss term, ``val_<term>`` with a
+        validation split, ``time_s``.
+    input_shape_ : tuple of int
+        Shape of one example as the model sees it, ``(D,)`` or ``(C, H, W)``.
+    n_features_in_ : int
+        Number of features of X seen at ``fit``.
+    code_mean_, code_cov_ : torch.Tensor
+        Mean and covariance of the training codes, from which :meth:`sample` draws.
 
     Examples
     --------
@@ -402,6 +423,20 @@ class VAE(_AutoencoderEstimator):
     $\\mathcal L_k(x) \\le \\log p(x)$ with ``k = n_importance`` samples, in nats; ``sample`` decodes
     draws from the N(0, I) prior. ``beta > 1`` makes it a beta-VAE.
 
+    Attributes
+    ----------
+    model_ : torch.nn.Module
+        The fitted variational autoencoder model (registry name ``"vae"``).
+    model_config_ : dict
+        Its configuration, enough to rebuild it (written by :meth:`save`).
+    history_ : list of dict
+        One row per epoch: ``train_<term>`` for each loss term, ``val_<term>`` with a
+        validation split, ``time_s``.
+    input_shape_ : tuple of int
+        Shape of one example as the model sees it, ``(D,)`` or ``(C, H, W)``.
+    n_features_in_ : int
+        Number of features of X seen at ``fit``.
+
     Examples
     --------
     >>> import numpy as np
@@ -442,6 +477,22 @@ class DAE(_RegularizedAE):
     """Denoising autoencoder as a scikit-learn transformer: trained to reconstruct X from a
     corrupted copy (``corruption`` = masking, gaussian or salt-and-pepper at ``corruption_level``).
 
+    Attributes
+    ----------
+    model_ : torch.nn.Module
+        The fitted denoising autoencoder model (registry name ``"dae"``).
+    model_config_ : dict
+        Its configuration, enough to rebuild it (written by :meth:`save`).
+    history_ : list of dict
+        One row per epoch: ``train_<term>`` for each loss term, ``val_<term>`` with a
+        validation split, ``time_s``.
+    input_shape_ : tuple of int
+        Shape of one example as the model sees it, ``(D,)`` or ``(C, H, W)``.
+    n_features_in_ : int
+        Number of features of X seen at ``fit``.
+    code_mean_, code_cov_ : torch.Tensor
+        Mean and covariance of the training codes, from which :meth:`sample` draws.
+
     Examples
     --------
     >>> import numpy as np
@@ -455,20 +506,95 @@ class DAE(_RegularizedAE):
 
 
 class SCAE(_RegularizedAE):
-    """Stochastic contractive autoencoder: reconstruction + ``contraction`` * E||h(x) - h(x~)||^2."""
+    """Stochastic contractive autoencoder: reconstruction + ``contraction`` * E||h(x) - h(x~)||^2.
+
+    Attributes
+    ----------
+    model_ : torch.nn.Module
+        The fitted stochastic contractive autoencoder model (registry name ``"scae"``).
+    model_config_ : dict
+        Its configuration, enough to rebuild it (written by :meth:`save`).
+    history_ : list of dict
+        One row per epoch: ``train_<term>`` for each loss term, ``val_<term>`` with a
+        validation split, ``time_s``.
+    input_shape_ : tuple of int
+        Shape of one example as the model sees it, ``(D,)`` or ``(C, H, W)``.
+    n_features_in_ : int
+        Number of features of X seen at ``fit``.
+    code_mean_, code_cov_ : torch.Tensor
+        Mean and covariance of the training codes, from which :meth:`sample` draws.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hourglass import SCAE
+    >>> X = np.random.default_rng(0).random((200, 16))
+    >>> SCAE(latent_dim=2, hidden=(32,), contraction=0.1, epochs=2, random_state=0).fit(X).transform(X).shape
+    (200, 2)
+    """
 
     _model_name = "scae"
 
 
 class CAE(_RegularizedAE):
     """Contractive autoencoder: reconstruction + ``contraction`` * ||J_h(x)||_F^2; by default the
-    one-layer sigmoid encoder of Rifai et al. (2011) with the closed-form penalty."""
+    one-layer sigmoid encoder of Rifai et al. (2011) with the closed-form penalty.
+
+    Attributes
+    ----------
+    model_ : torch.nn.Module
+        The fitted contractive autoencoder model (registry name ``"cae"``).
+    model_config_ : dict
+        Its configuration, enough to rebuild it (written by :meth:`save`).
+    history_ : list of dict
+        One row per epoch: ``train_<term>`` for each loss term, ``val_<term>`` with a
+        validation split, ``time_s``.
+    input_shape_ : tuple of int
+        Shape of one example as the model sees it, ``(D,)`` or ``(C, H, W)``.
+    n_features_in_ : int
+        Number of features of X seen at ``fit``.
+    code_mean_, code_cov_ : torch.Tensor
+        Mean and covariance of the training codes, from which :meth:`sample` draws.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hourglass import CAE
+    >>> X = np.random.default_rng(0).random((200, 16))
+    >>> CAE(latent_dim=2, hidden=(32,), contraction=0.1, epochs=2, random_state=0).fit(X).transform(X).shape
+    (200, 2)
+    """
 
     _model_name = "cae"
 
 
 class SparseAE(_RegularizedAE):
     """Sparse autoencoder: reconstruction + ``sparsity_weight`` * (KL of the mean activations to
-    ``target_rate``, or the L1 norm of the code)."""
+    ``target_rate``, or the L1 norm of the code).
+
+    Attributes
+    ----------
+    model_ : torch.nn.Module
+        The fitted sparse autoencoder model (registry name ``"sparse-ae"``).
+    model_config_ : dict
+        Its configuration, enough to rebuild it (written by :meth:`save`).
+    history_ : list of dict
+        One row per epoch: ``train_<term>`` for each loss term, ``val_<term>`` with a
+        validation split, ``time_s``.
+    input_shape_ : tuple of int
+        Shape of one example as the model sees it, ``(D,)`` or ``(C, H, W)``.
+    n_features_in_ : int
+        Number of features of X seen at ``fit``.
+    code_mean_, code_cov_ : torch.Tensor
+        Mean and covariance of the training codes, from which :meth:`sample` draws.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hourglass import SparseAE
+    >>> X = np.random.default_rng(0).random((200, 16))
+    >>> SparseAE(latent_dim=2, hidden=(32,), sparsity_weight=0.1, epochs=2, random_state=0).fit(X).transform(X).shape
+    (200, 2)
+    """
 
     _model_name = "sparse-ae"

@@ -145,6 +145,22 @@ class CVAE(_ConditionalEstimator):
     """Conditional VAE as a scikit-learn transformer: ``fit(X, y)``, codes of the style given the
     label, ``sample(n, y=c)`` for class ``c``, ``score_samples(X, y)`` a bound on log p(x|y).
 
+    Attributes
+    ----------
+    model_ : torch.nn.Module
+        The fitted conditional VAE model (registry name ``"cvae"``).
+    model_config_ : dict
+        Its configuration, enough to rebuild it (written by :meth:`save`).
+    history_ : list of dict
+        One row per epoch: ``train_<term>`` for each loss term, ``val_<term>`` with a
+        validation split, ``time_s``.
+    input_shape_ : tuple of int
+        Shape of one example as the model sees it, ``(D,)`` or ``(C, H, W)``.
+    n_features_in_ : int
+        Number of features of X seen at ``fit``.
+    classes_ : ndarray of shape (n_classes,)
+        The labels seen at ``fit``, in the order the model numbers them.
+
     Examples
     --------
     >>> import numpy as np
@@ -165,6 +181,22 @@ class M2(ClassifierMixin, _ConditionalEstimator):
 
     With few labels most batches would hold none, so the labelled rows are repeated until they
     make up ``labelled_share`` of the training rows (0: no repetition).
+
+    Attributes
+    ----------
+    model_ : torch.nn.Module
+        The fitted M2 model (registry name ``"m2"``).
+    model_config_ : dict
+        Its configuration, enough to rebuild it (written by :meth:`save`).
+    history_ : list of dict
+        One row per epoch: ``train_<term>`` for each loss term, ``val_<term>`` with a
+        validation split, ``time_s``.
+    input_shape_ : tuple of int
+        Shape of one example as the model sees it, ``(D,)`` or ``(C, H, W)``.
+    n_features_in_ : int
+        Number of features of X seen at ``fit``.
+    classes_ : ndarray of shape (n_classes,)
+        The labels seen at ``fit`` (without -1), the columns of :meth:`predict_proba`.
 
     Examples
     --------

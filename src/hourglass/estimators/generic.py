@@ -121,6 +121,20 @@ class ModelEstimator(_AutoencoderEstimator):
     values the model does not have (``latent_dim`` for an explicit density model, say) are left
     out.
 
+    Attributes
+    ----------
+    model_ : torch.nn.Module
+        The fitted model named by ``model``.
+    model_config_ : dict
+        Its configuration, enough to rebuild it (written by :meth:`save`).
+    history_ : list of dict
+        One row per epoch: ``train_<term>`` for each loss term, ``val_<term>`` with a
+        validation split, ``time_s``.
+    input_shape_ : tuple of int
+        Shape of one example as the model sees it, ``(D,)`` or ``(C, H, W)``.
+    n_features_in_ : int
+        Number of features of X seen at ``fit``.
+
     Examples
     --------
     >>> import numpy as np

@@ -131,13 +131,37 @@ def coerce(value, constraint):
     return value
 
 
+def _type_of(constraint, default) -> str:
+    """The numpydoc type of a parameter: ``int``, ``float``, ``bool``, ``{'mlp', 'conv'}``,
+    ``tuple of int``, ``float or None``, ..."""
+    if isinstance(constraint, AnyOf):
+        kinds = [_type_of(c, default) for c in constraint.options if c is not None]
+        return " or ".join([*kinds, "None"] if None in constraint.options else kinds)
+    if isinstance(constraint, Interval):
+        return constraint.kind.__name__
+    if isinstance(constraint, Options):
+        return "{" + ", ".join(repr(v) for v in constraint.values) + "}"
+    if isinstance(constraint, Boolean):
+        return "bool"
+    if isinstance(constraint, Sizes):
+        return "tuple of int"
+    if isinstance(constraint, RandomState):
+        return "int, RandomState instance or None"
+    if constraint is None:
+        return type(default).__name__ if default is not None else "object"
+    return str(constraint).removeprefix("a ").removeprefix("an ")
+
+
 def params_doc(params: dict[str, Param]) -> str:
-    """A numpydoc ``Parameters`` section of `params`."""
+    """A numpydoc ``Parameters`` section of `params`: for each, ``name : type, default=value``,
+    then its help text (from its one declaration) and the values it accepts."""
     lines = ["Parameters", "----------"]
     for name, p in params.items():
-        allowed = f" ({p.constraint})" if p.constraint is not None else ""
-        lines.append(f"{name} : default={p.default!r}{allowed}")
-        lines.append(f"    {p.help}")
+        lines.append(f"{name} : {_type_of(p.constraint, p.default)}, default={p.default!r}")
+        text = p.help
+        lines.append(f"    {text}{'' if text.endswith('.') else '.'}")
+        if p.constraint is not None and not isinstance(p.constraint, (Options, Boolean)):
+            lines.append(f"    Accepts {p.constraint}.")
     return "\n".join(lines)
 
 

@@ -36,6 +36,24 @@ class SDAEClassifier(ClassifierMixin, _AutoencoderEstimator):
     cross-entropy for ``epochs`` (plus ``recon_weight`` times the deep reconstruction, if > 0).
     The optimizer settings (``optimizer``, ``lr``, ``batch_size``...) serve both stages.
 
+    Attributes
+    ----------
+    model_ : torch.nn.Module
+        The fitted stacked autoencoder model (registry name ``"sae"``).
+    model_config_ : dict
+        Its configuration, enough to rebuild it (written by :meth:`save`).
+    history_ : list of dict
+        One row per epoch: ``train_<term>`` for each loss term, ``val_<term>`` with a
+        validation split, ``time_s``.
+    input_shape_ : tuple of int
+        Shape of one example as the model sees it, ``(D,)`` or ``(C, H, W)``.
+    n_features_in_ : int
+        Number of features of X seen at ``fit``.
+    classes_ : ndarray of shape (n_classes,)
+        The labels seen at ``fit``, the columns of :meth:`predict_proba`.
+    pretrain_history_ : list of list of dict
+        The history of each greedy pretraining stage, one list per layer.
+
     Examples
     --------
     >>> from sklearn.datasets import load_digits

@@ -12,7 +12,8 @@ $x_1, x_2, \dots$ one position at a time, each from its conditional given the on
 Two observation models for each conditional (the ``likelihood`` config field):
 
 - ``"bernoulli"``: binary $x_i$, $p(x_i = 1 \mid x_{<i}) = \sigma(\ell_i)$ (binarized images);
-- ``"categorical"``: 8-bit $x_i \in \{0, \dots, 255\}$, a 256-way softmax. The data pipeline gives
+- ``"categorical"``: 8-bit $x_i \in \{0, \dots, 255\}$, a 256-way softmax (one per channel of a
+  colour pixel). The data pipeline gives
   such images as floats ``x / 255``; the model reads the level back as ``round(255 x)``, and its
   samples are ``level / 255`` again.
 """
@@ -28,7 +29,7 @@ from tqdm.auto import tqdm
 
 from hourglass.core.options import option
 from hourglass.core import objectives as O
-from hourglass.core.validation import Options, Sizes
+from hourglass.core.validation import Boolean, Options, Sizes
 from hourglass.core.errors import ConfigError, DataError
 from hourglass.models.protocol import declare
 from hourglass.models.registry import ModelConfig
@@ -58,6 +59,13 @@ class AutoregressiveConfig(ModelConfig):
                 raise ConfigError(f"The {name!r} parameter of {owner} must be odd (a masked "
                                   f"kernel is centred on its pixel). Got {getattr(self, name)} "
                                   "instead.")
+
+
+@dataclass
+class ImageAutoregressiveConfig(AutoregressiveConfig):
+    channel_order: bool = option(True, Boolean(),
+                                 "predict a pixel's channels in order (R, then G given R, then B "
+                                 "given R and G); off: all channels of a pixel at once")
 
 
 def progress_bar(total: int, progress: bool | None):
@@ -102,14 +110,23 @@ class AutoregressiveModel(nn.Module):
         """Logits per input value: 1 (Bernoulli) or 256 (categorical)."""
         return 1 if self.config.likelihood == "bernoulli" else self.n_levels
 
+    @property
+    def colour_groups(self) -> int:
+        """Channel groups ordered within a pixel by the masks: C with ``channel_order``, else 1."""
+        return self.config.input_shape[0] if getattr(self.config, "channel_order", False) else 1
+
     def order(self) -> torch.Tensor:
         """Rank of every input value in the autoregressive order, a LongTensor of the input shape.
 
         Values of equal rank are predicted together (conditionally independent given the past).
-        Default: raster order of the pixels, all channels of a pixel at once.
+        Default: raster order of the pixels; with ``channel_order`` the channels of a pixel one
+        after the other (rank ``C * pixel + channel``), otherwise all channels of a pixel at once.
         """
         c, h, w = self.config.input_shape
-        return torch.arange(h * w).view(1, h, w).expand(c, h, w)
+        pixel = torch.arange(h * w).view(1, h, w)
+        if self.colour_groups > 1:
+            return pixel * c + torch.arange(c).view(c, 1, 1)
+        return pixel.expand(c, h, w)
 
     def per_value_logits(self, out: torch.Tensor) -> torch.Tensor:
         """A per-pixel head's (B, C * K, H, W) output as (B, C, H, W) Bernoulli logits or

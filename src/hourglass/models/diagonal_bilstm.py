@@ -20,7 +20,9 @@ which come after it in raster order. Shifting that output down by one row keeps 
 $r' \le r - 1$; the two outputs are added to the input (a residual connection). After a mask-A
 k x k first layer the output at a pixel depends on no pixel at or after it in raster order, and
 $\log p(x) = \sum_i \log p(x_i \mid x_{<i})$ is exact. A ReLU + 1x1 head (mask B) gives the
-logits. Sampling is pixel by pixel.
+logits. Sampling is pixel by pixel. With ``channel_order`` the first layer, the input-to-state
+kernels and the head keep the channels of a colour pixel in order (R, G, B; sec. 3.4); the
+state-to-state kernel reads earlier pixels only, and the right-to-left map is shifted a row down.
 
 The context is the whole past but one pixel: the last pixel of the row above, $(r - 1, W - 1)$,
 reaches $(r, c)$ only through the first layer's kernel, so for $c < W - 1 - \lfloor k/2 \rfloor$
@@ -39,13 +41,13 @@ from torch import nn
 
 from hourglass.core.options import option
 from hourglass.core.validation import Interval
-from hourglass.nn.masked import MaskedConv2d, pixel_head, raster_mask
-from hourglass.models.autoregressive import AutoregressiveConfig, AutoregressiveModel
+from hourglass.nn.masked import MaskedConv2d, masked_conv, ordered_mask, pixel_head
+from hourglass.models.autoregressive import AutoregressiveModel, ImageAutoregressiveConfig
 from hourglass.models.registry import register_model
 
 
 @dataclass
-class DiagonalBiLSTMConfig(AutoregressiveConfig):
+class DiagonalBiLSTMConfig(ImageAutoregressiveConfig):
     channels: int = option(32, Interval(int, 1, None),
                            "LSTM state size per pixel and direction (and feature maps of the "
                            "first layer)")
@@ -85,11 +87,14 @@ class DiagonalBiLSTMLayer(nn.Module):
     their weights apart.
     """
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, *, groups: int = 1):
         super().__init__()
         c = channels
-        # a 1x1 mask B keeps the whole kernel (channels are not ordered within a pixel)
-        self.input_to_state = nn.Conv2d(2 * c, 2 * 4 * c, 1, groups=2)
+        # a 1x1 mask B: the whole kernel, or with colour groups their order at the pixel, in
+        # each of the 2 directions x 4 gates
+        self.input_to_state = MaskedConv2d(
+            2 * c, 2 * 4 * c, ordered_mask(1, 1, 8 * c, c, include_center=True, groups=groups,
+                                           out_parts=8), conv_groups=2)
         # rows r - 1 and r of the previous column; no bias (the input-to-state has one), so the
         # zero gates of the skew's padding keep the states left of every row's start at zero
         self.state_to_state = nn.Conv1d(2 * c, 2 * 4 * c, 2, groups=2, bias=False)
@@ -127,10 +132,11 @@ class DiagonalBiLSTM(AutoregressiveModel):
     def __init__(self, config: DiagonalBiLSTMConfig | None = None, **kwargs):
         super().__init__(config, **kwargs)
         c = self.config
-        c_in, k = c.input_shape[0], c.kernel_size
-        self.input = MaskedConv2d(c_in, c.channels, raster_mask(k, k, include_center=False))
-        self.layers = nn.Sequential(*(DiagonalBiLSTMLayer(c.channels) for _ in range(c.n_layers)))
-        self.head = pixel_head(c.channels, c.hidden, c_in * self.out_channels)
+        c_in, k, groups = c.input_shape[0], c.kernel_size, self.colour_groups
+        self.input = masked_conv(c_in, c.channels, k, k, include_center=False, groups=groups)
+        self.layers = nn.Sequential(*(DiagonalBiLSTMLayer(c.channels, groups=groups)
+                                      for _ in range(c.n_layers)))
+        self.head = pixel_head(c.channels, c.hidden, c_in * self.out_channels, groups=groups)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of every pixel's conditional: (B, C, H, W) or (B, 256, C, H, W)."""

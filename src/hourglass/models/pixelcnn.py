@@ -9,7 +9,10 @@ layer, then ``n_layers`` layers that may see the centre (mask B), then a per-pix
 - gated (``gated=True``, "Conditional Image Generation with PixelCNN Decoders"): vertical and
   horizontal stacks with $\tanh \odot \sigma$ gates; the receptive field is the whole past.
 
-Training is parallel over pixels; sampling is sequential, one pixel per network pass. The name
+The channels of a colour pixel are predicted in order, R, then G given R, then B given R and G
+(``channel_order``, "Pixel Recurrent Neural Networks" sec. 3.4), each with a 256-way softmax for
+8-bit data (``likelihood="categorical"``). Training is parallel over pixels; sampling is
+sequential, one pixel (one channel, with ``channel_order``) per network pass. The name
 ``gated-pixelcnn`` is this model with ``gated=True`` by default.
 """
 
@@ -22,14 +25,14 @@ from torch import nn
 
 from hourglass.core.options import option
 from hourglass.core.validation import Boolean, Interval
-from hourglass.nn.masked import (GatedMaskedLayer, GatedStacksInput, MaskedConv2d, MaskedResidualBlock,
-                         pixel_head, raster_mask)
-from hourglass.models.autoregressive import AutoregressiveConfig, AutoregressiveModel
+from hourglass.nn.masked import (GatedMaskedLayer, GatedStacksInput, MaskedResidualBlock,
+                                 masked_conv, pixel_head)
+from hourglass.models.autoregressive import AutoregressiveModel, ImageAutoregressiveConfig
 from hourglass.models.registry import register_model
 
 
 @dataclass
-class PixelCNNConfig(AutoregressiveConfig):
+class PixelCNNConfig(ImageAutoregressiveConfig):
     channels: int = option(64, Interval(int, 1, None), "feature maps of every masked layer")
     n_layers: int = option(5, Interval(int, 1, None),
                            "residual (plain) or gated layers after the first, mask-A layer")
@@ -55,16 +58,17 @@ class PixelCNN(AutoregressiveModel):
     def __init__(self, config: PixelCNNConfig | None = None, **kwargs):
         super().__init__(config, **kwargs)
         c = self.config
-        c_in, k = c.input_shape[0], c.kernel_size
+        c_in, k, groups = c.input_shape[0], c.kernel_size, self.colour_groups
         if c.gated:
-            self.input = GatedStacksInput(c_in, c.channels, k)
-            self.layers = nn.ModuleList(GatedMaskedLayer(c.channels, c.layer_kernel)
+            self.input = GatedStacksInput(c_in, c.channels, k, groups=groups)
+            self.layers = nn.ModuleList(GatedMaskedLayer(c.channels, c.layer_kernel, groups=groups)
                                         for _ in range(c.n_layers))
         else:
-            self.input = MaskedConv2d(c_in, c.channels, raster_mask(k, k, include_center=False))
-            self.layers = nn.ModuleList(MaskedResidualBlock(c.channels, c.layer_kernel)
+            self.input = masked_conv(c_in, c.channels, k, k, include_center=False, groups=groups)
+            self.layers = nn.ModuleList(MaskedResidualBlock(c.channels, c.layer_kernel,
+                                                            groups=groups)
                                         for _ in range(c.n_layers))
-        self.head = pixel_head(c.channels, c.hidden, c_in * self.out_channels)
+        self.head = pixel_head(c.channels, c.hidden, c_in * self.out_channels, groups=groups)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of every pixel's conditional: (B, C, H, W) or (B, 256, C, H, W)."""

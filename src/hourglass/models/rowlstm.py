@@ -11,7 +11,9 @@ its left) and the state-to-state convolution $K^{ss}$ is 1 x k over the previous
 first layer is a k x k mask-A convolution of the image, so the output at a pixel depends only on
 the pixels before it in raster order (a triangular context above it plus the row to its left):
 $\log p(x) = \sum_i \log p(x_i \mid x_{<i})$ is exact. Layers are residual; a ReLU + 1x1 head gives
-the logits. Sampling is pixel by pixel.
+the logits. Sampling is pixel by pixel. With ``channel_order`` every mask keeps the channels of a
+colour pixel in order (R, G, B; sec. 3.4): the gates are elementwise and the state-to-state
+convolution reads the row above only, so the order survives the recurrence.
 """
 
 from __future__ import annotations
@@ -23,13 +25,13 @@ from torch import nn
 
 from hourglass.core.options import option
 from hourglass.core.validation import Interval
-from hourglass.nn.masked import MaskedConv2d, pixel_head, raster_mask
-from hourglass.models.autoregressive import AutoregressiveConfig, AutoregressiveModel
+from hourglass.nn.masked import masked_conv, pixel_head
+from hourglass.models.autoregressive import AutoregressiveModel, ImageAutoregressiveConfig
 from hourglass.models.registry import register_model
 
 
 @dataclass
-class RowLSTMConfig(AutoregressiveConfig):
+class RowLSTMConfig(ImageAutoregressiveConfig):
     channels: int = option(32, Interval(int, 1, None),
                            "LSTM state size per pixel (and feature maps of the first layer)")
     n_layers: int = option(2, Interval(int, 1, None), "Row LSTM layers (residual)")
@@ -42,10 +44,11 @@ class RowLSTMConfig(AutoregressiveConfig):
 class RowLSTMLayer(nn.Module):
     """One Row LSTM layer with a residual connection: (B, C, H, W) -> (B, C, H, W)."""
 
-    def __init__(self, channels: int, k: int):
+    def __init__(self, channels: int, k: int, *, groups: int = 1):
         super().__init__()
-        self.input_to_state = MaskedConv2d(channels, 4 * channels,
-                                           raster_mask(1, k, include_center=True))
+        # mask B; with colour groups, each of the four gates keeps their order at the centre
+        self.input_to_state = masked_conv(channels, 4 * channels, 1, k, include_center=True,
+                                          groups=groups, out_parts=4)
         self.state_to_state = nn.Conv1d(channels, 4 * channels, k, padding=k // 2)
 
     def forward(self, x):
@@ -76,11 +79,11 @@ class RowLSTM(AutoregressiveModel):
     def __init__(self, config: RowLSTMConfig | None = None, **kwargs):
         super().__init__(config, **kwargs)
         c = self.config
-        c_in, k = c.input_shape[0], c.kernel_size
-        self.input = MaskedConv2d(c_in, c.channels, raster_mask(k, k, include_center=False))
-        self.layers = nn.Sequential(*(RowLSTMLayer(c.channels, c.row_kernel)
+        c_in, k, groups = c.input_shape[0], c.kernel_size, self.colour_groups
+        self.input = masked_conv(c_in, c.channels, k, k, include_center=False, groups=groups)
+        self.layers = nn.Sequential(*(RowLSTMLayer(c.channels, c.row_kernel, groups=groups)
                                       for _ in range(c.n_layers)))
-        self.head = pixel_head(c.channels, c.hidden, c_in * self.out_channels)
+        self.head = pixel_head(c.channels, c.hidden, c_in * self.out_channels, groups=groups)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of every pixel's conditional: (B, C, H, W) or (B, 256, C, H, W)."""

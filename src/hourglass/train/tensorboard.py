@@ -24,7 +24,7 @@ import numpy as np
 
 from hourglass.core.errors import ConfigError
 
-INSTALL = 'pip install "hourglass[tensorboard]"'
+INSTALL = 'pip install "hourglass-ae[tensorboard]"'
 
 
 def summary_writer_class():

@@ -48,7 +48,7 @@ from hourglass.evaluate.metrics import knn_accuracy
 from hourglass.estimators.generic import estimator_for, usable_models
 from hourglass.models.protocol import has
 
-UMAP_HINT = "not installed: pip install 'hourglass[umap]' (or umap-learn)"
+UMAP_HINT = "not installed: pip install 'hourglass-ae[umap]' (or umap-learn)"
 SKLEARN_METHODS = ("pca", "lda", "isomap", "lle", "tsne", "umap")
 
 

@@ -59,12 +59,43 @@ def latent_sampling_weights(z, *, bins: int = 10, alpha: float = 0.001,
 class DebiasSampler:
     """``sample_weights`` for the trainer: re-estimates the latent density at every epoch start.
 
+    Called with the epoch number, it encodes ``x``, estimates the density of the codes with
+    :func:`latent_sampling_weights` and returns each example's probability of being drawn.
+
     Parameters
     ----------
-    model : a model with ``encode`` (the codes whose density is estimated)
-    x : tensor (n, ...) of training inputs as the trainer gets them (uint8 is read as x/255)
+    model : torch.nn.Module
+        A model with ``encode`` (the codes whose density is estimated).
+    x : torch.Tensor of shape (n, ...)
+        The training inputs as the trainer gets them (uint8 is read as x/255).
+    bins : int, default=10
+        Equal-width histogram bins per latent dimension.
+    alpha : float, default=0.001
+        Smoothing of the inverse density; a large value gives back uniform sampling.
+    combine : {"max", "product"}, default="max"
+        How the per-dimension weights combine: their maximum, or their product (Amini et al.
+        2019's equation).
+    batch_size : int, default=1000
+        Examples encoded at once.
 
-    After each call, ``weights`` holds the last probabilities (numpy, (n,)).
+    Attributes
+    ----------
+    weights : numpy.ndarray of shape (n,) or None
+        The probabilities of the last call (None before the first).
+
+    Examples
+    --------
+    >>> from hourglass.models import build
+    >>> from hourglass.train import TrainConfig, train
+    >>> from hourglass.uses.debias import DebiasSampler
+    >>> import torch
+    >>> x = torch.rand(64, 16)
+    >>> model = build("vae", input_shape=(16,), latent_dim=2, hidden=(8,))
+    >>> sampler = DebiasSampler(model, x, bins=5)
+    >>> history = train(model, x, config=TrainConfig(epochs=1, progress=False),
+    ...                 sample_weights=sampler)
+    >>> sampler.weights.shape, round(float(sampler.weights.sum()), 6)
+    ((64,), 1.0)
     """
 
     def __init__(self, model, x: torch.Tensor, *, bins: int = 10, alpha: float = 0.001,

@@ -118,7 +118,8 @@ def training_curves(history, path) -> Path:
     columns = history_columns(history)
     n_epochs = len(next(iter(columns.values()))) if columns else 0
     epoch = columns.get("epoch", np.arange(1, n_epochs + 1, dtype=np.float64))
-    groups = group_terms(columns)
+    # seconds per epoch (time_s, compile_s) are bookkeeping, not a loss: the report lists them
+    groups = {t: n for t, n in group_terms(columns).items() if not t.endswith("_s")}
     if not groups:
         raise DataError(
             "The training history has no numeric columns besides 'epoch'; expected columns such "
