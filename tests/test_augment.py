@@ -74,3 +74,36 @@ def test_loop_trains_with_augmentation_and_noise_deterministically():
     torch.manual_seed(0)
     base = train(plain, x, config=TrainConfig(epochs=2, batch_size=16, progress=False))
     assert runs[0] == runs[1] != base[-1]["train_loss"]
+
+
+def test_mixup_is_a_convex_combination_with_beta_lambda():
+    from hourglass.core.augment import mixup
+    x = torch.randn(32, 5)
+    torch.manual_seed(0)
+    xm, perm, lam = mixup(x, 0.4)
+    assert 0 < lam < 1 and sorted(perm.tolist()) == list(range(32))
+    assert torch.allclose(xm, lam * x + (1 - lam) * x[perm])
+    torch.manual_seed(1)
+    lams = torch.tensor([mixup(x, 0.2)[2] for _ in range(2000)])
+    assert float(lams.mean()) == pytest.approx(0.5, abs=0.03)          # Beta(a, a) has mean 1/2
+    assert float(lams.var()) == pytest.approx(0.25 / (2 * 0.2 + 1), rel=0.1)  # and var 1/(4(2a+1))
+
+
+def test_sae_mixup_loss_is_the_mixed_cross_entropy_and_only_in_training():
+    import torch.nn.functional as F
+    from hourglass.core.augment import mixup
+    torch.manual_seed(0)
+    x, y = torch.rand(16, 1, 8, 8), torch.randint(0, 10, (16,))
+    m = build("sae", input_shape=(1, 8, 8), hidden=(16,), latent_dim=8, mixup=0.3,
+              pretrain_epochs=0).train()
+    torch.manual_seed(3)
+    loss = m(x, y)["loss"]
+    torch.manual_seed(3)
+    xm, perm, lam = mixup(x, 0.3)
+    logits = m.head(m.encode(xm))
+    expected = (lam * F.cross_entropy(logits, y) + (1 - lam) * F.cross_entropy(logits, y[perm]))
+    assert float(loss.detach()) == pytest.approx(float(expected.detach()), rel=1e-5)
+    m.eval()
+    assert float(m(x, y)["loss"]) == pytest.approx(float(F.cross_entropy(m.head(m.encode(x)), y)), rel=1e-5)
+    with pytest.raises(ConfigError, match="mixup"):
+        build("sae", input_shape=(64,), mixup=0.2, finetune="reconstruction")

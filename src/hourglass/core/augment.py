@@ -5,6 +5,9 @@ r"""Data augmentation and input noise as batched tensor operations (no per-examp
   translation-invariant prior on the data.
 - **Horizontal flips** (Krizhevsky et al. 2012): each image is mirrored with probability 1/2.
   Only for data whose classes are mirror-symmetric (clothing, objects), not digits or text.
+- **Mixup** (Zhang et al. 2018): a classifier is trained on convex combinations of pairs of
+  examples and of their labels, $\tilde x = \lambda x_i + (1 - \lambda) x_j$,
+  $\tilde y = \lambda y_i + (1 - \lambda) y_j$, $\lambda \sim \mathrm{Beta}(\alpha, \alpha)$.
 - **Gaussian input noise** (Sietsma & Dow 1991; Bishop 1995): $\tilde x = x + \epsilon$,
   $\epsilon \sim \mathcal N(0, \sigma^2 I)$, which for small $\sigma$ acts as a Tikhonov penalty on
   the model's sensitivity to its input.
@@ -63,3 +66,16 @@ def gaussian_input_noise(x: torch.Tensor, std: float, *, clamp: tuple[float, flo
         return x
     x = x + std * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     return x if clamp is None else x.clamp_(*clamp)
+
+
+def mixup(x: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Mix each example of `x` with a random partner: ``(x_mixed, partner index, lambda)`` with
+    one $\lambda \sim \mathrm{Beta}(\alpha, \alpha)$ per batch (Zhang et al. 2018), both drawn
+    from torch's global generator (so a seeded run repeats). A classifier's loss is then
+    $\lambda\,\ell(f(\tilde x), y) + (1 - \lambda)\,\ell(f(\tilde x), y_{\pi})$."""
+    if alpha <= 0:
+        raise ValueError("mixup needs alpha > 0")
+    a = torch.tensor(float(alpha))
+    lam = float(torch.distributions.Beta(a, a).sample())
+    perm = torch.randperm(x.shape[0], device=x.device)
+    return lam * x + (1 - lam) * x[perm], perm, lam

@@ -6,9 +6,17 @@ hidden layer that sees only the values before it, with one weight matrix shared 
 $h_i = \sigma(W_{:,<i}\, x_{<i} + c)$,  $p(x_i = 1 \mid x_{<i}) = \sigma(V_i^\top h_i + b_i)$,
 
 $\log p(x) = \sum_{i=1}^D \log p(x_i \mid x_{<i})$ (exact). The shared weights give the running-sum
-trick: $a_1 = c$, $a_{i+1} = a_i + W_{:,i}\, x_i$, so all D hidden layers cost $O(DH)$, computed
-here in one pass with a cumulative sum, and sampling is D cheap steps. Extra ``hidden`` widths add
-per-position layers on top of $h_i$ (weights shared across positions), which keeps the order.
+trick: $a_1 = c$, $a_{i+1} = a_i + W_{:,i}\, x_i$, so all D hidden layers cost $O(DH)$, and
+sampling is D cheap steps. Extra ``hidden`` widths add per-position layers on top of $h_i$ (weights
+shared across positions), which keeps the order.
+
+Two ways to compute the D logits. With one hidden layer (the NADE of the paper) on the CPU,
+:func:`running_sum_logits` does the paper's forward and backward pass (Larochelle & Murray 2011,
+Algorithm 1): positions are taken in blocks small enough for the cache, the backward pass
+accumulates $\partial a$ over the positions in reverse and recomputes $h_i$ block by block, so
+nothing of size (B, D, H) is ever stored. Otherwise (several hidden layers, a GPU, an input that
+needs its gradient) :meth:`NADE.logits_cumsum` builds all (B, D, H) pre-activations at once with a
+cumulative sum and leaves the backward pass to autograd.
 """
 
 from __future__ import annotations
@@ -18,7 +26,9 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
+from hourglass.core.errors import ConfigError
 from hourglass.core.options import option
 from hourglass.core.validation import Options, Sizes
 from hourglass.models.autoregressive import AutoregressiveConfig, AutoregressiveModel, check_n, progress_bar
@@ -32,8 +42,119 @@ class NADEConfig(AutoregressiveConfig):
     hidden: tuple = option((500,), Sizes(),
                            "H of the shared layer h_i; more widths add per-position layers")
     likelihood: str = option("bernoulli", Options(("bernoulli",)),
-                             'p(x_i|x_<i): "bernoulli" (binary) or "categorical" (8-bit)')
+                             'p(x_i|x_<i): "bernoulli", for binary data (NADE models bits; '
+                             'rnade models real values)')
     needs_image = False
+
+
+BLOCK_FLOATS = 2 ** 18  # floats in one (B, block, H) buffer of the fast path: 1 MiB, the size of L2
+
+
+def default_block(batch: int, hidden: int) -> int:
+    """Positions per block (4 to 64): as many as keep one (B, block, H) buffer within
+    ``BLOCK_FLOATS``."""
+    return max(4, min(64, BLOCK_FLOATS // max(1, batch * hidden)))
+
+
+def _block_pre_activations(out, a, u_block, Wt_block, tril):
+    r"""$a_i = a_s + \sum_{s \le j < i} W_{:,j}\, u_j$ for the positions $i$ of a block, into `out`.
+
+    `out` (B, m, H), `a` (B, H) the pre-activation at the block's first position $s$, `u_block`
+    (B, m), `Wt_block` (m, H) the block's columns of W, `tril` the strictly lower (m, m) mask. The
+    sum within the block is one matrix product: row (b, i) of the (B m, m) matrix $u_{bj} [j < i]$
+    times $W^\top$. Returns that matrix (the backward pass reuses it).
+    """
+    B, m, H = out.shape
+    mask = u_block.unsqueeze(1) * tril                              # (B, m, m): u_bj [j < i]
+    out.copy_(a.unsqueeze(1).expand(B, m, H))
+    out.view(B * m, H).addmm_(mask.view(B * m, m), Wt_block)
+    return mask
+
+
+def _block_views(buffers, B, m, H):
+    """Contiguous (B, m, H) views at the start of each (B, block, H) buffer."""
+    return [t.view(-1)[:B * m * H].view(B, m, H) for t in buffers]
+
+
+class _RunningSumLogits(torch.autograd.Function):
+    """NADE's logits and their gradient in O(BDH) time, keeping O(BH D / block) floats."""
+
+    @staticmethod
+    def forward(ctx, u, W, c, V, b, block):
+        B, D = u.shape
+        H = W.shape[0]
+        Wt = W.t()                                                  # (D, H): column j of W is row j
+        tril = torch.ones(block, block, dtype=u.dtype).tril_(-1)
+        logits = torch.empty(B, D, dtype=u.dtype)
+        buffers = [torch.empty(B, block, H, dtype=u.dtype) for _ in range(2)]
+        a = c.expand(B, H).contiguous()                             # a_1 = c
+        starts = []                                                # a at each block's first position
+        for s in range(0, D, block):
+            e = min(D, s + block)
+            h, tmp = _block_views(buffers, B, e - s, H)
+            starts.append(a)
+            _block_pre_activations(h, a, u[:, s:e], Wt[s:e], tril[:e - s, :e - s])
+            h.sigmoid_()                                            # h_i = sigma(a_i)
+            torch.mul(h, V[s:e], out=tmp)
+            logits[:, s:e] = tmp.sum(-1)                            # V_i . h_i
+            a = torch.addmm(a, u[:, s:e], Wt[s:e])                  # a at the next block's start
+        logits += b
+        if any(ctx.needs_input_grad):
+            ctx.save_for_backward(u, W, V, *starts)
+        ctx.block = block
+        return logits
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g):
+        u, W, V, *starts = ctx.saved_tensors
+        block = ctx.block
+        B, D = u.shape
+        H = W.shape[0]
+        Wt = W.t()
+        g = g.contiguous()
+        tril = torch.ones(block, block, dtype=u.dtype).tril_(-1)
+        dWt = torch.empty(D, H, dtype=u.dtype)
+        dV = torch.empty(D, H, dtype=u.dtype)
+        buffers = [torch.empty(B, block, H, dtype=u.dtype) for _ in range(2)]
+        carry = torch.zeros(B, H, dtype=u.dtype)                    # sum of da_i, later blocks
+        for k in range(len(starts) - 1, -1, -1):                    # positions in reverse
+            s = k * block
+            e = min(D, s + block)
+            h, da = _block_views(buffers, B, e - s, H)
+            mask = _block_pre_activations(h, starts[k], u[:, s:e], Wt[s:e], tril[:e - s, :e - s])
+            h.sigmoid_()                                            # recomputed, not stored
+            g_block = g[:, s:e]
+            # dV_i = sum_b g_bi h_bi
+            torch.bmm(g_block.t().contiguous().unsqueeze(1), h.transpose(0, 1),
+                      out=dV[s:e].unsqueeze(1))
+            # da_i = g_i V_i * h_i (1 - h_i)
+            torch.mul(g_block.unsqueeze(2), V[s:e], out=da)
+            torch.ops.aten.sigmoid_backward.grad_input(da, h, grad_input=da)
+            # dW_{:,j} = sum_b u_bj sum_{i > j} da_bi: this block's later positions, then the rest
+            torch.mm(mask.view(-1, e - s).t(), da.view(-1, H), out=dWt[s:e])
+            dWt[s:e].addmm_(u[:, s:e].t(), carry)
+            carry += da.sum(1)
+        # dc = sum_i da_i (every a_i contains c); db_i = sum_b g_bi
+        return None, dWt.t().contiguous(), carry.sum(0), dV, g.sum(0), None
+
+
+def running_sum_logits(u: torch.Tensor, W: torch.Tensor, c: torch.Tensor, V: torch.Tensor,
+                       b: torch.Tensor, *, block: int | None = None) -> torch.Tensor:
+    r"""$\ell_i = V_i^\top \sigma(a_i) + b_i$, $a_1 = c$, $a_{i+1} = a_i + W_{:,i} u_i$; shape (B, D).
+
+    The forward and backward pass of Larochelle & Murray (2011), Algorithm 1, over blocks of
+    `block` positions (default: :func:`default_block`): per block one matrix product gives the
+    pre-activations, the backward pass runs over the blocks in reverse, carrying
+    $\sum_{i' > i} \partial a_{i'}$, and recomputes the block's $h_i$ from the saved $a$ at its
+    start. Memory beyond the parameters: O(B H D / block). `u` (B, D) gets no gradient.
+    """
+    B, D = u.shape
+    block = default_block(B, W.shape[0]) if block is None else block
+    if isinstance(block, bool) or not isinstance(block, int) or block < 1:
+        raise ConfigError(f"The block of running_sum_logits must be a positive int. Got {block!r} "
+                          "instead.")
+    return _RunningSumLogits.apply(u, W, c, V, b, min(block, D))
 
 
 @register_model("nade")
@@ -64,7 +185,26 @@ class NADE(AutoregressiveModel):
         return x  # NADE reads the bits themselves (x_<i)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """$\\ell_i = V_i^\\top h_i + b_i$ for every i in one pass, shape (B, *input_shape)."""
+        """$\\ell_i = V_i^\\top h_i + b_i$ for every i in one pass, shape (B, *input_shape).
+
+        One hidden layer on the CPU: :func:`running_sum_logits` (blockwise, O(DH) memory per
+        example); otherwise :meth:`logits_cumsum`. Both give the same numbers and gradients.
+        """
+        u = self.net_input(x.flatten(1))                        # (B, D)
+        if self.fast_path_applies(u):
+            out = running_sum_logits(u, self.W, self.c, self.V, self.b)
+            return out.view(-1, *self.config.input_shape)
+        return self.logits_cumsum(x)
+
+    def fast_path_applies(self, u: torch.Tensor) -> bool:
+        """Whether :func:`running_sum_logits` computes the logits of the network input `u`."""
+        return (len(self.config.hidden) == 1 and u.device.type == "cpu" and not u.requires_grad
+                and u.dtype in (torch.float32, torch.float64) and u.dtype == self.W.dtype
+                and all(p.device.type == "cpu" and p.dtype == u.dtype
+                        for p in (self.W, self.c, self.V, self.b)))
+
+    def logits_cumsum(self, x: torch.Tensor) -> torch.Tensor:
+        """The logits from all (B, D, H) pre-activations at once (a cumulative sum), any depth."""
         x = self.net_input(x.flatten(1))                        # (B, D)
         contrib = x.unsqueeze(2) * self.W.T                     # (B, D, H): W_{:,j} x_j
         # $a_i = c + \sum_{j<i} W_{:,j} x_j$: an exclusive cumulative sum (zero for i = 1)

@@ -31,6 +31,7 @@ from torch import nn
 from hourglass.core.options import option
 from hourglass.core.validation import Interval, Options
 from hourglass.core.corruption import CORRUPTIONS
+from hourglass.core.augment import mixup
 from hourglass.core.errors import ConfigError
 from hourglass.nn.layers import mlp
 from hourglass.models.base import AutoencoderBase, AutoencoderConfig
@@ -50,6 +51,9 @@ class SAEConfig(AutoencoderConfig):
                            "what fine-tuning minimizes: classifier (labels) or reconstruction")
     recon_weight: float = option(0.0, Interval(float, 0, None),
                                  "classifier fine-tuning: weight of a reconstruction term (0 = none)")
+    mixup: float = option(0.0, Interval(float, 0, None),
+                          "classifier fine-tuning: mixup alpha (Zhang et al. 2018), pairs of "
+                          "inputs and labels mixed with lambda ~ Beta(alpha, alpha); 0: off")
     pretrain_epochs: int = option(10, Interval(int, 0, None),
                                   "greedy pretraining epochs per layer; 0 = random start (baseline)")
     corruption: str = option("masking", Options(tuple(CORRUPTIONS)),
@@ -63,6 +67,9 @@ class SAEConfig(AutoencoderConfig):
     def validate(self, owner=None):
         super().validate(owner)
         check_corruption_level(self.corruption, self.corruption_level)
+        if self.mixup > 0 and (self.finetune != "classifier" or self.recon_weight > 0):
+            raise ConfigError(f"{owner or 'SAE'}: mixup mixes the inputs and labels of the "
+                              "classifier; use it with finetune='classifier' and recon_weight=0.")
 
     def layer_sizes(self) -> list[int]:
         """[D, *hidden, latent_dim]: the widths from the input up to the top code."""
@@ -113,13 +120,20 @@ class SAE(AutoencoderBase):
 
     def forward(self, x, y=None):
         c = self.config
-        h = self.encode(x)
         if c.finetune == "reconstruction":  # the deep autoencoder
-            recon = -self.likelihood.log_prob(x, self.decoder(h))
+            recon = -self.likelihood.log_prob(x, self.decoder(self.encode(x)))
             return {"loss": recon.mean(), "recon": recon.mean()}
         if y is None:
             raise ConfigError("finetune='classifier' trains on labels, and this data has none. "
                               "Pass labels y, or set finetune='reconstruction'.")
+        if c.mixup > 0 and self.training:  # mixup: the mixed input against both labels
+            x_mix, partner, lam = mixup(x, c.mixup)
+            logits = self.head(self.encode(x_mix))
+            xent = (lam * F.cross_entropy(logits, y, reduction="none")
+                    + (1 - lam) * F.cross_entropy(logits, y[partner], reduction="none"))
+            return {"loss": xent.mean(), "xent": xent.mean(),
+                    "error": (logits.argmax(1) != y).float().mean()}
+        h = self.encode(x)
         logits = self.head(h)
         xent = F.cross_entropy(logits, y, reduction="none")  # $-\log p(y \mid h_L(x))$
         terms = {"xent": xent.mean(), "error": (logits.argmax(1) != y).float().mean()}

@@ -1,0 +1,352 @@
+"""Speed of every registered model at one standard configuration on Fashion-MNIST 28x28.
+
+For each model (``hourglass.models.registry.list_models()``), on the CPU at a fixed thread count:
+
+- training samples/s: the library's update (every phase: forward, backward, optimizer step; Adam at
+  the run defaults), batch ``--batch-size``, on a fixed pool of training images (binarized once
+  for the Bernoulli models, so the draw is not timed);
+- log-likelihood samples/s for the models that score log p(x): exact ``log_prob``, or the
+  importance-weighted bound with k = 100 for the VAE family (``log_prob_bound``);
+- images/s of sampling for the sequential samplers (the autoregressive models): NADE and RNADE
+  run their own D-step sampler; the image models' sampler recomputes the logits of the whole
+  image once per pixel, so its rate is measured from single steps and divided by D;
+- FLOPs per training example, counted by ``torch.utils.flop_counter.FlopCounterMode`` (matrix
+  products and convolutions only), and how close the step comes to a lower bound on its time: the
+  larger of FLOPs / measured fp32 matmul peak and the bytes a step must move (parameters, their
+  gradients and Adam's two moments, read and written; the batch) / measured copy bandwidth.
+
+A second table compares NADE's two ways to the logits (the blockwise running-sum pass against
+the direct (B, D, H) cumulative sum) in training steps at batch 64, alternating, as a ratio.
+
+    python benchmarks/models.py [--threads 2] [--batch-size 128] [--seconds 3] [--models nade vae]
+
+Writes benchmarks/results/models.json and models.md. The numbers mean most on an idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
+from torch.utils.flop_counter import FlopCounterMode
+
+from hourglass.core.io import atomic_write_json, atomic_write_text
+from hourglass.data import load
+from hourglass.experiments.likelihood_table import BINARY_MODELS
+from hourglass.models import build
+from hourglass.models.autoregressive import AutoregressiveModel
+from hourglass.models.protocol import has, model_phases
+from hourglass.models.registry import get_model_class, list_models
+from hourglass.train import TrainConfig
+from hourglass.train.optim import phase_optimizer
+
+RESULTS = Path(__file__).parent / "results"
+IWAE_K = 100
+
+# one standard configuration per model: the likelihood table's for the density models, the
+# registry defaults for the others
+STANDARD = {reg: cfg for reg, cfg in BINARY_MODELS.values()}
+STANDARD["sae"] = dict(pretrain_epochs=0)  # the fine-tuning step is timed; pretraining is not
+
+
+# ---- the machine ----------------------------------------------------------------------------
+
+def _best_time(fn, repeats: int) -> float:
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def matmul_peak(n: int = 2048, repeats: int = 5) -> float:
+    """FLOP/s of an n x n fp32 matrix product (the best of `repeats`)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    return 2 * n ** 3 / _best_time(lambda: torch.mm(a, b), repeats)
+
+
+def copy_bandwidth(mib: int = 256, repeats: int = 5) -> float:
+    """Bytes/s read plus written by a copy of a `mib` MiB float tensor (the best of `repeats`)."""
+    src = torch.randn(mib * 2 ** 20 // 4)
+    dst = torch.empty_like(src)
+    return 2 * src.numel() * 4 / _best_time(lambda: dst.copy_(src), repeats)
+
+
+def machine(threads: int) -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"cpu": cpu, "cpu_count": os.cpu_count(), "torch": torch.__version__,
+            "torch_threads": threads, "python": platform.python_version(),
+            "load_average_1min_at_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
+
+
+# ---- measurements ---------------------------------------------------------------------------
+
+def rate(fn, items: int, seconds: float) -> tuple[float, int]:
+    """(items/s, calls) of `fn` (one warm-up call, then calls until `seconds` have passed)."""
+    fn()
+    calls, t0 = 0, time.perf_counter()
+    while True:
+        fn()
+        calls += 1
+        elapsed = time.perf_counter() - t0
+        if elapsed >= seconds:
+            return items * calls / elapsed, calls
+
+
+def make_model(name: str, shape: tuple, seed: int = 0, n_classes: int = 10):
+    torch.manual_seed(seed)
+    config = dict(STANDARD.get(name, {}))
+    fields = get_model_class(name).config_class.__dataclass_fields__
+    if "n_classes" in fields and fields["n_classes"].default is None:
+        config["n_classes"] = n_classes  # as `hourglass train` takes it from the data
+    return build(name, input_shape=shape, **config).train()
+
+
+class BytesTouched(TorchDispatchMode):
+    """Bytes of the tensors every aten op reads and writes (its tensor inputs and outputs; views
+    move nothing and are left out). For tensors larger than the caches, memory traffic."""
+
+    def __init__(self):
+        super().__init__()
+        self.bytes = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if not func.is_view:
+            self.bytes += sum(t.numel() * t.element_size() for t in tree_leaves((args, kwargs, out))
+                              if isinstance(t, torch.Tensor))
+        return out
+
+
+def training_step(model, pool_x, pool_y, batch_size: int):
+    """The library's update on the next batch of the pool, every phase in order."""
+    phases = model_phases(model)
+    config = TrainConfig(batch_size=batch_size, progress=False)
+    updates = [(p, phase_optimizer(p, config)) for p in phases]
+    wants_y = has(model, "labels")
+    state = {"start": 0}
+
+    def step():
+        s = state["start"]
+        state["start"] = (s + batch_size) % (pool_x.shape[0] - batch_size + 1)
+        xb, yb = pool_x[s:s + batch_size], pool_y[s:s + batch_size] if wants_y else None
+        for phase, opt in updates:
+            terms = phase.loss(xb, yb)
+            opt.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            opt.step()
+    return step
+
+
+def parameter_bytes(model) -> int:
+    return sum(p.numel() * p.element_size() for p in model.parameters())
+
+
+def step_flops(step) -> int:
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return counter.get_total_flops()
+
+
+def log_prob_fn(model, x, y):
+    gen = torch.Generator().manual_seed(0)
+    kw = {"k": IWAE_K, "generator": gen} if has(model, "log_prob_bound") else {}
+    args = (x, y) if has(model, "conditional") else (x,)
+
+    @torch.no_grad()
+    def score():
+        return model.log_prob(*args, **kw)
+    return score
+
+
+def sampling_rate(model, seconds: float, n: int = 16) -> dict:
+    """Images/s of sequential sampling. A model with its own sampler (NADE, RNADE) runs it; the
+    image models' sampler costs D equal steps (one logits pass each), timed singly."""
+    model.eval()
+    D = model.dim
+    if type(model).sample is not AutoregressiveModel.sample:
+        gen = torch.Generator().manual_seed(0)
+        r, calls = rate(lambda: model.sample(n, generator=gen, progress=False), n, seconds)
+        return {"sample images/s": r, "sampling": f"{calls} x sample({n})"}
+    x = torch.zeros(n, *model.config.input_shape)
+    with torch.no_grad():
+        steps_s, calls = rate(lambda: model.logits(x), 1, seconds)  # logits passes per second
+    return {"sample images/s": n * steps_s / D,
+            "sampling": f"{calls} of the {D} logits passes of sample({n}), times D"}
+
+
+def bench_model(name, ds, pool, args, peak, bandwidth) -> dict:
+    x_float, x_bin, y = pool
+    model = make_model(name, ds.shape)
+    bernoulli = getattr(model.config, "likelihood", None) == "bernoulli"
+    x = x_bin if bernoulli else x_float
+    if name == "rnade":  # real values: the grey levels dequantized, (level + u) / 256
+        x = (x_float * 255 + torch.rand(x_float.shape, generator=torch.Generator().manual_seed(0))) / 256
+    row = {"model": name, "config": STANDARD.get(name, {}), "data": "binarized" if bernoulli else
+           ("dequantized" if name == "rnade" else "[0, 1]"),
+           "parameters": sum(p.numel() for p in model.parameters())}
+    bs = args.batch_size
+    step = training_step(model, x, y, bs)
+    flops = step_flops(step) / bs
+    train_rate, calls = rate(step, bs, args.seconds)
+    t_step = bs / train_rate
+    moved = 10 * parameter_bytes(model) + bs * x[0].numel() * 4  # p, g, m, v: read/written
+    t_flops, t_bytes = flops * bs / peak, moved / bandwidth
+    row.update({"train samples/s": train_rate, "train steps timed": calls,
+                "train FLOPs/example": flops, "train GFLOP/s": flops * train_rate / 1e9,
+                "share of matmul peak": t_flops / t_step,
+                "share of bandwidth bound": t_bytes / t_step,
+                "bound by": "FLOPs" if t_flops >= t_bytes else "bytes"})
+    if {"log_prob", "log_prob_bound"} & set(model.capabilities.names):
+        model.eval()
+        score = log_prob_fn(model, x[:bs], y[:bs])
+        with FlopCounterMode(display=False) as counter:
+            score()
+        row["log p(x)"] = f"IWAE k={IWAE_K}" if has(model, "log_prob_bound") else "exact"
+        row["log-lik samples/s"], _ = rate(score, bs, args.seconds)
+        row["log-lik FLOPs/example"] = counter.get_total_flops() / bs
+    if isinstance(model, AutoregressiveModel) or name == "rnade":
+        row.update(sampling_rate(model, args.seconds))
+    return row
+
+
+def nade_paths(rounds: int, bandwidth: float, batch: int = 64, hidden: int = 500,
+               D: int = 784) -> dict:
+    """Training steps of NADE (D, H, batch), the running-sum pass against the direct cumulative
+    sum, alternating `rounds` times; the ratio of the median step times, and the bytes each
+    step's ops read and write, as time at the copy bandwidth."""
+    torch.manual_seed(0)
+    x = torch.bernoulli(torch.full((4 * batch, D), 0.3))
+    times = {"direct": [], "running sum": []}
+    models = {}
+    for path in times:
+        models[path] = make_model("nade", (D,))
+        models[path].load_state_dict(models["direct"].state_dict())
+        if path == "direct":
+            models[path].logits = models[path].logits_cumsum  # the (B, D, H) computation
+    steps = {k: training_step(m, x, x, batch) for k, m in models.items()}
+    touched = {}
+    for k in steps:
+        steps[k]()
+        with BytesTouched() as counter:
+            steps[k]()
+        touched[k] = counter.bytes
+    for r in range(rounds):
+        for k in (("direct", "running sum") if r % 2 == 0 else ("running sum", "direct")):
+            t0 = time.perf_counter()
+            steps[k]()
+            times[k].append(time.perf_counter() - t0)
+        print(f"nade round {r + 1}/{rounds}: direct {times['direct'][-1]:.3f}s, "
+              f"running sum {times['running sum'][-1]:.3f}s", flush=True)
+    med = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+    P = sum(p.numel() for p in models["direct"].parameters())
+    act = batch * D * hidden * 4  # one (B, D, H) float tensor
+    return {"batch": batch, "D": D, "H": hidden, "rounds": rounds, "seconds": times,
+            "median step s": med, "speed-up (direct / running sum)": med["direct"] / med["running sum"],
+            "bytes of one (B, D, H) tensor": act, "parameter bytes": 4 * P,
+            "bytes touched per step": touched,
+            "bytes touched / bandwidth, s": {k: v / bandwidth for k, v in touched.items()},
+            "must-move bytes per step": 10 * 4 * P + batch * D * 4,
+            "must-move bytes / bandwidth, s": (10 * 4 * P + batch * D * 4) / bandwidth}
+
+
+def markdown(rows: list[dict], cols: list[str]) -> str:
+    def fmt(v):
+        if isinstance(v, float):
+            return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
+        return "" if v is None else str(v)
+    return ("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n"
+            + "".join("| " + " | ".join(fmt(r.get(c)) for c in cols) + " |\n" for r in rows))
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default: 2)")
+    p.add_argument("--batch-size", type=int, default=128, help="batch size (default: 128)")
+    p.add_argument("--seconds", type=float, default=3.0, help="seconds per measurement (default: 3)")
+    p.add_argument("--models", nargs="+", default=list_models(), choices=list_models())
+    p.add_argument("--nade-rounds", type=int, default=5,
+                   help="alternating rounds of the NADE comparison (0: leave it out; default: 5)")
+    p.add_argument("--data", default="fashion-mnist")
+    p.add_argument("--out", default=str(RESULTS))
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    info = machine(args.threads)
+    peak, bandwidth = matmul_peak(), copy_bandwidth()
+    print(f"matmul peak {peak / 1e9:.1f} GFLOP/s, copy bandwidth {bandwidth / 1e9:.1f} GB/s", flush=True)
+    ds = load(args.data)
+    n_pool = max(4 * args.batch_size, 1024)
+    x_float = ds.to_float(ds.train.x[:n_pool])
+    x_bin = torch.bernoulli(x_float, generator=torch.Generator().manual_seed(0))
+    y = ds.train.y[:n_pool].long()
+    rows = []
+    for name in args.models:
+        t0 = time.perf_counter()
+        try:
+            rows.append(bench_model(name, ds, (x_float, x_bin, y), args, peak, bandwidth))
+        except Exception as e:  # a benchmark reports what it could not measure
+            rows.append({"model": name, "error": f"{type(e).__name__}: {e}"})
+        print(f"{name}: {time.perf_counter() - t0:.0f}s {markdown(rows[-1:], list(rows[-1]))}",
+              flush=True)
+    nade = nade_paths(args.nade_rounds, bandwidth) if args.nade_rounds > 0 and "nade" in args.models else None
+    result = {"benchmark": __doc__.splitlines()[0], "data": args.data, "image shape": list(ds.shape),
+              "batch size": args.batch_size, "seconds per measurement": args.seconds,
+              "iwae k": IWAE_K, "machine": info,
+              "matmul peak GFLOP/s": peak / 1e9, "copy bandwidth GB/s": bandwidth / 1e9,
+              "rows": rows, "nade paths": nade}
+    cols = ["model", "parameters", "train samples/s", "train FLOPs/example", "train GFLOP/s",
+            "share of matmul peak", "share of bandwidth bound", "bound by", "log p(x)",
+            "log-lik samples/s", "sample images/s", "error"]
+    cols = [c for c in cols if any(c in r for r in rows)]
+    md = (f"# Model speed ({args.data} {tuple(ds.shape)}, CPU, {args.threads} threads, batch "
+          f"{args.batch_size})\n\n{info['cpu']}, torch {torch.__version__}, load average "
+          f"{info['load_average_1min_at_start']} at the start; fp32 matmul peak "
+          f"{peak / 1e9:.1f} GFLOP/s, copy bandwidth {bandwidth / 1e9:.1f} GB/s.\n\n"
+          + markdown(rows, cols)
+          + "\nFLOPs: matrix products and convolutions of one training step (all phases), per "
+            "example. Share of matmul peak: FLOPs / peak over the step time; share of bandwidth "
+            "bound: the bytes a step must move (10 x parameter bytes + the batch) / bandwidth over "
+            f"the step time. Log-likelihood: exact, or the IWAE bound with k = {IWAE_K}. Sampling "
+            "of the image models: from single logits passes, times D.\n")
+    if nade is not None:
+        md += (f"\n## NADE: running-sum pass vs direct cumulative sum\n\nTraining step (forward, "
+               f"backward, Adam), batch {nade['batch']}, D = {nade['D']}, H = {nade['H']}, "
+               f"{nade['rounds']} alternating rounds: median step "
+               f"{nade['median step s']['direct']:.3f} s direct, "
+               f"{nade['median step s']['running sum']:.3f} s running sum, speed-up "
+               f"**{nade['speed-up (direct / running sum)']:.2f}x**. One (B, D, H) float tensor is "
+               f"{nade['bytes of one (B, D, H) tensor'] / 1e6:.0f} MB; the parameters "
+               f"{nade['parameter bytes'] / 1e6:.1f} MB.\n\n"
+               "| path | median step (s) | bytes read + written by its ops | that / bandwidth (s) |\n"
+               "|---|---|---|---|\n"
+               + "".join(f"| {k} | {nade['median step s'][k]:.3f} | "
+                         f"{nade['bytes touched per step'][k] / 1e9:.2f} GB | "
+                         f"{nade['bytes touched / bandwidth, s'][k]:.3f} |\n"
+                         for k in ("direct", "running sum"))
+               + f"\nBytes every step must move (parameters, gradients and Adam's moments read "
+                 f"and written, and the batch): {nade['must-move bytes per step'] / 1e6:.0f} MB, "
+                 f"{nade['must-move bytes / bandwidth, s'] * 1e3:.1f} ms at the copy bandwidth. "
+                 "The running-sum pass touches its (B, block, H) buffers in the cache; what it "
+                 "still costs is the elementwise work, two sigmoids of every (b, i, h).\n")
+    out = Path(args.out)
+    atomic_write_json(out / "models.json", result)
+    atomic_write_text(out / "models.md", md)
+    print(md)
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""NADE's blockwise running-sum pass (Larochelle & Murray 2011, Algorithm 1) against the direct
+(B, D, H) computation: the same logits, log-likelihoods and gradients of every parameter."""
+
+import pytest
+import torch
+
+from hourglass.core.errors import ConfigError
+from hourglass.models import build
+from hourglass.models.nade import default_block, running_sum_logits
+
+
+def _model(D, H, seed=0, dtype=torch.float64):
+    torch.manual_seed(seed)
+    model = build("nade", input_shape=(D,), hidden=(H,)).to(dtype)
+    with torch.no_grad():  # non-zero biases, so that dc and db are not trivial
+        model.c.normal_()
+        model.b.normal_()
+        model.W.mul_(3.0)
+    return model
+
+
+def _data(B, D, seed=1, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    return torch.bernoulli(torch.full((B, D), 0.4, dtype=dtype), generator=g)
+
+
+def _grads(model, loss):
+    model.zero_grad()
+    loss.backward()
+    return {n: p.grad.clone() for n, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize("B,D,H,block", [(5, 17, 6, 4), (3, 10, 7, 3), (4, 12, 5, 12),
+                                         (2, 9, 8, 1), (6, 23, 4, 64), (1, 5, 3, 2)])
+def test_logits_and_gradients_equal_the_direct_computation(B, D, H, block):
+    model = _model(D, H)
+    x = _data(B, D)
+    u = model.net_input(x)
+    fast = running_sum_logits(u, model.W, model.c, model.V, model.b, block=block)
+    slow = model.logits_cumsum(x)
+    torch.testing.assert_close(fast, slow, rtol=0, atol=1e-12)
+    w = torch.randn(B, D, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    g_fast = _grads(model, (fast * w).sum())
+    g_slow = _grads(model, (slow * w).sum())
+    assert set(g_fast) == {"W", "c", "V", "b"}
+    for name in g_fast:
+        torch.testing.assert_close(g_fast[name], g_slow[name], rtol=0, atol=1e-11, msg=name)
+
+
+def test_gradcheck_of_the_running_sum():
+    torch.manual_seed(3)
+    D, H = 7, 4
+    u = _data(3, D)
+    W, c, V, b = (torch.randn(*s, dtype=torch.float64, requires_grad=True)
+                  for s in ((H, D), (H,), (D, H), (D,)))
+    assert torch.autograd.gradcheck(lambda *p: running_sum_logits(u, *p, block=3), (W, c, V, b))
+
+
+@pytest.mark.parametrize("B,D,H", [(64, 50, 20), (7, 31, 9)])
+def test_float32_log_prob_and_loss_gradients_match(B, D, H):
+    model = _model(D, H, dtype=torch.float32)
+    x = _data(B, D, dtype=torch.float32)
+    u = model.net_input(x)
+    assert model.fast_path_applies(u)
+    log_p = model.log_prob(x)                              # the fast path
+    ref = torch.distributions.Bernoulli(logits=model.logits_cumsum(x)).log_prob(x).sum(1)
+    torch.testing.assert_close(log_p, ref, rtol=1e-5, atol=1e-4)
+    g_fast = _grads(model, model(x)["loss"])
+    g_slow = _grads(model, -ref.mean())
+    for name in g_fast:
+        torch.testing.assert_close(g_fast[name], g_slow[name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_log_prob_of_a_tiny_nade_is_the_sum_of_its_conditionals():
+    # D = 2, H = 1: l_1 = V_1 s(c) + b_1, l_2 = V_2 s(c + W_1 x_1) + b_2, by hand
+    model = build("nade", input_shape=(2,), hidden=(1,)).double()
+    with torch.no_grad():
+        model.W.copy_(torch.tensor([[2.0, -1.0]]))
+        model.c.fill_(0.5)
+        model.V.copy_(torch.tensor([[1.5], [-3.0]]))
+        model.b.copy_(torch.tensor([0.25, 1.0]))
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    s = torch.sigmoid
+    c = torch.tensor(0.5, dtype=torch.float64)
+    l1 = 1.5 * s(c) + 0.25
+    expect = []
+    for x1, x2 in x.tolist():
+        l2 = -3.0 * s(c + 2.0 * x1) + 1.0
+        expect.append(float(torch.distributions.Bernoulli(logits=l1).log_prob(torch.tensor(x1))
+                            + torch.distributions.Bernoulli(logits=l2).log_prob(torch.tensor(x2))))
+    torch.testing.assert_close(model.log_prob(x), torch.tensor(expect, dtype=torch.float64))
+
+
+def test_fast_path_only_for_one_hidden_layer_and_inputs_without_gradient():
+    deep = build("nade", input_shape=(6,), hidden=(5, 4))
+    shallow = build("nade", input_shape=(6,), hidden=(5,))
+    x = _data(2, 6, dtype=torch.float32)
+    assert not deep.fast_path_applies(x) and shallow.fast_path_applies(x)
+    assert not shallow.fast_path_applies(x.clone().requires_grad_())
+    assert not shallow.fast_path_applies(x.double())       # float32 weights: the direct path
+    xg = x.clone().requires_grad_()
+    shallow.log_prob(xg).sum().backward()                 # the direct path gives dx
+    assert xg.grad is not None and xg.grad.shape == x.shape
+
+
+def test_sampling_is_unchanged():
+    model = _model(9, 5, dtype=torch.float32)
+    a = model.sample(4, generator=torch.Generator().manual_seed(0))
+    # the same draws as D steps of the direct logits: draw x_i from sigma(l_i(x_<i))
+    gen = torch.Generator().manual_seed(0)
+    x = torch.zeros(4, 9)
+    with torch.no_grad():
+        for i in range(9):
+            p = torch.sigmoid(model.logits_cumsum(x)[:, i])
+            x[:, i] = torch.bernoulli(p, generator=gen)
+    torch.testing.assert_close(a, x)
+
+
+def test_no_grad_keeps_nothing_and_block_is_checked():
+    model = _model(8, 3, dtype=torch.float32)
+    x = _data(2, 8, dtype=torch.float32)
+    with torch.no_grad():
+        out = running_sum_logits(x, model.W, model.c, model.V, model.b, block=3)
+    assert out.grad_fn is None
+    assert default_block(64, 500) == 8 and default_block(10**6, 500) == 4
+    with pytest.raises(ConfigError, match="The block of running_sum_logits must be a positive "
+                                          "int. Got 0 instead."):
+        running_sum_logits(x, model.W, model.c, model.V, model.b, block=0)
