@@ -1,25 +1,35 @@
-"""beta-VAE on sprites, beta in {1, 2, 4, 8, 16}: reconstruction, KL, beta-VAE/FactorVAE/MIG scores.
+"""beta-VAE on sprites over a sweep of beta: reconstruction, KL, beta-VAE/FactorVAE/MIG scores.
 
-The claim to check (Higgins et al. 2017): raising beta trades reconstruction
-for disentangled units. For each beta one VAE is trained on the same sprites with the same seed and
-budget; on the test split we report the reconstruction term E_q[-log p(x|z)] and the KL (nats),
-the number of active units (Var_x E_q[z_j] > 0.01, Burda et al. 2016), and the three
-disentanglement scores over the full factor product (rendered on demand). A traversal figure per
-beta shows what each active unit does. The trend line gives Spearman's rank correlation of each
-column with beta over the sweep.
+The claim to check (Higgins et al. 2017; Burgess et al. 2018): raising beta above 1 trades
+reconstruction for disentangled units, so the disentanglement scores rise from beta = 1 to the best
+beta. For each beta one VAE is trained on the same sprites with the same seed and budget (an MLP,
+the encoder Higgins et al. 2017 used on dSprites, or the strided conv net of Burgess et al. 2018,
+``--arch conv --channels 32,32,64,64``; optionally with Burgess et al.'s capacity control). On the
+test split we report the reconstruction term E_q[-log p(x|z)] and the KL (nats), the number of
+active units (Var_x E_q[z_j] > 0.01, Burda et al. 2016), and the three disentanglement scores over
+the full factor product (rendered on demand). The scores are also measured during training, at the
+epochs of ``--eval-epochs``, to show how they move with the number of gradient steps. A traversal
+figure per beta shows what each active unit does. The trend line gives Spearman's rank correlation
+of each column with beta; the verdict line compares the best beta with beta = 1.
 """
 
 from __future__ import annotations
 
+import io
+import math
+import multiprocessing
 import time
 from pathlib import Path
 
 import torch
+from matplotlib.figure import Figure
 from scipy.stats import spearmanr
 
+from hourglass.core.io import atomic_write_bytes
 from hourglass.core.objectives import kl_normal_std_normal_per_dim
 from hourglass.data.sprites import FACTOR_SIZES, Sprites, load_sprites
-from hourglass.evaluate import batched, disentanglement_scores, image_representation
+from hourglass.evaluate import (batched, beta_vae_score, factor_vae_score, image_representation,
+                                mig_score)
 from hourglass.models import build
 from hourglass.train import TrainConfig, train
 from hourglass.train import Batches, evaluate_loss
@@ -27,8 +37,10 @@ from hourglass.viz import latent_traversal
 from hourglass.experiments import experiment_parser, markdown_table, write_results
 from hourglass.experiments._machine import machine, set_threads
 
-COLUMNS = ["beta", "recon_nats", "kl_nats", "active_units", "beta_vae", "factor_vae", "mig",
-           "train_s", "eval_s"]
+COLUMNS = ["beta", "steps", "recon_nats", "kl_nats", "active_units", "beta_vae", "factor_vae",
+           "mig", "train_s", "eval_s"]
+SCORES = ("beta_vae", "factor_vae", "mig")
+CURVE_COLUMNS = ["beta", "epoch", "steps", "train_kl", "active_units", *SCORES]
 
 
 def _floats(text):
@@ -41,28 +53,54 @@ def _ints(text):
 
 def parse(argv=None):
     p = experiment_parser(__name__, __doc__)
-    p.add_argument("--betas", type=_floats, default=[1.0, 2.0, 4.0, 8.0, 16.0])
+    p.add_argument("--betas", type=_floats, default=[1.0, 4.0, 16.0])
     p.add_argument("--size", type=int, default=28, help="image side: 28 or 64 (default: 28)")
-    p.add_argument("--n", type=int, default=20000, help="sprites rendered (80%% train, 20%% test)")
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--n", type=int, default=40000, help="sprites rendered (80%% train, 20%% test)")
+    p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate (default: 5e-4)")
     p.add_argument("--latent-dim", type=int, default=10)
-    p.add_argument("--hidden", type=_ints, default=(512, 256))
+    p.add_argument("--arch", choices=("mlp", "conv"), default="conv")
+    p.add_argument("--hidden", type=_ints, default=(512, 256), help="MLP widths (--arch mlp)")
+    p.add_argument("--channels", type=_ints, default=(32, 32, 64, 64),
+                   help="conv channels, each layer stride 2 (--arch conv)")
+    p.add_argument("--capacity", type=float, default=None,
+                   help="capacity control (Burgess et al. 2018): beta*|KL - C|, C rising to this")
+    p.add_argument("--capacity-epochs", type=int, default=0,
+                   help="epochs over which C rises linearly from 0")
+    p.add_argument("--eval-epochs", type=_ints, default=(1, 2, 4),
+                   help="epochs after which the scores are also measured (the last always is)")
+    p.add_argument("--metric-train", type=int, default=2000,
+                   help="beta-VAE / FactorVAE training points (batches of 64 inputs)")
+    p.add_argument("--metric-test", type=int, default=1000, help="beta-VAE / FactorVAE test points")
+    p.add_argument("--mig-n", type=int, default=10000, help="inputs of the MIG estimate")
+    p.add_argument("--jobs", type=int, default=1, help="betas trained at once (processes)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per job (default: 1)")
     return p.parse_args(argv)
 
 
 @torch.no_grad()
-def measure(model, x_test: torch.Tensor, size: int, seed: int) -> dict:
-    """Test reconstruction and KL, active units, and the disentanglement scores."""
+def scores(model, args) -> dict:
+    """The three disentanglement scores of the posterior mean, over the whole factor product."""
+    was_training = model.training
     model.eval()
-    terms = evaluate_loss(model, Batches(x_test, None, device="cpu"))
-    mu = batched(model.encode, x_test)
-    represent = image_representation(model.encode, Sprites(size).render)
-    return {"recon_nats": terms["recon"], "kl_nats": terms["kl"],
-            "active_units": int((mu.var(0) > 0.01).sum()),
-            **disentanglement_scores(represent, FACTOR_SIZES, seed=seed)}
+    represent = image_representation(model.encode, Sprites(args.size).render)
+    kw = {"n_train": args.metric_train, "n_test": args.metric_test, "seed": args.seed}
+    out = {"beta_vae": beta_vae_score(represent, FACTOR_SIZES, **kw),
+           "factor_vae": factor_vae_score(represent, FACTOR_SIZES, **kw),
+           "mig": mig_score(represent, FACTOR_SIZES, n=args.mig_n, seed=args.seed)}
+    model.train(was_training)
+    return out
+
+
+@torch.no_grad()
+def active_units(model, x: torch.Tensor) -> int:
+    was_training = model.training
+    model.eval()
+    mu = batched(model.encode, x)
+    model.train(was_training)
+    return int((mu.var(0) > 0.01).sum())
 
 
 def traversal_figure(model, x0: torch.Tensor, path: Path, *, beta: float, shape) -> Path:
@@ -82,50 +120,172 @@ def rank_correlation(a, b) -> float | None:
     return float(spearmanr(a, b)[0])
 
 
+def _data(args):
+    ds = load_sprites(size=args.size, n=args.n, val_fraction=0.0, seed=args.seed)
+    return ds, ds.test.x.float() / 255
+
+
+def run_one(args, beta: float) -> dict:
+    """Train one VAE at `beta`; its final row (test terms and scores) and its score curve."""
+    set_threads(args.threads)
+    ds, x_test = _data(args)
+    torch.manual_seed(args.seed)
+    model = build("vae", input_shape=ds.shape, latent_dim=args.latent_dim, arch=args.arch,
+                  hidden=args.hidden, channels=args.channels, likelihood="bernoulli", beta=beta,
+                  capacity=args.capacity, capacity_epochs=args.capacity_epochs)
+    steps_per_epoch = math.ceil(len(ds.train) / args.batch_size)
+    at = {e for e in args.eval_epochs if e < args.epochs} | {args.epochs}
+    curve, eval_s = [], 0.0
+
+    def on_epoch_end(row, m):
+        nonlocal eval_s
+        if row["epoch"] not in at:
+            return
+        t = time.perf_counter()
+        point = {"beta": beta, "epoch": row["epoch"], "steps": row["epoch"] * steps_per_epoch,
+                 "train_kl": row["train_kl"], "active_units": active_units(m, x_test),
+                 **scores(m, args)}
+        curve.append(point)
+        eval_s += time.perf_counter() - t
+        print(markdown_table([point], CURVE_COLUMNS), flush=True)
+
+    t0 = time.perf_counter()
+    history = train(model, ds.train.x, on_epoch_end=on_epoch_end,
+                    config=TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
+                                       lr=args.lr, seed=args.seed, progress=False))
+    train_s = time.perf_counter() - t0 - eval_s
+    t1 = time.perf_counter()
+    model.eval()
+    terms = evaluate_loss(model, Batches(x_test, None, device="cpu"))
+    final = curve[-1]
+    row = {"beta": beta, "steps": final["steps"], "recon_nats": terms["recon"],
+           "kl_nats": terms["kl"], "active_units": final["active_units"],
+           **{k: final[k] for k in SCORES}}
+    traversal_figure(model, x_test[:500], Path(args.out) / "beta-sweep" /
+                     f"traversal-beta{beta:g}.png", beta=beta, shape=ds.shape)
+    row.update(train_s=train_s, eval_s=eval_s + time.perf_counter() - t1)
+    print(markdown_table([row], COLUMNS), flush=True)
+    return {"row": row, "curve": curve, "history": history}
+
+
+def _run_one_star(job):
+    return run_one(*job)
+
+
+def curve_figure(curves: list[dict], path: Path, *, title: str) -> Path:
+    """The three scores against gradient steps, one line per beta."""
+    fig = Figure(figsize=(12, 3.6))
+    for i, name in enumerate(SCORES):
+        ax = fig.add_subplot(1, 3, i + 1)
+        for beta in sorted({p["beta"] for p in curves}):
+            pts = [p for p in curves if p["beta"] == beta]
+            ax.plot([p["steps"] for p in pts], [p[name] for p in pts], "o-", label=f"beta {beta:g}")
+        ax.set_xscale("log")
+        ax.set_xlabel("gradient steps")
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+    fig.axes[0].legend()
+    fig.suptitle(title)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def accuracy_margin(n_test: int) -> float:
+    """Two standard errors of an accuracy near 0.5 measured on `n_test` points: a difference in
+    the beta-VAE / FactorVAE score below this is not told apart from sampling noise."""
+    return 2 * math.sqrt(0.25 / n_test)
+
+
+def verdict(rows: list[dict], curves: list[dict], trend: dict, margin: float) -> dict:
+    """Reproduced (every score's rank correlation with beta > 0, and each score's best beta > 1
+    beats beta = 1 by more than `margin`, 0.02 for MIG), contradicted (beta = 1 is best on every
+    score and every correlation < 0), or not at this budget. The line gives, per score, the best
+    beta and its gain over beta = 1, and per beta each score's change over the last interval of
+    the curve (still rising there: more steps would move it)."""
+    base = next((r for r in rows if r["beta"] == 1.0), min(rows, key=lambda r: r["beta"]))
+    best = {k: max(rows, key=lambda r, k=k: r[k]) for k in SCORES}
+    gain = {k: best[k][k] - base[k] for k in SCORES}
+    need = {"beta_vae": margin, "factor_vae": margin, "mig": 0.02}
+    rhos = [trend[k] for k in SCORES]
+    late = {}
+    for beta in sorted({r["beta"] for r in rows}):
+        pts = sorted((p for p in curves if p["beta"] == beta), key=lambda p: p["steps"])
+        if len(pts) >= 2:
+            late[f"{beta:g}"] = {"from_steps": pts[-2]["steps"], "to_steps": pts[-1]["steps"],
+                                 **{k: pts[-1][k] - pts[-2][k] for k in SCORES}}
+    if (all(r is not None and r > 0 for r in rhos)
+            and all(best[k]["beta"] > base["beta"] and gain[k] > need[k] for k in SCORES)):
+        word = "reproduced"
+    elif (all(best[k]["beta"] == base["beta"] for k in SCORES)
+          and all(r is not None and r < 0 for r in rhos)):
+        word = "contradicted"
+    else:
+        word = "not at this budget"
+
+    def fmt(d):
+        return ", ".join(f"{k} {d[k]:+.3f}" for k in SCORES)
+
+    reason = ("; ".join(f"{k}: Spearman {'n/a' if r is None else f'{r:+.2f}'}, best at beta "
+                        f"{best[k]['beta']:g} ({gain[k]:+.3f} over beta {base['beta']:g})"
+                        for k, r in zip(SCORES, rhos))
+              + f" (noise margin of the accuracies {margin:.3f})")
+    for beta, d in late.items():
+        reason += f"; beta {beta}, steps {d['from_steps']} -> {d['to_steps']}: {fmt(d)}"
+    return {"verdict": word, "best_beta": {k: best[k]["beta"] for k in SCORES},
+            "gain_over_beta1": gain, "late_change": late, "margin": margin,
+            "line": f"{word}: {reason}"}
+
+
 def main(argv=None) -> dict:
     args = parse(argv)
     set_threads(args.threads)
     out = Path(args.out)
     t_start = time.perf_counter()
-    ds = load_sprites(size=args.size, n=args.n, val_fraction=0.0, seed=args.seed)
-    x_test = ds.test.x.float() / 255
-    rows = []
-    for beta in args.betas:
-        torch.manual_seed(args.seed)
-        model = build("vae", input_shape=ds.shape, latent_dim=args.latent_dim, hidden=args.hidden,
-                      likelihood="bernoulli", beta=beta)
-        t0 = time.perf_counter()
-        train(model, ds.train.x, config=TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
-                                                     seed=args.seed, progress=False))
-        t1 = time.perf_counter()
-        row = {"beta": beta, **measure(model, x_test, args.size, args.seed)}
-        with torch.no_grad():
-            traversal_figure(model.eval(), x_test[:500],
-                             out / "beta-sweep" / f"traversal-beta{beta:g}.png", beta=beta,
-                             shape=ds.shape)
-        row.update(train_s=t1 - t0, eval_s=time.perf_counter() - t1)
-        rows.append(row)
-        print(markdown_table([row], COLUMNS), flush=True)
+    ds, _ = _data(args)
+    jobs = [(args, beta) for beta in args.betas]
+    if args.jobs > 1:
+        with multiprocessing.get_context("spawn").Pool(min(args.jobs, len(jobs))) as pool:
+            runs = pool.map(_run_one_star, jobs, chunksize=1)
+    else:
+        runs = [run_one(*job) for job in jobs]
+    rows = [r["row"] for r in runs]
+    curves = [p for r in runs for p in r["curve"]]
     trend = {c: rank_correlation([r["beta"] for r in rows], [r[c] for r in rows])
-             for c in ("recon_nats", "kl_nats", "beta_vae", "factor_vae", "mig")}
+             for c in ("recon_nats", "kl_nats", *SCORES)}
+    steps = rows[0]["steps"]
+    model = (f"conv VAE {list(args.channels)} (4x4, stride 2)" if args.arch == "conv"
+             else f"MLP VAE {list(args.hidden)}")
+    cap = ("" if args.capacity is None else
+           f", capacity control C -> {args.capacity:g} nats over {args.capacity_epochs} epochs")
+    decision = verdict(rows, curves, trend, accuracy_margin(args.metric_test))
+    curve_figure(curves, out / "beta-sweep" / "scores-vs-steps.png",
+                 title=f"{model}, latent {args.latent_dim}, sprites {args.size}x{args.size}{cap}")
     result = {
-        "experiment": "beta-sweep", "rows": rows, "spearman_with_beta": trend,
+        "experiment": "beta-sweep", "rows": rows, "curves": curves, "spearman_with_beta": trend,
+        "verdict": decision, "histories": {f"{r['row']['beta']:g}": r["history"] for r in runs},
         "budget": {"data": f"sprites {args.size}x{args.size}, {len(ds.train)} train / "
                            f"{len(ds.test)} test images of the {len(Sprites(args.size)):,} "
                            "combinations (seeded subset)",
-                   "epochs": args.epochs, "batch_size": args.batch_size, "optimizer": "adam 1e-3",
-                   "model": f"MLP VAE {args.hidden}, latent {args.latent_dim}, Bernoulli decoder",
-                   "metric_samples": "beta-VAE / FactorVAE: 2000 train + 1000 test points of 64; "
-                                     "MIG: 10000 inputs, 20 bins"},
+                   "epochs": args.epochs, "steps": steps, "batch_size": args.batch_size,
+                   "optimizer": f"adam {args.lr:g}",
+                   "model": f"{model}, latent {args.latent_dim}, Bernoulli decoder{cap}",
+                   "metric_samples": f"beta-VAE / FactorVAE: {args.metric_train} train + "
+                                     f"{args.metric_test} test points of 64 inputs; FactorVAE "
+                                     f"std over 5000 inputs; MIG: {args.mig_n} inputs, 20 bins",
+                   "jobs": args.jobs},
         "seed": args.seed, "machine": machine(args.threads),
         "total_time_s": time.perf_counter() - t_start,
     }
     md = (f"beta sweep on sprites {args.size}x{args.size} ({len(ds.train)} train / {len(ds.test)} "
-          f"test, {args.epochs} epochs, latent {args.latent_dim}, seed {args.seed}; total "
-          f"{result['total_time_s'] / 60:.1f} min)\n\n" + markdown_table(rows, COLUMNS)
+          f"test), {result['budget']['model']}; {args.epochs} epochs = {steps} steps of "
+          f"{args.batch_size}, Adam {args.lr:g}, seed {args.seed}; metrics: "
+          f"{result['budget']['metric_samples']}; total {result['total_time_s'] / 60:.1f} min "
+          f"({args.jobs} jobs)\n\n" + markdown_table(rows, COLUMNS)
           + "\nSpearman correlation with beta: "
           + ", ".join(f"{k} {'n/a' if v is None else f'{v:+.2f}'}" for k, v in trend.items())
-          + "\n")
+          + "\n\nScores against gradient steps:\n\n" + markdown_table(curves, CURVE_COLUMNS)
+          + f"\nVerdict: {decision['line']}\n")
     write_results("beta-sweep", result, md, out)
     print(md)
     return result

@@ -118,6 +118,22 @@ def rnade(r: dict) -> dict:
             + ", ".join(d for d, w in wins.items() if not w)}
 
 
+def beta_vae(r: dict) -> dict:
+    v, sp = r["verdict"], r["spearman_with_beta"]
+    b = r["budget"]
+    steps = max(row.get("steps", 0) for row in r["rows"])
+    ours = ", ".join(f"{k} Spearman {sp[k]:+.2f} (best beta {v['best_beta'][k]:g})"
+                     for k in ("beta_vae", "factor_vae", "mig") if k in sp)
+    return {"ours": ours,
+            "budget": f"{b.get('model', '')}; {b.get('data', '')}; {steps} steps",
+            "verdict": v["verdict"],
+            "reason": "" if v["verdict"] == REPRODUCED else
+            "MIG rises with beta (beta 16 keeps one unit each for x and y) but the beta-VAE and "
+            "FactorVAE scores fall: high beta drops scale, shape and rotation, which caps those "
+            "two scores; 5,000 steps is 1-2 % of the papers' runs and MIG was still rising. "
+            "The metrics pass known-answer tests (true factors 1.0, random codes 0.19)"}
+
+
 def generic(r: dict) -> dict | None:
     """An experiment that wrote its own ``scorecard`` entry: ``ours``, ``budget``, ``verdict``,
     ``reason`` (and ``paper_number``)."""
@@ -151,7 +167,7 @@ CLAIMS = [
      "hourglass experiment adversarial --out experiments/results"),
     ("beta-VAE: disentanglement rises from beta = 1 to the best beta",
      "Higgins et al. 2017; Burgess et al. 2018", "dSprites: beta-VAE metric 99.23 % at beta 4",
-     "sprites", "beta-sweep", generic,
+     "sprites", "beta-sweep", beta_vae,
      "hourglass experiment beta-sweep --out experiments/results"),
     ("SDAE: denoising pretraining >= plain pretraining >= random initialization",
      "Vincent et al. 2010", "MNIST error: SDAE 1.28 %, SAE 1.40 %, no pretraining 1.60 %",
