@@ -17,7 +17,8 @@ from threadpoolctl import threadpool_limits
 
 from hourglass import AE, DAE, VAE
 from hourglass.cli.main import main
-from hourglass.experiments.detect import markdown, outlier_set, parse_methods, run_detect
+from hourglass.experiments.detect import (markdown, model_params, outlier_set, parse_ensemble,
+                                          parse_methods, run_detect)
 from hourglass.uses.detect import OutlierDetector, auroc, estimator_scores
 from hourglass.core.errors import ConfigError
 from hourglass.estimators.generic import ModelEstimator, estimator_for, model_scores
@@ -188,6 +189,40 @@ def test_parse_methods():
         parse_methods("ae,gan")   # no score
     with pytest.raises(ConfigError, match="The 'ae' model has no 'elbo' score; it has: recon, mse"):
         parse_methods("ae:elbo")
+
+
+def test_methods_with_config_values_and_ensembles():
+    groups = parse_methods("vae/likelihood=gaussian:elbo,knn,ae:mse")
+    assert groups == [("vae/likelihood=gaussian", ["elbo"]), ("knn", ["score_samples"]),
+                      ("ae", ["mse"])]
+    assert model_params("vae/likelihood=gaussian/sigma=0.5/latent-dim=3") == {
+        "likelihood": "gaussian", "sigma": 0.5, "latent_dim": 3}
+    assert parse_ensemble("ae:mse+knn", groups) == [("ae", "mse"), ("knn", "score_samples")]
+    assert parse_ensemble("", groups) == []
+    with pytest.raises(ConfigError, match="name/key=value"):
+        parse_methods("vae/gaussian")
+    with pytest.raises(ConfigError, match="The baseline 'knn' takes no config values"):
+        parse_methods("knn/k=3")
+    with pytest.raises(ConfigError, match="The ensemble member 'iforest' is not among --methods"):
+        parse_ensemble("knn+iforest", groups)
+    with pytest.raises(ConfigError, match="An ensemble needs 2 or more members"):
+        parse_ensemble("knn", groups)
+
+
+def test_run_detect_with_the_complexity_correction_and_an_ensemble(tmp_path):
+    result = run_detect("digits", methods="ae,pca,knn", classes="0", latent_dim=4, hidden=(16,),
+                        epochs=1, complexity="zlib", ensemble="pca+knn", name="outliers",
+                        out=tmp_path)
+    one = result["one_class"]
+    assert list(one) == ["ae (recon)", "ae (recon, -L zlib)", "ae (mse)", "pca (mse)", "knn",
+                         "ensemble (pca (mse) + knn)"]
+    assert one["ae (recon, -L zlib)"]["corrects"] == "ae (recon)"
+    assert one["knn"]["auroc"]["0"] > 0.95            # zeros are far from the other digits
+    v = result["verdict"]
+    assert v["best_mean"] == max(r["mean"] for r in one.values())
+    assert v["complexity_correction"]["ae (recon, -L zlib)"]["before"] == one["ae (recon)"]["mean"]
+    assert {p.name for p in tmp_path.iterdir()} == {"outliers.json", "outliers.md", "outliers.png"}
+    assert "**Verdict:**" in (tmp_path / "outliers.md").read_text()
 
 
 def test_outlier_sets_take_the_training_data_s_shape():

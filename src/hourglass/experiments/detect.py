@@ -8,9 +8,10 @@ them), and the baselines PCA (reconstruction error), a one-class SVM, an isolati
 k nearest neighbours (mean distance to the 5 nearest training images). A model takes config
 values after a slash (``vae/likelihood=gaussian``). With ``--complexity CODEC`` every
 log-likelihood score also gets a row with the input-complexity correction of Serra et al. (2020),
-$S(x) = -\log p(x) - L(x)$ (:func:`hourglass.uses.detect.input_complexity_score`); with
+$S(x) = -\\log p(x) - L(x)$ (:func:`hourglass.uses.detect.input_complexity_score`); with
 ``--ensemble`` a row averages the standardized scores of several rows. Writes ``NAME.md``,
-``NAME.json``, ``NAME.png`` and ``cross.png`` into ``--out`` (``--name``, default ``detect``).
+``NAME.json``, ``NAME.png`` and ``cross.png`` (``NAME-cross.png`` for another NAME) into ``--out``
+(``--name``, default ``detect``).
 Also ``hourglass detect``.
 """
 
@@ -94,7 +95,7 @@ def run(args: argparse.Namespace) -> dict:
                         ensemble=args.ensemble, name=args.name, **common_settings(args))
     n = args.name
     files = f"{n}.md, {n}.json" + (f", {n}.png" if result["one_class"] else "") + \
-        (", cross.png" if result["cross"] else "")
+        ((", cross.png" if n == "detect" else f", {n}-cross.png") if result["cross"] else "")
     print(markdown(result))
     print(f"written to {args.out}: {files}")
     return result
@@ -171,8 +172,9 @@ def make_estimator(name: str, *, latent_dim: int, epochs: int, hidden, batch_siz
     if name == "iforest":
         return IsolationForest(random_state=seed)
     return estimator_for(name.split("/")[0], **{
-        **dict(latent_dim=latent_dim, hidden=tuple(hidden), epochs=epochs, batch_size=batch_size,
-               n_importance=k, random_state=seed, device=device), **model_params(name)})
+        "latent_dim": latent_dim, "hidden": tuple(hidden), "epochs": epochs,
+        "batch_size": batch_size, "n_importance": k, "random_state": seed, "device": device,
+        **model_params(name)})
 
 
 def row_label(name: str, kind: str, k: int) -> str:
@@ -281,7 +283,7 @@ def run_detect(data: str, *, methods: str = DEFAULT_METHODS, classes: str = "all
     :func:`hourglass.uses.detect.compressed_bits`) adds the complexity-corrected rows, `ensemble`
     ('ae:mse+knn') a row of the mean standardized score of those methods (one-class protocol). With
     `out`, writes ``NAME.json``, ``NAME.md``, ``NAME.png`` (AUROC per class) and ``cross.png``
-    (score histograms), NAME = `name`.
+    (score histograms; ``NAME-cross.png`` unless NAME is "detect"), NAME = `name`.
     """
     groups = parse_methods(methods)
     members = parse_ensemble(ensemble, groups)
@@ -331,7 +333,7 @@ def run_detect(data: str, *, methods: str = DEFAULT_METHODS, classes: str = "all
     for row in one_class.values():
         row["mean"] = float(np.mean(list(row["auroc"].values())))
 
-    cross, cross_scores, keep = {}, {}, []
+    cross, cross_scores, keep, cross_means = {}, {}, [], {}
     sets = [s.strip() for s in against.split(",") if s.strip()]
     if sets:
         keep = np.arange(len(x_train)) if n_cross is None else \
@@ -340,13 +342,16 @@ def run_detect(data: str, *, methods: str = DEFAULT_METHODS, classes: str = "all
         others = {s: outlier_set(s, shape=ds.shape, value_range=value_range, n=n_outliers,
                                  seed=seed) for s in sets}
         cset = {f"{data} test": x_test, **others}
+        L_cross = {} if codec is None else {s: complexity_nats(x, codec, image_shape)
+                                            for s, x in cset.items()}
         scored = fit_and_score(groups, x_train[keep], cset, opts=opts,
                                say=lambda m: say(f"cross-dataset, n={len(keep)}: {m}"),
-                               complexity=None if codec is None else {
-                                   "codec": codec, **{s: complexity_nats(x, codec, image_shape)
-                                                      for s, x in cset.items()}})
+                               complexity=None if codec is None else {"codec": codec, **L_cross})
+        cross_means = {"L(x), nats": {s: float(v.mean()) for s, v in L_cross.items()}} if codec \
+            else {}
         for label, row in scored.items():
             cross_scores[label] = row["scores"]
+            cross_means[label] = {s: float(v.mean()) for s, v in row["scores"].items()}
             s_in = row["scores"][f"{data} test"]
             cross[label] = {o: auroc(s_in, row["scores"][o]) for o in others}
 
@@ -364,7 +369,8 @@ def run_detect(data: str, *, methods: str = DEFAULT_METHODS, classes: str = "all
                       "knn": "minus the mean Euclidean distance to the 5 nearest training images, "
                              "raw pixels"},
         "complexity": codec, "ensemble": [list(m) for m in members], "name": name,
-        "one_class": one_class, "cross": cross, "wall_s": time.perf_counter() - t_start,
+        "one_class": one_class, "cross": cross, "cross_mean_scores": cross_means,
+        "wall_s": time.perf_counter() - t_start,
         "machine": {"platform": platform.platform(), "torch_threads": torch.get_num_threads()},
     }
     if one_class:
@@ -449,6 +455,12 @@ def markdown(result: dict) -> str:
                      f"{result['data']} training examples; {result['data']} test (normal) "
                      f"against {result['n_outliers']} examples of each other set.\n\n"
                      + markdown_table(rows, digits=4))
+        means = result.get("cross_mean_scores") or {}
+        if result.get("complexity") and means:
+            rows = [{"score (nats)": m, **{s: round(v, 1) for s, v in r.items()}}
+                    for m, r in means.items()]
+            parts.append("Mean score of each set (nats; higher = more normal; L(x) the "
+                         f"{result['complexity']} code length):\n\n" + markdown_table(rows, digits=5))
     return "\n".join(parts)
 
 
@@ -465,7 +477,8 @@ def write_detect(out, result: dict, cross_scores: dict) -> Path:
         auroc_heatmap(table, [*names, "mean"], out / f"{name}.png",
                       title=f"One-class AUROC (%), {result['data']}")
     if cross_scores:
-        score_histograms(cross_scores, out / "cross.png",
+        figure = "cross.png" if name == "detect" else f"{name}-cross.png"
+        score_histograms(cross_scores, out / figure,
                          title=f"Scores: {result['data']} test vs other data")
     return out
 

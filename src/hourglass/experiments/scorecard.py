@@ -134,6 +134,54 @@ def beta_vae(r: dict) -> dict:
             "The metrics pass known-answer tests (true factors 1.0, random codes 0.19)"}
 
 
+def sdae(r: dict) -> dict:
+    b = r["budget"]
+    return {"ours": r["verdict_reason"].split(": ", 1)[-1],
+            "budget": f"{b.get('network', '')}; {b.get('pretraining', '')}; "
+                      f"{b.get('fine-tuning', '')}; seeds {b.get('seeds', '')}",
+            "verdict": r["verdict"],
+            "reason": "" if r["verdict"] != REPRODUCED else
+            "reproduced narrowly: pretraining is worth 4.7 points, but only the 20 % level beats "
+            "plain pretraining by a resolved margin (0.19 points, 3 seeds)"}
+
+
+def outliers(r: dict, full: dict | None = None) -> dict:
+    runs = [("1,000 per class", r)] + ([("all 6,000 per class", full)] if full else [])
+    ours = "; ".join(f"{name}: best {x['verdict']['best']} {100 * x['verdict']['best_mean']:.1f}"
+                     for name, x in runs)
+    reached_all = all(x["verdict"]["reached"] for _, x in runs)
+    return {"ours": ours, "budget": "AE/VAE 256-128, code 16, 10 epochs, one seed",
+            "verdict": REPRODUCED if reached_all else NOT_AT_BUDGET,
+            "reason": "" if reached_all else
+            "92.9 on the 1,000-per-class run but 92.7 on all 6,000: within the seed noise of one "
+            "run each, so the bar is met only at the edge"}
+
+
+def complexity(r: dict) -> dict:
+    line = r["verdict"]["line"]
+    part = line.split("Complexity correction (mean AUROC before -> after): ", 1)[-1]
+    return {"ours": part, "budget": "as the outlier row",
+            "verdict": CONTRADICTED,
+            "reason": "the correction assumes log p(x) is a code length of the 8-bit image; our "
+            "Bernoulli and Gaussian likelihoods are not (noise costs PNG 2,032 nats more than a "
+            "Fashion-MNIST image, the models charge 95-436 more), so subtracting L(x) swamps "
+            "them; a 256-level model (PixelCNN) was not run"}
+
+
+def training_options(r: dict) -> dict:
+    s = {x["option"]: x for x in r["summary"]}
+    ours = ", ".join(f"{k} {v['test_acc_mean']:.3f}" for k, v in s.items())
+    better = [k for k, v in s.items() if k != "none" and v.get("vs_none", 0) > 2 * max(
+        v["test_acc_std"], s["none"]["test_acc_std"])]
+    b = r["budget"]
+    return {"ours": "test accuracy " + ours,
+            "budget": f"{b['labels']} labels, {b['epochs']} epochs, {len(b['seeds'])} seeds",
+            "verdict": REPRODUCED if better else NOT_AT_BUDGET,
+            "reason": "" if better else
+            "no option beats plain training by two standard deviations: shifts and flips shrink "
+            "the overfitting gap but the MLP underfits the moved images in 60 epochs"}
+
+
 def generic(r: dict) -> dict | None:
     """An experiment that wrote its own ``scorecard`` entry: ``ours``, ``budget``, ``verdict``,
     ``reason`` (and ``paper_number``)."""
@@ -171,14 +219,21 @@ CLAIMS = [
      "hourglass experiment beta-sweep --out experiments/results"),
     ("SDAE: denoising pretraining >= plain pretraining >= random initialization",
      "Vincent et al. 2010", "MNIST error: SDAE 1.28 %, SAE 1.40 %, no pretraining 1.60 %",
-     "Fashion-MNIST / digits", "sdae-corruption", generic,
+     "Fashion-MNIST", "sdae-corruption", sdae,
      "hourglass experiment sdae-corruption --out experiments/results"),
+    ("Regularizers as training options help a classifier trained on few labels",
+     "LeCun et al. 1998; Bishop 1995; Zhang et al. 2018", "(no single number)", "Fashion-MNIST",
+     "training-options", training_options,
+     "hourglass experiment training-options --out experiments/results"),
     ("M2: few labels beat the pixel and M1 baselines", "Kingma et al. 2014",
      "MNIST 100 labels: M2 11.97 %, M1+M2 3.33 %", "digits", "semi-supervised", generic,
      "hourglass experiment semi-supervised --out experiments/results"),
     ("Outlier detection: one-class Fashion-MNIST mean AUROC >= 92.8", "Ruff et al. 2018; "
-     "Golan & El-Yaniv 2018", "OC-SVM 92.8, GEOM 93.5", "Fashion-MNIST", "outliers", generic,
-     "hourglass experiment detect --out experiments/results"),
+     "Golan & El-Yaniv 2018", "OC-SVM 92.8, GEOM 93.5", "Fashion-MNIST", "outliers", outliers,
+     "hourglass detect --data fashion-mnist ... (docs/guide-7-uses.md)"),
+    ("Input-complexity correction raises likelihood-based outlier scores", "Serra et al. 2020",
+     "e.g. Glow on FashionMNIST vs MNIST: AUROC 0.07 -> 0.94 (their table)", "Fashion-MNIST",
+     "outliers", complexity, "hourglass detect --complexity png ... (docs/guide-7-uses.md)"),
     ("InfoGAN: the categorical code finds the classes without labels", "Chen et al. 2016",
      "about 5 % error on MNIST", "digits, Fashion-MNIST", "infogan", infogan,
      "hourglass experiment infogan --out experiments/results"),
@@ -200,7 +255,8 @@ def score(results: Path) -> list[dict]:
         measured = None
         if r is not None:
             try:
-                measured = read(r)
+                full = _load(results, "outliers-all") if read is outliers else None
+                measured = read(r, full) if read is outliers else read(r)
             except (KeyError, IndexError, TypeError, ValueError, StopIteration) as e:
                 measured = {"verdict": NOT_RUN, "reason": f"{name}.json lacks {e}"}
         if measured is None:

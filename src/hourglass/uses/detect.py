@@ -19,8 +19,14 @@ The ``hourglass detect`` benchmark built on these is :mod:`hourglass.experiments
 
 from __future__ import annotations
 
+import bz2
+import lzma
+import math
+import zlib
+
 import numpy as np
 from sklearn.base import BaseEstimator, OutlierMixin, clone
+from sklearn.neighbors import NearestNeighbors
 from sklearn.metrics import roc_auc_score
 from sklearn.utils.validation import check_array, check_is_fitted
 
@@ -29,6 +35,166 @@ from hourglass.core.errors import ConfigError, DataError
 from hourglass.estimators.generic import available_scores, estimator_for, model_scores, usable_models
 
 SCORE_KINDS = ("auto", "recon", "mse", "elbo", "log_prob", "score_samples")
+CODECS = ("png", "zlib", "bz2", "lzma")
+LIKELIHOOD_SCORES = ("recon", "elbo", "log_prob")  # scores that are log-likelihoods in nats
+
+
+# --------------------------------------------------------------------------------------------
+# input complexity (Serra et al. 2020)
+
+
+def to_uint8(X) -> np.ndarray:
+    """Grey levels in [0, 1] as 8-bit values, ``round(255 x)``, (n, D) uint8."""
+    X = np.asarray(X, dtype=np.float64)
+    if X.size and (X.min() < -1e-6 or X.max() > 1 + 1e-6):
+        raise DataError(f"The complexity correction compresses the inputs as 8-bit images and "
+                        f"needs values in [0, 1]; got values in [{X.min():g}, {X.max():g}]. "
+                        "Scale the data to [0, 1] (e.g. X / 255) or do not ask for the correction.")
+    return np.rint(np.clip(X, 0.0, 1.0) * 255).astype(np.uint8).reshape(len(X), -1)
+
+
+def _png_filtered(img: np.ndarray) -> bytes:
+    """PNG scanlines of an (H, W) uint8 image, each with the filter (None, Sub, Up, Average,
+    Paeth) of smallest sum of absolute signed bytes (the heuristic of the PNG specification)."""
+    a = img.astype(np.int16)
+    left = np.pad(a, ((0, 0), (1, 0)))[:, :-1]
+    up = np.pad(a, ((1, 0), (0, 0)))[:-1]
+    upleft = np.pad(a, ((1, 0), (1, 0)))[:-1, :-1]
+    p = left + up - upleft
+    pa, pb, pc = np.abs(p - left), np.abs(p - up), np.abs(p - upleft)
+    paeth = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, up, upleft))
+    filtered = np.stack([a, a - left, a - up, a - (left + up) // 2, a - paeth]) % 256  # (5, H, W)
+    signed = np.where(filtered > 127, 256 - filtered, filtered).sum(2)                 # (5, H)
+    best = signed.argmin(0)
+    rows = filtered[best, np.arange(a.shape[0])].astype(np.uint8)
+    return np.c_[best.astype(np.uint8), rows].tobytes()
+
+
+def _png_bytes(img: np.ndarray) -> int:
+    """Length in bytes of a greyscale 8-bit PNG file of `img` (signature, IHDR, IDAT, IEND)."""
+    idat = zlib.compress(_png_filtered(img), 9)
+    return 8 + (12 + 13) + (12 + len(idat)) + 12  # each chunk: length, type, data, CRC
+
+
+def compressed_bits(X, codec: str = "png", image_shape: tuple | None = None) -> np.ndarray:
+    """Lossless code length $L(x)$ in bits of each row of X (grey levels in [0, 1]) as an 8-bit
+    image: the size of the PNG file (``"png"``; `image_shape` (H, W), default square), or of the
+    raw bytes compressed with ``zlib`` (level 9), ``bz2`` or ``lzma`` (headers included).
+    (n,) float64."""
+    if codec not in CODECS:
+        raise ConfigError(f"Unknown codec {codec!r}; choose one of {', '.join(CODECS)}.")
+    x8 = to_uint8(X)
+    d = x8.shape[1]
+    if codec == "png":
+        h, w = image_shape if image_shape is not None else (math.isqrt(d), math.isqrt(d))
+        if h * w != d:
+            raise DataError(f"The PNG codec needs the image shape: {d} values per example are not "
+                            f"a {h}x{w} image; pass image_shape=(H, W) or use codec='zlib'.")
+        return np.array([8 * _png_bytes(r.reshape(h, w)) for r in x8], dtype=np.float64)
+    compress = {"zlib": lambda b: zlib.compress(b, 9), "bz2": lambda b: bz2.compress(b, 9),
+                "lzma": lzma.compress}[codec]
+    return np.array([8 * len(compress(r.tobytes())) for r in x8], dtype=np.float64)
+
+
+def complexity_nats(X, codec: str = "png", image_shape: tuple | None = None) -> np.ndarray:
+    """$L(x)$ in nats: :func:`compressed_bits` times $\\ln 2$."""
+    return compressed_bits(X, codec, image_shape) * math.log(2)
+
+
+def input_complexity_score(log_p, complexity) -> np.ndarray:
+    r"""The outlier score of Serra et al. (2020), both terms in nats:
+
+    $S(x) = -\log p(x) - L(x)$
+
+    with $L(x)$ the code length of a generic lossless compressor (:func:`complexity_nats`). It
+    is the log-ratio of the compressor's implied probability $2^{-L(x)}$ to the model's: high
+    (an outlier) when the model needs more nats for x than a compressor that knows nothing of
+    the training data. For a density of continuous x in [0, 1] the code length of the 8-bit
+    image is $-\log p(x) + D \log 255$; the constant does not change the ranking."""
+    return -np.asarray(log_p, dtype=np.float64) - np.asarray(complexity, dtype=np.float64)
+
+
+# --------------------------------------------------------------------------------------------
+# k nearest neighbours
+
+
+class KNNDetector(BaseEstimator):
+    """Outlier score by distance to the training data: ``score_samples(X)`` is minus the mean
+    Euclidean distance to the ``n_neighbors`` nearest training points (higher = more normal).
+    ``train_scores_`` holds the leave-one-out scores of the training points."""
+
+    def __init__(self, n_neighbors: int = 5):
+        self.n_neighbors = n_neighbors
+
+    def fit(self, X, y=None):
+        X = check_array(X, dtype=np.float64)
+        if not (isinstance(self.n_neighbors, int) and 1 <= self.n_neighbors < len(X)):
+            raise ConfigError(f"The 'n_neighbors' parameter of KNNDetector must be an int in "
+                              f"[1, {len(X) - 1}] (fewer than the training points); got "
+                              f"{self.n_neighbors!r}.")
+        self.nn_ = NearestNeighbors(n_neighbors=self.n_neighbors).fit(X)
+        self.n_features_in_ = X.shape[1]
+        self.train_scores_ = -self.nn_.kneighbors()[0].mean(1)  # each point without itself
+        return self
+
+    def score_samples(self, X):
+        check_is_fitted(self)
+        X = check_array(X, dtype=np.float64)
+        return -self.nn_.kneighbors(X)[0].mean(1)
+
+
+def perturb(X, rate: float, seed: int | None = 0) -> np.ndarray:
+    """X (values in [0, 1]) with each value replaced, with probability `rate`, by one of the 256
+    grey levels drawn uniformly: the perturbation of Ren et al. (2019)'s background model."""
+    X = np.asarray(X, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    replace = rng.random(X.shape) < rate
+    return np.where(replace, rng.integers(0, 256, size=X.shape) / 255.0, X)
+
+
+class LikelihoodRatio(BaseEstimator):
+    r"""The likelihood ratio of Ren et al. (2019): a model fitted on the data and a background
+    model, the same estimator fitted on the data perturbed at ``mutation_rate``
+    (:func:`perturb`), which learns only the population-level statistics;
+    ``score_samples`` is $\log p_\theta(x) - \log p_{\theta_0}(x)$ (higher = more normal).
+
+    ``model`` is an unfitted estimator (cloned twice) or a registered model name (with
+    ``model_params``); ``score_type`` as for :class:`OutlierDetector` (a log-likelihood)."""
+
+    def __init__(self, model="vae", *, mutation_rate=0.2, score_type="auto", model_params=None,
+                 random_state=None):
+        self.model = model
+        self.mutation_rate = mutation_rate
+        self.score_type = score_type
+        self.model_params = model_params
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        check_params("LikelihoodRatio", {"mutation_rate": self.mutation_rate,
+                                         "score_type": self.score_type},
+                     {"mutation_rate": Interval(float, 0, 1, closed="neither"),
+                      "score_type": Options(SCORE_KINDS)})
+        make = OutlierDetector(self.model, model_params=self.model_params,
+                               random_state=self.random_state)._make_estimator
+        X = check_array(X, dtype=np.float64)
+        self.foreground_ = make().fit(X)
+        self.background_ = make().fit(perturb(X, self.mutation_rate, self.random_state))
+        self.score_type_ = resolve_score(self.foreground_, self.score_type)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def score_samples(self, X):
+        check_is_fitted(self, "background_")
+        return (estimator_scores(self.foreground_, X, self.score_type_)
+                - estimator_scores(self.background_, X, self.score_type_))
+
+
+def standardized_mean(scores: list, train_scores: list) -> np.ndarray:
+    """An ensemble of scores: the mean over detectors of each score standardized by the mean
+    and standard deviation of that detector's scores on the (normal) training data."""
+    z = [(np.asarray(s, float) - np.mean(t)) / (np.std(t) or 1.0)
+         for s, t in zip(scores, train_scores)]
+    return np.mean(z, axis=0)
 
 
 def _is_hourglass(est) -> bool:
@@ -83,6 +249,13 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
         set on a cloned estimator.
     random_state : int, optional
         Seed of the estimator built from a model name (when ``model_params`` has none).
+    complexity : {None, "png", "zlib", "bz2", "lzma"}, default None
+        With a codec, the input-complexity correction of Serra et al. (2020): the score is
+        $-S(x) = \\log p(x) + L(x)$, with $L(x)$ the nats the codec needs for x as an 8-bit image
+        (:func:`input_complexity_score`). Needs a likelihood score (``recon``, ``elbo``,
+        ``log_prob``) and X in [0, 1].
+    image_shape : (H, W), optional
+        Image size for the PNG codec (default: square).
 
     Attributes
     ----------
@@ -103,15 +276,18 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
     """
 
     _constraints = {"score_type": Options(SCORE_KINDS),
-                    "contamination": Interval(float, 0, 0.5, closed="right")}
+                    "contamination": Interval(float, 0, 0.5, closed="right"),
+                    "complexity": Options((None, *CODECS))}
 
     def __init__(self, model="vae", *, score_type="auto", contamination=0.1, model_params=None,
-                 random_state=None):
+                 random_state=None, complexity=None, image_shape=None):
         self.model = model
         self.score_type = score_type
         self.contamination = contamination
         self.model_params = model_params
         self.random_state = random_state
+        self.complexity = complexity
+        self.image_shape = image_shape
 
     def _make_estimator(self):
         params = dict(self.model_params or {})
@@ -128,7 +304,12 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
         check_params("OutlierDetector", self.get_params(deep=False), self._constraints)
         self.estimator_ = self._make_estimator().fit(X)
         self.score_type_ = resolve_score(self.estimator_, self.score_type)
-        train_scores = estimator_scores(self.estimator_, X, self.score_type_)
+        if self.complexity is not None and self.score_type_ not in LIKELIHOOD_SCORES:
+            raise ConfigError(f"The complexity correction needs a log-likelihood score "
+                              f"({', '.join(LIKELIHOOD_SCORES)}); the score is "
+                              f"{self.score_type_!r}. Set score_type to one of them or "
+                              "complexity=None.")
+        train_scores = self.score_samples(X)
         if hasattr(self.estimator_, "n_features_in_"):
             self.n_features_in_ = self.estimator_.n_features_in_
         # $\mathrm{offset} = $ the contamination quantile: that share of training points scores below
@@ -137,8 +318,11 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
 
     def score_samples(self, X):
         """Score of each sample; higher is more normal (see ``score_type_``)."""
-        check_is_fitted(self)
-        return estimator_scores(self.estimator_, X, self.score_type_)
+        check_is_fitted(self, "estimator_")
+        scores = estimator_scores(self.estimator_, X, self.score_type_)
+        if self.complexity is None:
+            return scores
+        return -input_complexity_score(scores, complexity_nats(X, self.complexity, self.image_shape))
 
     def decision_function(self, X):
         """``score_samples(X) - offset_``: negative for outliers."""
