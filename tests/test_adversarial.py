@@ -215,6 +215,12 @@ def test_dcgan_defaults_and_phase_optimizers():
     assert phases[0].optimizer == {"name": "adam", "lr": 2e-4, "betas": (0.5, 0.999)}
     with pytest.raises(ConfigError, match=r"arch='conv' \(DCGAN\) needs image input"):
         build("dcgan", input_shape=(64,))
+    # Radford et al. (2016): batch norm in D on every layer but the one that reads the image
+    kinds = [type(m).__name__ for m in dc.discriminator]
+    assert kinds == ["Conv2d", "LeakyReLU", "Conv2d", "BatchNorm2d", "LeakyReLU", "Flatten",
+                     "Linear"]
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in
+                   build("gan", input_shape=(64,), hidden=(16, 8)).discriminator)
 
 
 def test_phase_lr_is_a_default_that_the_run_lr_overrides():

@@ -264,7 +264,7 @@ def _other_flag_cases() -> list[Cli]:
         ("embed-device", ["embed", "{run}", "--data", "digits", "--out", "{tmp}/z.npy",
                           "--device", "tpu"], "device"),
         ("experiment-unknown", ["experiment", "no-such-experiment"], "no-such-experiment"),
-        ("no-command", [], "command"),
+        ("no-command", [], "COMMAND"),
         ("unknown-command", ["frobnicate"], "frobnicate"),
     ]
     for id_, argv, pattern in run_cmds:

@@ -8,17 +8,19 @@ Three studies of the adversarial models, one command each (``--study``):
   plus a figure of the codes over the prior's samples;
 - ``quality``: VAE, AAE, GAN, DCGAN trained for the same number of epochs; Fréchet distance,
   precision and recall of 5,000 samples against the test set in the features of the classifier
-  Hourglass trains on the dataset, and a sample grid per model;
-- ``semi``: the semi-supervised AAE with 100 and 1,000 labels (the rest of the training subset
-  unlabelled), test error; M2's numbers are quoted from its own experiment's results if present.
+  Hourglass trains on the dataset, the samples' diversity (mean pairwise distance over the
+  data's), and a sample grid per model;
+- ``semi``: the semi-supervised AAE and M2 (Kingma et al. 2014) with 100 and 1,000 labels (the rest
+  of the training subset unlabelled), the same labelled rows and epochs, test error.
 
-Budgets (epochs, training subset) are options and are recorded in the JSON.
+Each study runs on every dataset of ``--data`` and every seed of ``--seeds`` and reports the mean
+and standard deviation over the seeds. Budgets (epochs, training subset) are options and are
+recorded in the JSON.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import time
 from pathlib import Path
 
@@ -41,16 +43,16 @@ from hourglass.experiments._machine import machine, set_threads
 NAME = "adversarial"
 
 
-def _train(name, ds, x, y=None, *, epochs, seed, batch_size=128, **config):
+def _train(name, ds, x, y=None, *, epochs, seed, batch_size=128, binarize="none", **config):
     torch.manual_seed(seed)
     model = build(name, input_shape=ds.shape, **config)
     t0 = time.perf_counter()
     train(model, x, y=y, config=TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed,
-                                            progress=False))
+                                            binarize=binarize, progress=False))
     return model.eval(), time.perf_counter() - t0
 
 
-def prior_study(ds, x_train, args) -> tuple[list[dict], list]:
+def prior_study(ds, x_train, args, epochs: int) -> tuple[list[dict], list]:
     rows, panels = [], []
     x_test = torch.bernoulli(ds.to_float(ds.test.x), generator=torch.Generator().manual_seed(0))
     xb = torch.bernoulli(ds.to_float(x_train), generator=torch.Generator().manual_seed(1))
@@ -58,7 +60,8 @@ def prior_study(ds, x_train, args) -> tuple[list[dict], list]:
     for model_name, prior in [("vae", "gaussian"), ("aae", "gaussian"), ("aae", "mixture"),
                               ("aae", "swiss-roll")]:
         extra = {} if model_name == "vae" else {"prior": prior}
-        model, t = _train(model_name, ds, xb, epochs=args.epochs, seed=args.seed, **common, **extra)
+        model, t = _train(model_name, ds, xb, epochs=epochs, seed=args.seed,
+                          batch_size=args.batch_size, **common, **extra)
         z = batched(model.encode, x_test)
         z_train = batched(model.encode, xb[:10000])
         prior_z = get_prior(prior)(2000, 2, generator=torch.Generator().manual_seed(2))
@@ -87,91 +90,200 @@ def prior_figure(panels, y, path):
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def quality_study(ds, x_train, args, out: Path) -> list[dict]:
-    net, info = feature_net(ds)
+FEATURE_EPOCHS_SMALL = 8  # the feature net's epochs on datasets under 10,000 training images
+
+
+def _spread(values) -> dict:
+    """Mean and sample standard deviation over seeds."""
+    v = np.asarray(values, np.float64)
+    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
+
+
+def _pm(d) -> str:
+    return f"{d['mean']:.3g} ± {d['std']:.2g}"
+
+
+def _diversity(x) -> float:
+    """Mean pairwise Euclidean distance of (the first 1,000 of) `x`, flattened."""
+    return float(torch.pdist(x[:1000].flatten(1).float()).mean())
+
+
+def quality_specs(ds, args):
+    """(model, data kind, config) of the sample-quality study; DCGAN's channels fit the images."""
+    big = ds.shape[-1] >= 16
+    return [("vae", "binary", dict(latent_dim=16, hidden=tuple(args.hidden))),
+            ("aae", "binary", dict(latent_dim=16, hidden=tuple(args.hidden))),
+            ("gan", "float", dict(latent_dim=64, hidden=tuple(args.hidden[::-1]))),
+            ("dcgan", "float", dict(latent_dim=64, channels=(32, 64) if big else (64, 128)))]
+
+
+def quality_study(ds, x_train, args, out: Path, epochs: int) -> list[dict]:
+    net, info = feature_net(ds, epochs=3 if len(ds.train) >= 10000 else FEATURE_EPOCHS_SMALL)
     xf = ds.to_float(x_train)
     xb = torch.bernoulli(xf, generator=torch.Generator().manual_seed(1))
+    data_diversity = _diversity(ds.to_float(ds.test.x))
     rows = []
-    specs = [("vae", xb, dict(latent_dim=16, hidden=tuple(args.hidden))),
-             ("aae", xb, dict(latent_dim=16, hidden=tuple(args.hidden))),
-             ("gan", xf, dict(latent_dim=64, hidden=tuple(args.hidden[::-1]))),
-             ("dcgan", xf, dict(latent_dim=64, channels=(32, 64)))]
-    for name, x, config in specs:
-        model, t = _train(name, ds, x, epochs=args.epochs, seed=args.seed, **config)
-        samples = model.sample(5000, generator=torch.Generator().manual_seed(0))
-        q = sample_quality(samples, ds, net=net)
-        grid = image_grid(samples[:64], out / f"{NAME}-samples-{name}.png", shape=ds.shape,
-                          title=f"{name}: samples after {args.epochs} epochs")
-        rows.append({"model": name, "frechet_distance": q["frechet_distance"],
-                     "precision": q["precision"], "recall": q["recall"], "train_time_s": t,
-                     "n_parameters": sum(p.numel() for p in model.parameters()),
-                     "samples": grid.name})
-        print(rows[-1], flush=True)
-    real = sample_quality(ds.val.x[:5000], ds, net=net)
-    rows.append({"model": "held-out real images (reference)", "frechet_distance":
-                 real["frechet_distance"], "precision": real["precision"], "recall": real["recall"]})
-    rows.append({"model": f"feature net test accuracy: {info['test_accuracy']:.4f}"})
+    for name, kind, config in quality_specs(ds, args):
+        if name not in args.models:
+            continue
+        per_seed = []
+        for seed in args.seeds:
+            model, t = _train(name, ds, xb if kind == "binary" else xf, epochs=epochs, seed=seed,
+                              batch_size=args.batch_size, **config)
+            samples = model.sample(args.n_samples, generator=torch.Generator().manual_seed(seed))
+            q = sample_quality(samples, ds, net=net)
+            per_seed.append({"seed": seed, "frechet_distance": q["frechet_distance"],
+                             "precision": q["precision"], "recall": q["recall"],
+                             "diversity": _diversity(samples) / data_diversity,
+                             "train_time_s": t})
+            print(ds.name, name, per_seed[-1], flush=True)
+            if seed == args.seeds[0]:
+                grid = image_grid(samples[:64], out / f"{NAME}-samples-{ds.name}-{name}.png",
+                                  shape=ds.shape, title=f"{name}: samples after {epochs} epochs "
+                                                        f"(seed {seed})")
+        rows.append({"data": ds.name, "model": name, "epochs": epochs, **{
+            k: _spread([r[k] for r in per_seed]) for k in
+            ("frechet_distance", "precision", "recall", "diversity", "train_time_s")},
+            "n_parameters": sum(p.numel() for p in model.parameters()),
+            "samples": grid.name, "per_seed": per_seed})
+    real = sample_quality(ds.val.x[:args.n_samples], ds, net=net)
+    rows.append({"data": ds.name, "model": "held-out real images (reference)",
+                 "frechet_distance": real["frechet_distance"], "precision": real["precision"],
+                 "recall": real["recall"], "diversity": _diversity(ds.to_float(ds.val.x)) /
+                 data_diversity, "feature_net_test_accuracy": info["test_accuracy"]})
     return rows
 
 
-def semi_study(ds, x_train, y_train, args) -> list[dict]:
-    x_test = torch.bernoulli(ds.to_float(ds.test.x), generator=torch.Generator().manual_seed(0))
-    xb = torch.bernoulli(ds.to_float(x_train), generator=torch.Generator().manual_seed(1))
+def quality_table(rows) -> str:
+    shown = [{"data": r["data"], "model": r["model"], **{
+        k: (_pm(r[k]) if isinstance(r.get(k), dict) else r.get(k)) for k in
+        ("frechet_distance", "precision", "recall", "diversity", "train_time_s")}}
+        for r in rows]
+    return markdown_table(shown)
+
+
+def semi_study(ds, x_train, y_train, args, epochs: int) -> list[dict]:
+    """Semi-supervised AAE vs M2: the same labelled rows (balanced, drawn with the seed), the same
+    epochs, the labelled rows repeated to the same share of the training rows; both train on
+    dynamically binarized images and classify the grey-level test images, as in the
+    ``semi-supervised`` experiment."""
+    x_test = ds.to_float(ds.test.x)
+    xb = ds.to_float(x_train)
     rows = []
     for n_labels in args.labels:
-        y = keep_labels(y_train, n_labels, seed=args.seed)
-        x2, y2 = repeat_labelled(xb, y, 0.25)
-        model, t = _train("aae", ds, x2, y2, epochs=args.epochs, seed=args.seed, latent_dim=8,
-                          hidden=tuple(args.hidden), mode="semi-supervised")
-        pred = batched(model.predict_proba, x_test).argmax(1)
-        rows.append({"model": "AAE (semi-supervised)", "labels": n_labels,
-                     "test_error": float((pred != ds.test.y).float().mean()), "train_time_s": t})
-        print(rows[-1], flush=True)
-    m2 = Path(args.out) / "semi-supervised.json"
-    if m2.exists():
-        for r in json.loads(m2.read_text()).get("rows", []):
-            if "labels" in r and "test_error" in r:
-                rows.append({"model": f"M2 (from {m2.name})", "labels": r["labels"],
-                             "test_error": r["test_error"]})
+        errors = {"aae": [], "m2": []}
+        times = {"aae": [], "m2": []}
+        for seed in args.seeds:
+            y = keep_labels(y_train, n_labels, seed=seed)
+            x2, y2 = repeat_labelled(xb, y, args.labelled_share)
+            for name, config in [("aae", dict(latent_dim=8, mode="semi-supervised")),
+                                 ("m2", dict(latent_dim=8, n_classes=ds.n_classes))]:
+                model, t = _train(name, ds, x2, y2, epochs=epochs, seed=seed,
+                                  batch_size=args.batch_size, binarize="dynamic",
+                                  hidden=tuple(args.hidden), **config)
+                proba = model.predict_proba if name == "aae" else model.classify
+                pred = batched(proba, x_test).argmax(1)
+                errors[name].append(float((pred != ds.test.y).float().mean()))
+                times[name].append(t)
+                print(ds.name, name, n_labels, seed, errors[name][-1], flush=True)
+        for name, label in [("aae", "AAE (semi-supervised)"), ("m2", "M2")]:
+            rows.append({"data": ds.name, "model": label, "labels": n_labels, "epochs": epochs,
+                         "test_error": _spread(errors[name]), "per_seed": errors[name],
+                         "train_time_s": _spread(times[name])})
     return rows
+
+
+def semi_table(rows) -> str:
+    return markdown_table([{"data": r["data"], "model": r["model"], "labels": r["labels"],
+                            "test_error": _pm(r["test_error"]),
+                            "train_time_s": _pm(r["train_time_s"])} for r in rows])
+
+
+def section(study, rows, args) -> str:
+    if study == "quality":
+        return ("## Sample quality\n\nFréchet distance, precision and recall (k = 3) of "
+                f"{args.n_samples} samples against the test images, in the features of a "
+                "classifier trained on the dataset; diversity: the samples' mean pairwise distance "
+                "over the test images' (1 for the data, near 0 for a collapsed generator).\n\n"
+                + quality_table(rows))
+    return ("## Semi-supervised classification\n\nTest error; AAE and M2 see the same labelled "
+            f"rows, repeated to {args.labelled_share} of the training rows, for the same "
+            "epochs; dynamically binarized training images, grey-level test images.\n\n" + semi_table(rows))
+
+
+def _ints(text):
+    return [int(v) for v in text.split(",")]
 
 
 def main(argv=None) -> dict:
     p = experiment_parser(__name__, __doc__)
     p.add_argument("--study", choices=["prior", "quality", "semi", "all"], default="all")
-    p.add_argument("--data", default="fashion-mnist")
+    p.add_argument("--data", type=lambda s: s.split(","), default=["fashion-mnist"],
+                   help="dataset(s), comma-separated (default: fashion-mnist)")
     p.add_argument("--n", type=int, default=20000, help="training subset size (default 20000)")
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=_ints, default=[10],
+                   help="epochs, one per dataset of --data or one for all (default 10)")
+    p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--hidden", type=lambda s: tuple(int(v) for v in s.split(",")), default=(512, 256))
-    p.add_argument("--labels", type=lambda s: [int(v) for v in s.split(",")], default=[100, 1000])
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--labels", type=_ints, default=[100, 1000])
+    p.add_argument("--labelled-share", type=float, default=0.1,
+                   help="semi: labelled rows repeated to this share of the rows (default 0.1)")
+    p.add_argument("--models", type=lambda s: s.split(","), default=["vae", "aae", "gan", "dcgan"],
+                   help="quality: the models to compare (default vae,aae,gan,dcgan)")
+    p.add_argument("--n-samples", type=int, default=5000, help="quality: samples per model")
+    p.add_argument("--seeds", type=_ints, default=[0, 1, 2])
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
+    if len(args.epochs) not in (1, len(args.data)):
+        raise SystemExit(f"--epochs: give one value or one per dataset ({len(args.data)}).")
+    epochs_of = dict(zip(args.data, args.epochs * len(args.data) if len(args.epochs) == 1
+                         else args.epochs))
     set_threads(args.threads)
-    ds = load(args.data, seed=args.seed)
-    x_train, y_train = ds.train.x[:args.n], ds.train.y[:args.n]
+    args.seed = args.seeds[0]
     out = Path(args.out)
-    result = {"budget": {"n_train": len(x_train), "epochs": args.epochs, "hidden": args.hidden,
-                         "seed": args.seed, "data": args.data},
+    result = {"budget": {"n_train_max": args.n, "epochs": epochs_of, "hidden": args.hidden,
+                         "batch_size": args.batch_size, "seeds": args.seeds, "data": args.data,
+                         "labelled_share": args.labelled_share, "n_samples": args.n_samples},
               "machine": machine(args.threads), "studies": {}}
-    md = [f"# {NAME}\n\nBudget: {len(x_train)} training images of {args.data}, {args.epochs} "
-          f"epochs, MLP {args.hidden}, seed {args.seed}. Command: `hourglass experiment "
-          f"adversarial --study {args.study}`.\n"]
+    budget = ", ".join(f"{d}: {e} epochs" for d, e in epochs_of.items())
+    md = [f"# {NAME}\n\nBudget: at most {args.n} training images ({budget}), batch "
+          f"{args.batch_size}, MLP {args.hidden}, seeds {args.seeds} (mean ± standard deviation "
+          f"over the seeds). Command: `hourglass experiment adversarial --study {args.study} "
+          f"--data {','.join(args.data)} --epochs {','.join(map(str, args.epochs))} --n {args.n} "
+          f"--batch-size {args.batch_size}`.\n"]
+    t_all = time.perf_counter()
+    name = NAME if args.study == "all" else f"{NAME}-{args.study}"
     for study in (["prior", "quality", "semi"] if args.study == "all" else [args.study]):
         t0 = time.perf_counter()
-        if study == "prior":
-            rows, panels = prior_study(ds, x_train, args)
-            prior_figure(panels, ds.test.y, out / f"{NAME}-prior-matching.png")
-            md.append("## Prior matching (2-D codes)\n\n" + markdown_table(rows) +
-                      f"\n![codes over prior samples]({NAME}-prior-matching.png)\n")
-        elif study == "quality":
-            rows = quality_study(ds, x_train, args, out)
-            md.append("## Sample quality\n\n" + markdown_table(rows))
-        else:
-            rows = semi_study(ds, x_train, y_train, args)
-            md.append("## Semi-supervised classification\n\n" + markdown_table(rows))
-        result["studies"][study] = {"rows": rows, "wall_time_s": time.perf_counter() - t0}
-    name = NAME if args.study == "all" else f"{NAME}-{args.study}"
+        rows = []
+        for data in args.data:
+            ds = load(data, seed=args.seed)
+            x_train, y_train = ds.train.x[:args.n], ds.train.y[:args.n]
+            epochs = epochs_of[data]
+            if study == "prior":
+                r, panels = prior_study(ds, x_train, args, epochs)
+                prior_figure(panels, ds.test.y, out / f"{NAME}-prior-matching-{data}.png")
+                md.append(f"## Prior matching (2-D codes), {data}\n\n" + markdown_table(r) +
+                          f"\n![codes over prior samples]({NAME}-prior-matching-{data}.png)\n")
+            elif study == "quality":
+                r = quality_study(ds, x_train, args, out, epochs)
+            else:
+                r = semi_study(ds, x_train, y_train, args, epochs)
+            rows += r
+            # what is done so far, written after each dataset (a long run keeps its results)
+            result["studies"][study] = {"rows": rows, "wall_time_s": time.perf_counter() - t0,
+                                        "done": args.data[:args.data.index(data) + 1]}
+            partial = [section(study, rows, args)] if study in ("quality", "semi") else []
+            write_results(name, result, "\n".join(md + partial), out)
+        if study in ("quality", "semi"):
+            md.append(section(study, rows, args))
+        result["studies"][study] = {"rows": rows, "wall_time_s": time.perf_counter() - t0,
+                                    "done": args.data}
+    result["total_time_s"] = time.perf_counter() - t_all
+    m = result["machine"]
+    md.append(f"Total time: {result['total_time_s'] / 60:.1f} min on {m['cpu']} ({m['cpu_count']} "
+              f"cores, {args.threads} torch threads, load average {m['load_average_1min_at_start']}"
+              " at the start).")
     write_results(name, result, "\n".join(md), out)
     print("\n".join(md))
     return result

@@ -8,8 +8,18 @@ $\min_G \max_D\; \mathbb E_{x}[\log D(x)] + \mathbb E_{z}[\log(1 - D(G(z)))]$
 
 is played in two phases per batch: $D$ takes a step on its cross-entropy, then $G$ a step on the
 non-saturating loss $-\log D(G(z))$. DCGAN is the same game with a transposed-convolution generator
-(batch norm, ReLU) and a strided-convolution discriminator (LeakyReLU), Adam with lr 2e-4 and
+(batch norm, ReLU) and a strided-convolution discriminator (LeakyReLU 0.2), Adam with lr 2e-4 and
 $\beta_1 = 0.5$. A GAN has no encoder (no ``transform``) and no likelihood.
+
+As in Radford et al. (2016), the discriminator has batch norm on every hidden layer but its first
+(none on the layer that reads the image, none on the generator's output). Real and generated
+batches go through it separately, so each is normalized by its own statistics: a generator whose
+batch collapses onto one image gives degenerate statistics that the discriminator can reject.
+Without it DCGAN's generator collapsed on the 8x8 digits (recall 0 at 10, 20, 30 and 40 epochs,
+the samples' mean pairwise distance 0.2-0.7 of the data's); with it recall is about 0.9 from 20
+epochs on.
+It is DCGAN's default (``d_batch_norm``); the MLP GAN (Goodfellow et al. 2014) has none, which
+did better there (digits, 40 epochs: recall 0.53 without, 0.07 with).
 """
 
 from __future__ import annotations
@@ -24,7 +34,7 @@ from torch import nn
 from hourglass.core.options import option
 from hourglass.core import objectives as O
 from hourglass.core.validation import Boolean, Interval, Options, Sizes
-from hourglass.nn.layers import ConvDecoder, ConvEncoder, MLPDecoder, check_conv_input, mlp
+from hourglass.nn.layers import ConvDecoder, MLPDecoder, check_conv_input
 from hourglass.models.protocol import Phase, declare
 from hourglass.models.registry import ModelConfig, register_model
 
@@ -40,11 +50,38 @@ class GANConfig(ModelConfig):
     channels: tuple = option((64, 128), Sizes(),
                              "conv channels of the discriminator; the generator mirrors them")
     batch_norm: bool = option(True, Boolean(), "batch norm in the generator (DCGAN)")
+    d_batch_norm: bool = option(False, Boolean(), "batch norm in the discriminator's hidden "
+                                "layers but its first (DCGAN); real and generated batches apart")
 
     def validate(self, owner=None):
         super().validate(owner)
         check_conv_input(self.arch, self.input_shape, self.channels,
                          owner or type(self).__name__, name="arch='conv' (DCGAN)")
+
+
+def discriminator(c: GANConfig) -> nn.Sequential:
+    """$D$: strided convolutions (kernel 4, stride 2; ``arch="conv"``) or linear layers, each
+    followed by LeakyReLU(0.2), with batch norm before the activation on every layer but the first
+    (``d_batch_norm``), then one logit."""
+    conv = c.arch == "conv"
+    widths = list(c.channels if conv else c.hidden[::-1])
+    layers: list[nn.Module] = [] if conv else [nn.Flatten()]
+    n_in = c.input_shape[0] if conv else math.prod(c.input_shape)
+    for i, n_out in enumerate(widths):
+        layers.append(nn.Conv2d(n_in, n_out, kernel_size=4, stride=2, padding=1) if conv
+                      else nn.Linear(n_in, n_out))
+        if c.d_batch_norm and i > 0:
+            layers.append(nn.BatchNorm2d(n_out) if conv else nn.BatchNorm1d(n_out))
+        layers.append(nn.LeakyReLU(0.2))
+        n_in = n_out
+    if conv:
+        _, h, w = c.input_shape
+        for _ in widths:  # each convolution halves H and W (floor)
+            h, w = (h + 2 - 4) // 2 + 1, (w + 2 - 4) // 2 + 1
+        n_in *= h * w
+        layers.append(nn.Flatten())
+    layers.append(nn.Linear(n_in, 1))
+    return nn.Sequential(*layers)
 
 
 class GANBase(nn.Module):
@@ -58,16 +95,13 @@ class GANBase(nn.Module):
         c = config if config is not None else self.config_class(**kwargs)
         c.validate(type(self).__name__)
         self.config = c
-        leaky = lambda: nn.LeakyReLU(0.2)  # noqa: E731
         if c.arch == "conv":
             self.generator = ConvDecoder(c.latent_dim, c.channels, c.input_shape,
                                          batch_norm=c.batch_norm)
-            self.discriminator = ConvEncoder(c.input_shape, c.channels, 1, activation=leaky)
         else:
             self.generator = MLPDecoder(c.latent_dim, c.hidden, c.input_shape,
                                         batch_norm=c.batch_norm)
-            self.discriminator = nn.Sequential(
-                nn.Flatten(), mlp([self.dim, *c.hidden[::-1], 1], activation=leaky))
+        self.discriminator = discriminator(c)
 
     @property
     def dim(self) -> int:
@@ -122,6 +156,8 @@ class GAN(GANBase):
 @dataclass
 class DCGANConfig(GANConfig):
     arch: str = option("conv", Options(("mlp", "conv")), '"conv" (DCGAN) or "mlp"')
+    d_batch_norm: bool = option(True, None, "batch norm in the discriminator's hidden layers but "
+                                "its first (DCGAN); real and generated batches apart")
 
 
 @register_model("dcgan")
