@@ -30,7 +30,7 @@ demo: $(STAMP)
 		--epochs 100 --batch-size 32 --warmup-epochs 20 --seed 0 --quiet --out runs/demo
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 # the documentation site, built offline into site/ (open site/index.html)
 docs: $(STAMP)

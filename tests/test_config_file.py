@@ -188,7 +188,7 @@ OK = 'model = "vae"\nepochs = 1\nquiet = true\n'
 FILE_ERRORS = {
     "unknown-key": (lambda t: [_write(t, OK + "latnt-dim = 2\n")],
                     ["run.toml: unknown setting 'latnt-dim'. Valid settings of hourglass train "
-                     "vae: arch, batch-norm, batch-size,", " latent-dim, ", " weight-decay."]),
+                     "vae: arch, augment, augment-shift, batch-norm, batch-size,", " latent-dim, ", " weight-decay."]),
     "bad-toml": (lambda t: [_write(t, OK + "hidden = [16,\nlr = 0.1\n")],
                  ["run.toml is not valid TOML: ", "(at line 5, column", "Fix that line."]),
     "bad-json": (lambda t: [_write(t, '{"model": "vae",\n "epochs": 1,\n}', "run.json")],
@@ -221,7 +221,7 @@ FILE_ERRORS = {
                       ["Unknown model 'vaex'. Valid models: "]),
     "no-out": (lambda t: [_write(t, OK)], ["the following arguments are required: --out"]),
     "missing-file": (lambda t: [t / "nope.toml"],
-                     ["The --config file", "nope.toml does not exist. Check the path."]),
+                     ["The --config file", "nope.toml does not exist. Check the path"]),
     "wrong-suffix": (lambda t: [_write(t, OK, "run.yaml")],
                      ["run.yaml must be a .toml or .json file (or a run's config.json)."]),
     "config-in-config": (lambda t: [_write(t, OK + 'config = "other.toml"\n')],

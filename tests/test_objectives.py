@@ -118,3 +118,18 @@ def test_marginal_log_likelihood_sums_the_label_out():
 
 def test_bits_per_dim():
     assert O.bits_per_dim(784 * math.log(2), 784) == pytest.approx(1.0)
+
+
+def test_one_sided_label_smoothing_is_the_cross_entropy_with_target_t():
+    import torch.nn.functional as F
+    from hourglass.core.objectives import discriminator_loss
+    torch.manual_seed(0)
+    real, fake = torch.randn(7, 1), torch.randn(7, 1)
+    for t in (1.0, 0.9, 0.75):
+        want = (F.binary_cross_entropy_with_logits(real, torch.full_like(real, t), reduction="none")
+                + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake), reduction="none"))
+        assert torch.allclose(discriminator_loss(real, fake, real_target=t), want.flatten(), atol=1e-6)
+    # with smoothing, D's best logit on a real image is log(t / (1 - t)), not +infinity
+    a = torch.linspace(-5, 8, 20001)
+    best = a[discriminator_loss(a[:, None], torch.full((20001, 1), -50.0), real_target=0.9).argmin()]
+    assert float(best) == pytest.approx(math.log(9), abs=1e-2)

@@ -262,15 +262,21 @@ def kl_sparsity(h: torch.Tensor, rate: float, *, eps: float = 1e-6) -> torch.Ten
             + (1 - rate) * torch.log((1 - rate) / (1 - rho_hat))).sum()
 
 
-def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, *,
+                       real_target: float = 1.0) -> torch.Tensor:
     r"""The discriminator's side of the GAN game (Goodfellow et al. 2014), per example pair.
 
     $-\log D(x) - \log(1 - D(G(z)))$ with $D = \sigma(\text{logit})$: the binary cross-entropy
     of calling real samples real and fake samples fake. $-\log\sigma(a) = \mathrm{softplus}(-a)$
     and $-\log(1 - \sigma(a)) = \mathrm{softplus}(a)$. In an AAE, "real" are prior samples and
-    "fake" the encoder's codes.
+    "fake" the encoder's codes. One-sided label smoothing (Salimans et al. 2016) sets the target of
+    real samples to $t$ = ``real_target`` < 1, $-t \log D(x) - (1 - t)\log(1 - D(x))$, and
+    leaves the fakes' target at 0.
     """
-    return F.softplus(-real_logits).flatten(1).sum(1) + F.softplus(fake_logits).flatten(1).sum(1)
+    real = F.softplus(-real_logits)
+    if real_target != 1.0:
+        real = real_target * real + (1 - real_target) * F.softplus(real_logits)
+    return real.flatten(1).sum(1) + F.softplus(fake_logits).flatten(1).sum(1)
 
 
 def generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:

@@ -53,7 +53,7 @@ def collapse_warnings(model, x_test: torch.Tensor, *, model_name: str = "the mod
     model.eval()
     device = next(model.parameters()).device
     x = x_test[:n]
-    if has(model, "posterior"):
+    if has(model, "posterior") and not has(model, "conditional"):  # q(z|x), not q(z|x, y)
         post = batched(lambda xb: torch.cat(model.posterior(xb), 1), x, batch_size=500,
                        device=device)
         mu, logvar = post.chunk(2, dim=1)

@@ -50,6 +50,9 @@ class GANConfig(ModelConfig):
     channels: tuple = option((64, 128), Sizes(),
                              "conv channels of the discriminator; the generator mirrors them")
     batch_norm: bool = option(True, Boolean(), "batch norm in the generator (DCGAN)")
+    label_smoothing: float = option(0.0, Interval(float, 0, 0.5),
+                                    "one-sided label smoothing (Salimans et al. 2016): the "
+                                    "discriminator's target for real images is 1 - s; 0: off")
     d_batch_norm: bool = option(False, Boolean(), "batch norm in the discriminator's hidden "
                                 "layers but its first (DCGAN); real and generated batches apart")
 
@@ -125,7 +128,8 @@ class GANBase(nn.Module):
 
     def disc_loss(self, x, y=None):
         fake = self.generate(self._noise(len(x))).detach()
-        loss = O.discriminator_loss(self.discriminator(x), self.discriminator(fake)).mean()
+        loss = O.discriminator_loss(self.discriminator(x), self.discriminator(fake),
+                                    real_target=1 - self.config.label_smoothing).mean()
         return {"loss": loss}
 
     def gen_loss(self, x, y=None):
@@ -141,7 +145,8 @@ class GANBase(nn.Module):
     def forward(self, x, y=None):
         """Both players' losses on one batch (for validation and the common tests)."""
         fake = self.generate(self._noise(len(x)))
-        disc = O.discriminator_loss(self.discriminator(x), self.discriminator(fake)).mean()
+        disc = O.discriminator_loss(self.discriminator(x), self.discriminator(fake),
+                                    real_target=1 - self.config.label_smoothing).mean()
         gen = O.generator_loss(self.discriminator(fake)).mean()
         return {"loss": disc + gen, "disc": disc, "gen": gen}
 

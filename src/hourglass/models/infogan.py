@@ -224,7 +224,8 @@ class InfoGAN(nn.Module):
         """D and Q: $-\\log D(x) - \\log(1 - D(G(z, c))) - \\lambda L_I$, samples detached."""
         fake, c_cat, c_cont = self._fakes(len(x))
         h_real, h_fake = self.features(x, fake.detach())
-        disc = O.discriminator_loss(self.d_head(h_real), self.d_head(h_fake)).mean()
+        disc = O.discriminator_loss(self.d_head(h_real), self.d_head(h_fake),
+                                      real_target=1 - self.config.label_smoothing).mean()
         mi = self.mutual_information(h_fake, c_cat, c_cont)
         return {"loss": disc - self._weighted(mi), "disc": disc, **mi}
 
@@ -247,7 +248,8 @@ class InfoGAN(nn.Module):
         tests)."""
         fake, c_cat, c_cont = self._fakes(len(x))
         h_real, h_fake = self.features(x, fake)
-        disc = O.discriminator_loss(self.d_head(h_real), self.d_head(h_fake)).mean()
+        disc = O.discriminator_loss(self.d_head(h_real), self.d_head(h_fake),
+                                      real_target=1 - self.config.label_smoothing).mean()
         gen = O.generator_loss(self.d_head(h_fake)).mean()
         mi = self.mutual_information(h_fake, c_cat, c_cont)
         return {"loss": disc + gen - self._weighted(mi), "disc": disc, "gen": gen, **mi}
