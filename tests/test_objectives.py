@@ -133,3 +133,16 @@ def test_one_sided_label_smoothing_is_the_cross_entropy_with_target_t():
     a = torch.linspace(-5, 8, 20001)
     best = a[discriminator_loss(a[:, None], torch.full((20001, 1), -50.0), real_target=0.9).argmin()]
     assert float(best) == pytest.approx(math.log(9), abs=1e-2)
+
+
+def test_the_iwae_training_shortcuts_equal_the_plain_densities():
+    from hourglass.core import objectives as O
+    torch.manual_seed(0)
+    x = torch.bernoulli(torch.full((4, 9), 0.3))
+    logits = torch.randn(3, 4, 9)
+    want = O.bernoulli_log_likelihood(x.expand(3, 4, 9).flatten(0, 1), logits.flatten(0, 1))
+    assert torch.allclose(O.bernoulli_log_likelihood_k(x, logits), want.view(3, 4), atol=1e-5)
+    mu, logvar, eps = torch.randn(4, 5), torch.randn(4, 5), torch.randn(3, 4, 5)
+    z = mu + torch.exp(0.5 * logvar) * eps
+    assert torch.allclose(O.reparameterized_log_density(eps, logvar),
+                          O.gaussian_log_density(z, mu, logvar), atol=1e-5)

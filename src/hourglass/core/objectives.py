@@ -34,6 +34,14 @@ def bernoulli_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -> torch.Ten
     return -_sum_features(F.binary_cross_entropy_with_logits(logits, x, reduction="none"))
 
 
+def bernoulli_log_likelihood_k(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    r""":func:`bernoulli_log_likelihood` of one ``x`` (B, D) under ``k`` decodings ``logits``
+    (k, B, D), shape (k, B), without copying ``x`` k times:
+    $\log p(x \mid \ell) = \sum_i x_i \ell_i - \mathrm{softplus}(\ell_i)$, the same sum
+    rearranged ($\log \sigma(\ell) = \ell - \mathrm{softplus}(\ell)$)."""
+    return (logits * x).sum(-1) - F.softplus(logits).sum(-1)
+
+
 def categorical_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     r"""Categorical log-likelihood of integer ``x`` (B, ...) under ``logits`` (B, K, ...).
 
@@ -65,6 +73,14 @@ def gaussian_log_likelihood(x: torch.Tensor, mean: torch.Tensor,
 def gaussian_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     r"""$\log \mathcal N(z; \mu, \mathrm{diag}\,e^{\mathrm{logvar}})$ summed over the last dim."""
     return -0.5 * (LOG_2PI + logvar + (z - mu) ** 2 * torch.exp(-logvar)).sum(-1)
+
+
+def reparameterized_log_density(eps: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    r"""$\log q(z|x)$ at $z = \mu + \sigma \odot \epsilon$, from the noise itself:
+    $\log \mathcal N(z; \mu, \sigma^2) = -\tfrac12 \sum_j (\log 2\pi + \log \sigma_j^2
+    + \epsilon_j^2)$, since $(z - \mu)/\sigma = \epsilon$: equal to :func:`gaussian_log_density`
+    with fewer operations (the training-time IWAE bound)."""
+    return -0.5 * (LOG_2PI + logvar + eps ** 2).sum(-1)
 
 
 def standard_normal_log_density(z: torch.Tensor) -> torch.Tensor:

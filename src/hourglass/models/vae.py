@@ -139,12 +139,16 @@ class VAE(AutoencoderBase):
         $\log \frac1k \sum_j p(x|z_j) \big(p(z_j)/q(z_j|x)\big)^{\beta_t}$, which is
         $\mathcal L_k$ at $\beta_t = 1$. ``recon`` and ``kl`` are reported as in the ELBO."""
         k, B = self.config.train_k, x.shape[0]
-        z = O.reparameterize(mu, logvar, k=k)                              # (k, B, d)
-        x_rep = x.expand(k, *x.shape).flatten(0, 1)
-        log_px_z = self.likelihood.log_prob(x_rep, self.decoder(z.flatten(0, 1))).view(k, B)
+        eps = torch.randn((k, *mu.shape), dtype=mu.dtype, device=mu.device)
+        z = mu + torch.exp(0.5 * logvar) * eps                             # (k, B, d)
+        out = self.decoder(z.flatten(0, 1))
+        if self.likelihood.kind == "bernoulli":  # x broadcast against its k decodings
+            log_px_z = O.bernoulli_log_likelihood_k(x.flatten(1), out.float().view(k, B, -1))
+        else:
+            log_px_z = self.likelihood.log_prob(x.expand(k, *x.shape).flatten(0, 1), out).view(k, B)
         beta = self.kl_weight
         bound = O.iwae_bound(log_px_z, beta * O.standard_normal_log_density(z),
-                             beta * O.gaussian_log_density(z, mu, logvar))
+                             beta * O.reparameterized_log_density(eps, logvar))
         terms = {"loss": -bound.mean(), "recon": -log_px_z.mean(),
                  "kl": O.kl_normal_std_normal(mu, logvar).mean()}
         if self.config.warmup_epochs:
