@@ -19,11 +19,20 @@ def _table(path: Path, missing: str = "(not run yet)") -> str:
     return path.read_text() if path.exists() else missing
 
 
+RESULT_INCLUDE = re.compile(r"^<!-- include \.\./experiments/results/(?P<name>[\w.-]+\.md)"
+                            r"(?: level=(?P<level>\d))? -->$", re.M)
+
+
 def fill(text: str) -> str:
-    """`text` with its placeholders replaced by the result tables the scripts wrote."""
+    """`text` with its placeholders replaced by the result tables the scripts wrote, and each
+    ``<!-- include ../experiments/results/NAME.md level=N -->`` line by that file."""
+    text = RESULT_INCLUDE.sub(
+        lambda m: demote(_table(ROOT / "experiments" / "results" / m["name"]),
+                         int(m["level"] or 4)).strip() + "\n", text)
     results = ROOT / "benchmarks" / "results"
     text = text.replace("BENCH_TABLE", _table(results / "throughput.md"))
     text = text.replace("PEER_TABLE", _table(results / "peer.md"))
+    text = text.replace("MODELS_TABLE", demote(_table(results / "models.md"), 4))
     ddp = results / "distributed.md"
     text = text.replace("DDP_TABLE", "\n\n" + ddp.read_text().strip() if ddp.exists()
                         else "(not run yet)")

@@ -48,7 +48,9 @@ def vae_iwae(r: dict) -> dict:
         out["verdict"] = REPRODUCED if margin >= 1.0 else NOT_AT_BUDGET
         if margin < 1.0:
             out["reason"] = (f"the recipe is {margin:+.2f} nats from the hand-written loop at "
-                             "equal time (target: 1 nat better)")
+                             "equal time (target: 1 nat better). Measured: its lr 3e-3 led by "
+                             "2.6 nats after 8 epochs but not after 101; the loop ran 3 % more "
+                             "samples (5,074 vs 4,909 per s)")
     else:
         out["verdict"] = NOT_AT_BUDGET
         out["reason"] = "no hand-written reference measured in the same sitting"

@@ -195,14 +195,22 @@ class VAE(AutoencoderBase):
         """
         B = x.shape[0]
         chunk = max(1, min(k, max_elements // max(1, B * self.dim)))
+        std = torch.exp(0.5 * logvar)
         log_px_z, log_pz, log_qz_x = [], [], []
         for start in range(0, k, chunk):
             kk = min(chunk, k - start)
-            z = O.reparameterize(mu, logvar, k=kk, generator=generator)  # (kk, B, d)
-            x_rep = x.expand(kk, *x.shape).flatten(0, 1)                 # (kk*B, *shape)
-            log_px_z.append(self.likelihood.log_prob(x_rep, decode_logits(z)).view(kk, B))
+            eps = torch.randn((kk, *mu.shape), dtype=mu.dtype, device=mu.device,
+                              generator=generator)
+            z = mu + std * eps                                           # (kk, B, d)
+            out = decode_logits(z)                                       # (kk*B, *shape)
+            if self.likelihood.kind == "bernoulli":  # x broadcast against its kk decodings
+                log_px_z.append(O.bernoulli_log_likelihood_k(x.flatten(1),
+                                                             out.float().view(kk, B, -1)))
+            else:
+                x_rep = x.expand(kk, *x.shape).flatten(0, 1)
+                log_px_z.append(self.likelihood.log_prob(x_rep, out).view(kk, B))
             log_pz.append(O.standard_normal_log_density(z))              # (kk, B)
-            log_qz_x.append(O.gaussian_log_density(z, mu, logvar))       # (kk, B)
+            log_qz_x.append(O.reparameterized_log_density(eps, logvar))  # (kk, B)
         return O.iwae_bound(torch.cat(log_px_z), torch.cat(log_pz), torch.cat(log_qz_x))
 
 
