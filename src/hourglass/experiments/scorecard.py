@@ -349,8 +349,8 @@ def markdown(rows: list[dict]) -> str:
     counts = {v: sum(r["verdict"] == v for r in rows)
               for v in (REPRODUCED, NOT_AT_BUDGET, CONTRADICTED, NOT_RUN)}
     summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
-    commands = "\n".join(f"- {r['experiment']}: `{r['command']}`"
-                         for r in {r["experiment"]: r for r in rows}.values())
+    commands = "\n".join(f"- {name}: `{command}`" for name, command
+                         in dict.fromkeys((r["experiment"], r["command"]) for r in rows))
     return ("## Scorecard\n\nEach paper's headline claim against what Hourglass measures on a CPU "
             f"budget ({summary}). Regenerate with `hourglass experiment scorecard --out "
             "experiments/results` after the experiments below.\n\n" + "\n".join(lines)
