@@ -185,7 +185,7 @@ def test_runs_lists_the_runs_as_a_table(runs, capsys, monkeypatch):
     assert rc == 0 and err == ""
     lines = out.splitlines()
     header = lines[0].split()
-    assert header == ["name", "model", "data", "nll", "elbo", "bits/dim", "recon_mse", "knn_acc",
+    assert header == ["name", "model", "data", "nll", "-elbo", "bits/dim", "recon_mse", "knn_acc",
                       "val_loss", "epochs", "time", "status"]
     rows = {line.split()[0]: line for line in lines[1:]}
     assert list(rows) == ["ae", "failed", "interrupted", "running", "vae"]
@@ -193,8 +193,10 @@ def test_runs_lists_the_runs_as_a_table(runs, capsys, monkeypatch):
     history = listing.read_history(runs / "runs" / "vae")
     vae = rows["vae"].split()  # the data "digits (n=200)" is two words
     assert vae[:4] == ["vae", "vae", "digits", "(n=200)"]
-    assert vae[4:9] == [f"{m[k]:.4g}" for k in ("nll_nats", "elbo_nats", "bits_per_dim",
-                                                  "recon_mse", "knn_accuracy")]
+    assert vae[4:9] == [f"{sign * m[k]:.4g}" for sign, k in (
+        (1, "nll_nats"), (-1, "elbo_nats"), (1, "bits_per_dim"), (1, "recon_mse"),
+        (1, "knn_accuracy"))]
+    assert float(vae[5]) >= float(vae[4])   # minus the ELBO bounds the NLL from above
     assert vae[9] == f"{float(history[-1]['val_loss']):.4g}"
     assert vae[10] == "2/2" and vae[11].endswith("s") and vae[12] == "finished"
     assert len(vae) == 13

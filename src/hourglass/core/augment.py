@@ -69,7 +69,7 @@ def gaussian_input_noise(x: torch.Tensor, std: float, *, clamp: tuple[float, flo
 
 
 def mixup(x: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """Mix each example of `x` with a random partner: ``(x_mixed, partner index, lambda)`` with
+    r"""Mix each example of `x` with a random partner: ``(x_mixed, partner index, lambda)`` with
     one $\lambda \sim \mathrm{Beta}(\alpha, \alpha)$ per batch (Zhang et al. 2018), both drawn
     from torch's global generator (so a seeded run repeats). A classifier's loss is then
     $\lambda\,\ell(f(\tilde x), y) + (1 - \lambda)\,\ell(f(\tilde x), y_{\pi})$."""

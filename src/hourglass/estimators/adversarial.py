@@ -44,20 +44,6 @@ def _semi_supervised(est) -> bool:
 class AAE(_AutoencoderEstimator):
     """Adversarial autoencoder: codes matched to any prior by a discriminator.
 
-    Attributes
-    ----------
-    model_ : torch.nn.Module
-        The fitted adversarial autoencoder model (registry name ``"aae"``).
-    model_config_ : dict
-        Its configuration, enough to rebuild it (written by :meth:`save`).
-    history_ : list of dict
-        One row per epoch: ``train_<term>`` for each loss term, ``val_<term>`` with a
-        validation split, ``time_s``.
-    input_shape_ : tuple of int
-        Shape of one example as the model sees it, ``(D,)`` or ``(C, H, W)``.
-    n_features_in_ : int
-        Number of features of X seen at ``fit``.
-
     Examples
     --------
     >>> import numpy as np
@@ -69,6 +55,7 @@ class AAE(_AutoencoderEstimator):
     """
 
     _model_name = "aae"
+    _title = "adversarial autoencoder"
     _extra_options = (AAELabelledShareOptions,)
 
     def _training_rows(self, x, y):
@@ -134,20 +121,6 @@ class GAN(_AutoencoderEstimator, auto_wrap_output_keys=None):
 
     ``lr=None`` uses DCGAN's Adam settings (lr 2e-4, beta1 0.5).
 
-    Attributes
-    ----------
-    model_ : torch.nn.Module
-        The fitted GAN model (registry name ``"gan"``).
-    model_config_ : dict
-        Its configuration, enough to rebuild it (written by :meth:`save`).
-    history_ : list of dict
-        One row per epoch: ``train_<term>`` for each loss term, ``val_<term>`` with a
-        validation split, ``time_s``.
-    input_shape_ : tuple of int
-        Shape of one example as the model sees it, ``(D,)`` or ``(C, H, W)``.
-    n_features_in_ : int
-        Number of features of X seen at ``fit``.
-
     Examples
     --------
     >>> import numpy as np
@@ -158,6 +131,7 @@ class GAN(_AutoencoderEstimator, auto_wrap_output_keys=None):
     """
 
     _model_name = "gan"
+    _title = "GAN"
     _skip = ("binarize", "patience")  # no likelihood to binarize for, no validation loss to watch
     binarize = "none"
     patience = None

@@ -66,7 +66,10 @@ class _AutoencoderEstimator(TransformerMixin, BaseEstimator):
         cls.__init__.__qualname__ = f"{cls.__qualname__}.__init__"
         cls.__init__.__module__ = cls.__module__
         if cls.__doc__ and "Parameters\n" not in cls.__doc__:
-            cls.__doc__ = _with_params_doc(cls.__doc__, params_doc(cls._params))
+            doc = cls.__doc__
+            if cls.__dict__.get("_title"):  # the fitted attributes every estimator has
+                doc = _with_attributes_doc(doc, fitted_attributes_doc(cls._title, cls._model_name))
+            cls.__doc__ = _with_params_doc(doc, params_doc(cls._params))
 
     @property
     def _parameter_constraints(self) -> dict:
@@ -334,6 +337,31 @@ def _cuda_devices(device: str) -> list:
     return [] if resolved.type != "cuda" else [resolved.index or 0]
 
 
+def fitted_attributes_doc(title: str, model_name: str) -> str:
+    """The numpydoc entries of the attributes that every fitted estimator has."""
+    return (f"    model_ : torch.nn.Module\n        The fitted {title} model (registry name "
+            f"``\"{model_name}\"``).\n"
+            "    model_config_ : dict\n"
+            "        Its configuration, enough to rebuild it (written by :meth:`save`).\n"
+            "    history_ : list of dict\n"
+            "        One row per epoch: ``train_<term>`` for each loss term, ``val_<term>`` with a\n"
+            "        validation split, ``time_s``.\n"
+            "    input_shape_ : tuple of int\n"
+            "        Shape of one example as the model sees it, ``(D,)`` or ``(C, H, W)``.\n"
+            "    n_features_in_ : int\n"
+            "        Number of features of X seen at ``fit``.\n")
+
+
+def _with_attributes_doc(doc: str, common: str) -> str:
+    """`doc` with the `common` attribute entries first in its Attributes section (which is
+    created, before the Examples or at the end, when the class lists no attributes of its own)."""
+    header = "    Attributes\n    ----------\n"
+    if header in doc:
+        return doc.replace(header, header + common, 1)
+    head, sep, tail = doc.partition("    Examples\n")
+    return head.rstrip() + "\n\n" + header + common + "\n" + (sep + tail if sep else "")
+
+
 def _with_params_doc(doc: str, params: str) -> str:
     """`doc` with the numpydoc Parameters section inserted before its Attributes or Examples
     (or at the end)."""
@@ -361,17 +389,6 @@ class AE(_AutoencoderEstimator):
 
     Attributes
     ----------
-    model_ : torch.nn.Module
-        The fitted autoencoder model (registry name ``"ae"``).
-    model_config_ : dict
-        Its configuration, enough to rebuild it (written by :meth:`save`).
-    history_ : list of dict
-        One row per epoch: ``train_<term>`` for each loss term, ``val_<term>`` with a
-        validation split, ``time_s``.
-    input_shape_ : tuple of int
-        Shape of one example as the model sees it, ``(D,)`` or ``(C, H, W)``.
-    n_features_in_ : int
-        Number of features of X seen at ``fit``.
     code_mean_, code_cov_ : torch.Tensor
         Mean and covariance of the training codes, from which :meth:`sample` draws.
 
@@ -386,6 +403,7 @@ class AE(_AutoencoderEstimator):
     """
 
     _model_name = "ae"
+    _title = "autoencoder"
 
     def _after_fit(self, x):
         z = self._batched(self.model_.encode, x).double()
@@ -423,20 +441,6 @@ class VAE(_AutoencoderEstimator):
     $\\mathcal L_k(x) \\le \\log p(x)$ with ``k = n_importance`` samples, in nats; ``sample`` decodes
     draws from the N(0, I) prior. ``beta > 1`` makes it a beta-VAE.
 
-    Attributes
-    ----------
-    model_ : torch.nn.Module
-        The fitted variational autoencoder model (registry name ``"vae"``).
-    model_config_ : dict
-        Its configuration, enough to rebuild it (written by :meth:`save`).
-    history_ : list of dict
-        One row per epoch: ``train_<term>`` for each loss term, ``val_<term>`` with a
-        validation split, ``time_s``.
-    input_shape_ : tuple of int
-        Shape of one example as the model sees it, ``(D,)`` or ``(C, H, W)``.
-    n_features_in_ : int
-        Number of features of X seen at ``fit``.
-
     Examples
     --------
     >>> import numpy as np
@@ -448,6 +452,7 @@ class VAE(_AutoencoderEstimator):
     """
 
     _model_name = "vae"
+    _title = "variational autoencoder"
     _extra_options = (ImportanceOptions,)
 
     def score_samples(self, X):
@@ -479,17 +484,6 @@ class DAE(_RegularizedAE):
 
     Attributes
     ----------
-    model_ : torch.nn.Module
-        The fitted denoising autoencoder model (registry name ``"dae"``).
-    model_config_ : dict
-        Its configuration, enough to rebuild it (written by :meth:`save`).
-    history_ : list of dict
-        One row per epoch: ``train_<term>`` for each loss term, ``val_<term>`` with a
-        validation split, ``time_s``.
-    input_shape_ : tuple of int
-        Shape of one example as the model sees it, ``(D,)`` or ``(C, H, W)``.
-    n_features_in_ : int
-        Number of features of X seen at ``fit``.
     code_mean_, code_cov_ : torch.Tensor
         Mean and covariance of the training codes, from which :meth:`sample` draws.
 
@@ -503,6 +497,7 @@ class DAE(_RegularizedAE):
     """
 
     _model_name = "dae"
+    _title = "denoising autoencoder"
 
 
 class SCAE(_RegularizedAE):
@@ -510,17 +505,6 @@ class SCAE(_RegularizedAE):
 
     Attributes
     ----------
-    model_ : torch.nn.Module
-        The fitted stochastic contractive autoencoder model (registry name ``"scae"``).
-    model_config_ : dict
-        Its configuration, enough to rebuild it (written by :meth:`save`).
-    history_ : list of dict
-        One row per epoch: ``train_<term>`` for each loss term, ``val_<term>`` with a
-        validation split, ``time_s``.
-    input_shape_ : tuple of int
-        Shape of one example as the model sees it, ``(D,)`` or ``(C, H, W)``.
-    n_features_in_ : int
-        Number of features of X seen at ``fit``.
     code_mean_, code_cov_ : torch.Tensor
         Mean and covariance of the training codes, from which :meth:`sample` draws.
 
@@ -534,6 +518,7 @@ class SCAE(_RegularizedAE):
     """
 
     _model_name = "scae"
+    _title = "stochastic contractive autoencoder"
 
 
 class CAE(_RegularizedAE):
@@ -542,17 +527,6 @@ class CAE(_RegularizedAE):
 
     Attributes
     ----------
-    model_ : torch.nn.Module
-        The fitted contractive autoencoder model (registry name ``"cae"``).
-    model_config_ : dict
-        Its configuration, enough to rebuild it (written by :meth:`save`).
-    history_ : list of dict
-        One row per epoch: ``train_<term>`` for each loss term, ``val_<term>`` with a
-        validation split, ``time_s``.
-    input_shape_ : tuple of int
-        Shape of one example as the model sees it, ``(D,)`` or ``(C, H, W)``.
-    n_features_in_ : int
-        Number of features of X seen at ``fit``.
     code_mean_, code_cov_ : torch.Tensor
         Mean and covariance of the training codes, from which :meth:`sample` draws.
 
@@ -566,6 +540,7 @@ class CAE(_RegularizedAE):
     """
 
     _model_name = "cae"
+    _title = "contractive autoencoder"
 
 
 class SparseAE(_RegularizedAE):
@@ -574,17 +549,6 @@ class SparseAE(_RegularizedAE):
 
     Attributes
     ----------
-    model_ : torch.nn.Module
-        The fitted sparse autoencoder model (registry name ``"sparse-ae"``).
-    model_config_ : dict
-        Its configuration, enough to rebuild it (written by :meth:`save`).
-    history_ : list of dict
-        One row per epoch: ``train_<term>`` for each loss term, ``val_<term>`` with a
-        validation split, ``time_s``.
-    input_shape_ : tuple of int
-        Shape of one example as the model sees it, ``(D,)`` or ``(C, H, W)``.
-    n_features_in_ : int
-        Number of features of X seen at ``fit``.
     code_mean_, code_cov_ : torch.Tensor
         Mean and covariance of the training codes, from which :meth:`sample` draws.
 
@@ -598,3 +562,4 @@ class SparseAE(_RegularizedAE):
     """
 
     _model_name = "sparse-ae"
+    _title = "sparse autoencoder"

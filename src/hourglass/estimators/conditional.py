@@ -147,17 +147,6 @@ class CVAE(_ConditionalEstimator):
 
     Attributes
     ----------
-    model_ : torch.nn.Module
-        The fitted conditional VAE model (registry name ``"cvae"``).
-    model_config_ : dict
-        Its configuration, enough to rebuild it (written by :meth:`save`).
-    history_ : list of dict
-        One row per epoch: ``train_<term>`` for each loss term, ``val_<term>`` with a
-        validation split, ``time_s``.
-    input_shape_ : tuple of int
-        Shape of one example as the model sees it, ``(D,)`` or ``(C, H, W)``.
-    n_features_in_ : int
-        Number of features of X seen at ``fit``.
     classes_ : ndarray of shape (n_classes,)
         The labels seen at ``fit``, in the order the model numbers them.
 
@@ -173,6 +162,7 @@ class CVAE(_ConditionalEstimator):
     """
 
     _model_name = "cvae"
+    _title = "conditional VAE"
 
 
 class M2(ClassifierMixin, _ConditionalEstimator):
@@ -184,17 +174,6 @@ class M2(ClassifierMixin, _ConditionalEstimator):
 
     Attributes
     ----------
-    model_ : torch.nn.Module
-        The fitted M2 model (registry name ``"m2"``).
-    model_config_ : dict
-        Its configuration, enough to rebuild it (written by :meth:`save`).
-    history_ : list of dict
-        One row per epoch: ``train_<term>`` for each loss term, ``val_<term>`` with a
-        validation split, ``time_s``.
-    input_shape_ : tuple of int
-        Shape of one example as the model sees it, ``(D,)`` or ``(C, H, W)``.
-    n_features_in_ : int
-        Number of features of X seen at ``fit``.
     classes_ : ndarray of shape (n_classes,)
         The labels seen at ``fit`` (without -1), the columns of :meth:`predict_proba`.
 
@@ -211,6 +190,7 @@ class M2(ClassifierMixin, _ConditionalEstimator):
     """
 
     _model_name = "m2"
+    _title = "M2"
     _allow_unlabelled = True
     _extra_options = (ImportanceOptions, LabelledShareOptions)
 

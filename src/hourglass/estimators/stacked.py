@@ -38,17 +38,6 @@ class SDAEClassifier(ClassifierMixin, _AutoencoderEstimator):
 
     Attributes
     ----------
-    model_ : torch.nn.Module
-        The fitted stacked autoencoder model (registry name ``"sae"``).
-    model_config_ : dict
-        Its configuration, enough to rebuild it (written by :meth:`save`).
-    history_ : list of dict
-        One row per epoch: ``train_<term>`` for each loss term, ``val_<term>`` with a
-        validation split, ``time_s``.
-    input_shape_ : tuple of int
-        Shape of one example as the model sees it, ``(D,)`` or ``(C, H, W)``.
-    n_features_in_ : int
-        Number of features of X seen at ``fit``.
     classes_ : ndarray of shape (n_classes,)
         The labels seen at ``fit``, the columns of :meth:`predict_proba`.
     pretrain_history_ : list of list of dict
@@ -66,6 +55,7 @@ class SDAEClassifier(ClassifierMixin, _AutoencoderEstimator):
     """
 
     _model_name = "sae"
+    _title = "stacked autoencoder"
     # fixed for this model: the estimator shares the autoencoder estimators' input handling
     arch, channels, batch_norm, image_shape = "mlp", (32, 64), False, None
     _skip = ("arch", "channels", "batch_norm", "n_classes", "finetune", "image_shape")

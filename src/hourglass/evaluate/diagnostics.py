@@ -44,7 +44,7 @@ def sample_spread(samples: torch.Tensor, data: torch.Tensor) -> float:
 @torch.inference_mode()
 def collapse_warnings(model, x_test: torch.Tensor, *, model_name: str = "the model",
                       n: int = 1000, seed: int = 0) -> tuple[dict, list[str]]:
-    """Measure both collapses where they apply, on the first `n` test inputs; return (numbers,
+    r"""Measure both collapses where they apply, on the first `n` test inputs; return (numbers,
     warnings in words). Numbers: ``active_units``, ``latent_dim`` and ``kl_nats``
     ($\mathrm{KL}(q(z|x) \Vert \mathcal N(0, I))$, mean over the inputs) for a model with a
     Gaussian posterior; ``sample_spread`` for a generator without a likelihood."""

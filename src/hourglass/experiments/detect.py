@@ -9,7 +9,10 @@ k nearest neighbours (mean distance to the 5 nearest training images). A model t
 values after a slash (``vae/likelihood=gaussian``). With ``--complexity CODEC`` every
 log-likelihood score also gets a row with the input-complexity correction of Serra et al. (2020),
 $S(x) = -\\log p(x) - L(x)$ (:func:`hourglass.uses.detect.input_complexity_score`); with
-``--ensemble`` a row averages the standardized scores of several rows. Writes ``NAME.md``,
+``--likelihood-ratio RATE`` every log-likelihood score also gets a row with the likelihood ratio of
+Ren et al. (2019), $\\log p_\\theta(x) - \\log p_{\\theta_0}(x)$, $p_{\\theta_0}$ the same model fitted
+on the training data with each value replaced at that rate by a random grey level
+(:class:`hourglass.uses.detect.LikelihoodRatio`); with ``--ensemble`` a row averages the standardized scores of several rows. Writes ``NAME.md``,
 ``NAME.json``, ``NAME.png`` and ``cross.png`` (``NAME-cross.png`` for another NAME) into ``--out``
 (``--name``, default ``detect``).
 Also ``hourglass detect``.
@@ -36,7 +39,8 @@ from hourglass.estimators.generic import available_scores, estimator_for, usable
 from hourglass.models import get_model_class
 from hourglass.models.protocol import capabilities
 from hourglass.uses.detect import (CODECS, LIKELIHOOD_SCORES, KNNDetector, auroc, complexity_nats,
-                                   estimator_scores, input_complexity_score, standardized_mean)
+                                   estimator_scores, input_complexity_score, perturb,
+                                   standardized_mean)
 from hourglass.viz.panels import auroc_heatmap, score_histograms
 from hourglass.experiments import experiment_parser, markdown_table
 from hourglass.experiments._uses import add_common_flags, common_settings
@@ -53,6 +57,19 @@ DESCRIPTION = ("One-class protocol: for each class, fit every method on that cla
                "cross.png.")
 
 
+def mutation_rate(text: str) -> float:
+    """The --likelihood-ratio value: a probability strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 < value < 1:
+        raise argparse.ArgumentTypeError(
+            f"the mutation rate is the probability of replacing each value by a random grey "
+            f"level and must lie strictly between 0 and 1 (e.g. 0.2); got {text!r}")
+    return value
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The flags of the experiment, all but ``--out``."""
     p.add_argument("--methods", default=DEFAULT_METHODS,
@@ -63,6 +80,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also score each log-likelihood with the input-complexity correction "
                    "S(x) = -log p(x) - L(x), L the code length of this lossless codec "
                    "(default: none)")
+    p.add_argument("--likelihood-ratio", type=mutation_rate, default=None,
+                   metavar="MUTATION_RATE",
+                   help="also score each log-likelihood with the likelihood ratio of Ren et al. "
+                   "(2019), log p(x) - log p0(x), p0 a background model: the same model fitted "
+                   "on the training data with each value replaced, with this probability, by a "
+                   "random grey level, so that it learns only the population-level statistics; "
+                   "Ren et al. tune the rate in 0.1-0.3 (default: no ratio)")
     p.add_argument("--ensemble", default="",
                    help="'+'-separated methods of --methods to average, each score standardized "
                    "on the training data, e.g. ae:mse+knn+iforest (default: none)")
@@ -92,7 +116,7 @@ def run(args: argparse.Namespace) -> dict:
                         n_per_class=args.n_per_class, against=args.against,
                         n_cross=args.n_cross, n_outliers=args.n_outliers,
                         latent_dim=args.latent_dim, k=args.k, complexity=args.complexity,
-                        ensemble=args.ensemble, name=args.name, **common_settings(args))
+                        likelihood_ratio=args.likelihood_ratio, ensemble=args.ensemble, name=args.name, **common_settings(args))
     n = args.name
     files = f"{n}.md, {n}.json" + (f", {n}.png" if result["one_class"] else "") + \
         ((", cross.png" if n == "detect" else f", {n}-cross.png") if result["cross"] else "")
@@ -216,11 +240,19 @@ def corrected_label(label: str, codec: str) -> str:
     return f"{label[:-1]}, -L {codec})"
 
 
+def ratio_label(label: str, rate: float) -> str:
+    """'vae (elbo)' -> 'vae (elbo, LR 0.2)': the row of the likelihood ratio at mutation rate 0.2."""
+    return f"{label[:-1]}, LR {rate:g})"
+
+
 def fit_and_score(groups, x_fit, sets: dict, *, opts: dict, say, complexity: dict | None = None,
-                  train_for: set | None = None) -> dict:
+                  likelihood_ratio: float | None = None, train_for: set | None = None) -> dict:
     """Fit each method of `groups` on `x_fit` once; score every array of `sets` with each of its
     score kinds. `complexity`: {"codec": name, set name: L(x) in nats} adds a row of
-    $-S(x) = \\log p(x) + L(x)$ for each log-likelihood score. `train_for`: the (method, kind)
+    $-S(x) = \\log p(x) + L(x)$ for each log-likelihood score. `likelihood_ratio` (a mutation
+    rate) adds a row of $\\log p_\\theta(x) - \\log p_{\\theta_0}(x)$ for each log-likelihood score,
+    $p_{\\theta_0}$ the same method fitted on `x_fit` perturbed at that rate (what
+    :class:`hourglass.uses.detect.LikelihoodRatio` computes). `train_for`: the (method, kind)
     pairs whose scores of `x_fit` are also kept (under "train"; k-NN's leave-one-out). Returns
     {row label: {"scores": {set name: (n,)}, "time_s": fit share + scoring}}."""
     rows = {}
@@ -228,6 +260,12 @@ def fit_and_score(groups, x_fit, sets: dict, *, opts: dict, say, complexity: dic
         t0 = time.perf_counter()
         est = make_estimator(name, **opts).fit(x_fit)
         fit_s = time.perf_counter() - t0
+        background, bg_s = None, 0.0
+        if likelihood_ratio is not None and any(k in LIKELIHOOD_SCORES for k in kinds):
+            t1 = time.perf_counter()
+            background = make_estimator(name, **opts).fit(
+                perturb(x_fit, likelihood_ratio, opts["seed"]))
+            bg_s = time.perf_counter() - t1
         for kind in kinds:
             t1 = time.perf_counter()
             scores = {s: estimator_scores(est, x, kind) for s, x in sets.items()}
@@ -241,6 +279,13 @@ def fit_and_score(groups, x_fit, sets: dict, *, opts: dict, say, complexity: dic
                     "scores": {s: -input_complexity_score(v, complexity[s])
                                for s, v in scores.items() if s in complexity},
                     "time_s": rows[label]["time_s"], "corrects": label}
+            if background is not None and kind in LIKELIHOOD_SCORES:
+                t1 = time.perf_counter()
+                ratio = {s: v - estimator_scores(background, sets.get(s, x_fit), kind)
+                         for s, v in scores.items()}
+                rows[ratio_label(label, likelihood_ratio)] = {
+                    "scores": ratio, "ratio_of": label,
+                    "time_s": rows[label]["time_s"] + bg_s / len(kinds) + time.perf_counter() - t1}
         say(f"{name} fitted and scored ({time.perf_counter() - t0:.1f} s)")
     return rows
 
@@ -272,7 +317,8 @@ def run_detect(data: str, *, methods: str = DEFAULT_METHODS, classes: str = "all
                n_per_class: int | None = None, against: str = "", n_cross: int | None = 10_000,
                n_outliers: int = 2000, latent_dim: int = 16, hidden=(512, 256), epochs: int = 20,
                batch_size: int = 128, k: int = 100, seed: int = 0, device: str = "auto",
-               complexity: str = "none", ensemble: str = "", name: str = "detect",
+               complexity: str = "none", likelihood_ratio: float | None = None,
+               ensemble: str = "", name: str = "detect",
                out: str | Path | None = None, download: bool = False, log=None) -> dict:
     """The one-class benchmark over `classes` and the cross-dataset check against `against`.
 
@@ -280,7 +326,9 @@ def run_detect(data: str, *, methods: str = DEFAULT_METHODS, classes: str = "all
     c, score the whole test split, AUROC of c (normal) against the other classes. Cross-dataset:
     fit on `n_cross` training examples of every class, AUROC of the test split against each set
     in `against` ("digits", "noise", any dataset name). `complexity` (a codec of
-    :func:`hourglass.uses.detect.compressed_bits`) adds the complexity-corrected rows, `ensemble`
+    :func:`hourglass.uses.detect.compressed_bits`) adds the complexity-corrected rows,
+    `likelihood_ratio` (a mutation rate in (0, 1)) the rows of the likelihood ratio of Ren et al.
+    (2019), `ensemble`
     ('ae:mse+knn') a row of the mean standardized score of those methods (one-class protocol). With
     `out`, writes ``NAME.json``, ``NAME.md``, ``NAME.png`` (AUROC per class) and ``cross.png``
     (score histograms; ``NAME-cross.png`` unless NAME is "detect"), NAME = `name`.
@@ -290,9 +338,16 @@ def run_detect(data: str, *, methods: str = DEFAULT_METHODS, classes: str = "all
     if complexity not in ("none", *CODECS):
         raise ConfigError(f"Unknown codec {complexity!r} for the complexity correction; choose "
                           f"none or one of {', '.join(CODECS)}.")
+    if likelihood_ratio is not None:
+        _check_likelihood_ratio(likelihood_ratio, groups)
     ds = load(data, val_fraction=0.0, seed=seed, download=download)
     x_train, y_train = _flat(ds, "train")
     x_test, y_test = _flat(ds, "test")
+    if likelihood_ratio is not None and (x_train.min() < 0 or x_train.max() > 1):
+        raise DataError(f"The likelihood ratio's background model is fitted on the inputs with "
+                        f"values replaced by random grey levels in [0, 1]; {data} has values in "
+                        f"[{x_train.min():g}, {x_train.max():g}]. Use image data scaled to [0, 1] "
+                        "or drop --likelihood-ratio.")
     class_ids = _parse_classes(classes, ds)
     opts = dict(latent_dim=latent_dim, epochs=epochs, hidden=hidden, batch_size=batch_size, k=k,
                 seed=seed, device=device)
@@ -315,7 +370,7 @@ def run_detect(data: str, *, methods: str = DEFAULT_METHODS, classes: str = "all
                              say=lambda m: say(f"class {c} ({ds.classes[c]}), n={len(idx)}: {m}"),
                              complexity=None if codec is None else {"codec": codec,
                                                                     "normal": L_test},
-                             train_for=set(members))
+                             likelihood_ratio=likelihood_ratio, train_for=set(members))
         if members:
             parts = [rows[row_label(n, k_, k)] for n, k_ in members]
             rows[ens_label] = {"scores": {"normal": standardized_mean(
@@ -324,8 +379,9 @@ def run_detect(data: str, *, methods: str = DEFAULT_METHODS, classes: str = "all
         for label, row in rows.items():
             s = row["scores"]["normal"]
             entry = one_class.setdefault(label, {"auroc": {}, "time_s": 0.0})
-            if "corrects" in row:
-                entry["corrects"] = row["corrects"]
+            for key in ("corrects", "ratio_of"):
+                if key in row:
+                    entry[key] = row[key]
             entry["auroc"][str(c)] = auroc(s[y_test == c], s[y_test != c])
             entry["time_s"] += row["time_s"]
         say(f"class {c} AUROC: " + ", ".join(f"{label} {r['auroc'][str(c)]:.4f}"
@@ -346,7 +402,8 @@ def run_detect(data: str, *, methods: str = DEFAULT_METHODS, classes: str = "all
                                             for s, x in cset.items()}
         scored = fit_and_score(groups, x_train[keep], cset, opts=opts,
                                say=lambda m: say(f"cross-dataset, n={len(keep)}: {m}"),
-                               complexity=None if codec is None else {"codec": codec, **L_cross})
+                               complexity=None if codec is None else {"codec": codec, **L_cross},
+                               likelihood_ratio=likelihood_ratio)
         cross_means = {"L(x), nats": {s: float(v.mean()) for s, v in L_cross.items()}} if codec \
             else {}
         for label, row in scored.items():
@@ -368,7 +425,8 @@ def run_detect(data: str, *, methods: str = DEFAULT_METHODS, classes: str = "all
                       "iforest": "IsolationForest(100 trees) on raw pixels",
                       "knn": "minus the mean Euclidean distance to the 5 nearest training images, "
                              "raw pixels"},
-        "complexity": codec, "ensemble": [list(m) for m in members], "name": name,
+        "complexity": codec, "likelihood_ratio": likelihood_ratio,
+        "ensemble": [list(m) for m in members], "name": name,
         "one_class": one_class, "cross": cross, "cross_mean_scores": cross_means,
         "wall_s": time.perf_counter() - t_start,
         "machine": {"platform": platform.platform(), "torch_threads": torch.get_num_threads()},
@@ -380,9 +438,32 @@ def run_detect(data: str, *, methods: str = DEFAULT_METHODS, classes: str = "all
     return result
 
 
+def _check_likelihood_ratio(rate, groups) -> None:
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate < 1:
+        raise ConfigError(f"The likelihood ratio's mutation rate is the probability of replacing "
+                          f"each value by a random grey level and must lie strictly between 0 "
+                          f"and 1 (Ren et al. 2019 tune it in 0.1-0.3); got {rate!r}.")
+    if not any(k in LIKELIHOOD_SCORES for _name, kinds in groups for k in kinds):
+        raise ConfigError(f"The likelihood ratio compares log-likelihoods, and none of the methods "
+                          f"has one ({', '.join(LIKELIHOOD_SCORES)}); add a model with such a "
+                          "score (e.g. vae:elbo) or drop the likelihood ratio.")
+
+
+def _before_after(one: dict, key: str) -> dict:
+    """{row: before/after mean and the classes raised} for the rows that derive from another."""
+    out = {}
+    for m, r in one.items():
+        if key in r:
+            before = one[r[key]]
+            raised = [c for c in r["auroc"] if r["auroc"][c] > before["auroc"][c]]
+            out[m] = {"before": before["mean"], "after": r["mean"], "classes_raised": raised}
+    return out
+
+
 def verdict(result: dict) -> dict:
     """The best mean one-class AUROC against the published ones, and what the complexity
-    correction did to each likelihood score (mean, and classes it raised)."""
+    correction and the likelihood ratio did to each likelihood score (mean, and classes it
+    raised)."""
     one = result["one_class"]
     best = max(one, key=lambda m: one[m]["mean"])
     bar_name, bar = next(iter(PUBLISHED.items()))
@@ -391,20 +472,20 @@ def verdict(result: dict) -> dict:
             + (f"{len(reached)} detector(s) reach the {_pct(bar)} of the {bar_name}"
                if reached else f"none reaches the {_pct(bar)} of the {bar_name}")
             + "; " + ", ".join(f"{n}: {_pct(v)}" for n, v in PUBLISHED.items()) + ".")
-    corrections = {}
-    for m, r in one.items():
-        if "corrects" in r:
-            before = one[r["corrects"]]
-            raised = [c for c in r["auroc"] if r["auroc"][c] > before["auroc"][c]]
-            corrections[m] = {"before": before["mean"], "after": r["mean"],
-                              "classes_raised": raised}
-    if corrections:
-        line += " Complexity correction (mean AUROC before -> after): " + "; ".join(
-            f"{r['corrects']}: {_pct(v['before'])} -> {_pct(v['after'])} ({len(v['classes_raised'])}"
-            f" of {len(r['auroc'])} classes raised)"
-            for r, v in ((one[m], v) for m, v in corrections.items())) + "."
-    return {"line": line, "best": best, "best_mean": one[best]["mean"], "reached": reached,
-            "published": PUBLISHED, "complexity_correction": corrections}
+    corrections = _before_after(one, "corrects")
+    ratios = _before_after(one, "ratio_of")
+    for title, key, rows in (("Complexity correction", "corrects", corrections),
+                             ("Likelihood ratio", "ratio_of", ratios)):
+        if rows:
+            line += f" {title} (mean AUROC before -> after): " + "; ".join(
+                f"{one[m][key]}: {_pct(v['before'])} -> {_pct(v['after'])} "
+                f"({len(v['classes_raised'])} of {len(one[m]['auroc'])} classes raised)"
+                for m, v in rows.items()) + "."
+    out = {"line": line, "best": best, "best_mean": one[best]["mean"], "reached": reached,
+           "published": PUBLISHED, "complexity_correction": corrections}
+    if ratios:
+        out["likelihood_ratio"] = ratios
+    return out
 
 
 def _parse_classes(text: str, ds) -> list[int]:
@@ -446,6 +527,11 @@ def markdown(result: dict) -> str:
         if result.get("complexity"):
             parts.append(f"'-L {result['complexity']}' rows: S(x) = -log p(x) - L(x), L(x) the "
                          f"nats of x as a {result['complexity']} file (Serra et al. 2020).\n")
+        if result.get("likelihood_ratio"):
+            parts.append(f"'LR {result['likelihood_ratio']:g}' rows: the likelihood ratio "
+                         "log p(x) - log p0(x) of Ren et al. (2019), p0 the same model fitted on "
+                         "the training data with each value replaced, with probability "
+                         f"{result['likelihood_ratio']:g}, by a random grey level.\n")
         if result.get("verdict"):
             parts.append(f"**Verdict:** {result['verdict']['line']}\n")
     if result["cross"]:

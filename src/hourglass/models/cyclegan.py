@@ -20,10 +20,14 @@ the optional identity loss (used by the paper for paintings, with $\lambda_{\tex
 The L1 norms are averaged over the pixels, as in the authors' code, so $\lambda = 10$ keeps its
 meaning at any image size.
 
-Data: each row of ``x`` is one image of either domain and ``y`` says which (0 for A, any other
-value for B), as the unpaired datasets of ``hourglass.data.unpaired`` (``digits-thick``,
-``fashion-mnist-thick``) give them. The loop shuffles the rows, so a batch holds independently
-drawn images of both domains; each term is a mean over the rows of its domain. Per batch the
+Data: each row of ``x`` is one image of either domain and ``y`` says which (0 for A, 1 for B),
+as the unpaired datasets of ``hourglass.data.unpaired`` (``digits-thick``,
+``fashion-mnist-thick``) give them. Class labels are refused: on a single-domain dataset such as
+``digits`` the model would otherwise learn to translate "class 0" into "every other class". The
+first training batch of each fit is checked (one host sync per fit, none per step); a caller
+holding all the labels checks them at once with :func:`check_domains`, which also refuses data
+of a single domain. The loop shuffles the rows, so a batch holds independently drawn images of
+both domains; each term is a mean over the rows of its domain. Per batch the
 generators take one step on their objective, then the discriminators one step on theirs (on the
 translations, detached), as in the authors' code. The networks are the paper's, scaled down for
 8x8 and 28x28 images: a ResNet generator (Johnson et al. 2016; reflection padding, instance norm)
@@ -40,14 +44,52 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hourglass.core.errors import ConfigError
+from hourglass.core.errors import ConfigError, DataError
 from hourglass.core.options import option
 from hourglass.core.validation import Interval, Sizes
 from hourglass.models.protocol import Phase, declare
 from hourglass.models.registry import ModelConfig, register_model
 from hourglass.nn.layers import max_conv_layers
 
-DOMAIN_A = 0  # y of a domain-A row; every other value is domain B
+DOMAIN_A, DOMAIN_B = 0, 1  # y of a domain-A row, of a domain-B row
+TWO_DOMAIN_DATA = "digits-thick or fashion-mnist-thick"
+
+
+def _labels_text(values: torch.Tensor) -> str:
+    """Sorted distinct labels in short: ``0..9`` for a run of integers, else a list."""
+    v = values.tolist()
+    whole = all(float(u).is_integer() for u in v)
+    if whole and len(v) > 2 and v == list(range(int(v[0]), int(v[-1]) + 1)):
+        return f"{int(v[0])}..{int(v[-1])}"
+    shown = [str(int(u)) if whole else f"{u:g}" for u in v[:8]]
+    return ", ".join(shown) + (", ..." if len(v) > 8 else "")
+
+
+def check_domains(y: torch.Tensor | None, *, both: bool = True) -> None:
+    """Refuse a `y` that is not a 0/1 domain label (0 = domain A, 1 = domain B) with a message
+    that names the fix; with ``both`` (all the training labels), also one that holds only one
+    domain. One host sync (``torch.unique``)."""
+    if y is None:
+        raise ConfigError("CycleGAN needs the domain of each row in y (0 = A, 1 = B): train "
+                          f"it on an unpaired dataset such as {TWO_DOMAIN_DATA}.")
+    values = torch.unique(torch.as_tensor(y).detach()).cpu()
+    if values.numel() == 0:
+        return
+    if values.is_floating_point() and not bool(torch.isfinite(values).all()):
+        raise DataError("CycleGAN trains on two domains: y must hold 0 (domain A) and 1 "
+                        "(domain B); got non-finite values.")
+    if bool(((values != DOMAIN_A) & (values != DOMAIN_B)).any()):
+        raise DataError(f"CycleGAN trains on two domains: y must hold 0 (domain A) and 1 "
+                        f"(domain B); got labels {_labels_text(values)}, the classes of a "
+                        f"single-domain dataset. Use a two-domain dataset such as "
+                        f"{TWO_DOMAIN_DATA}, or give y = 0 for the images of one domain and 1 "
+                        f"for those of the other.")
+    if both and values.numel() < 2:
+        present = "A" if int(values[0]) == DOMAIN_A else "B"
+        raise DataError(f"CycleGAN trains on two domains: y must hold 0 (domain A) and 1 "
+                        f"(domain B); every row is of domain {present} (y = {int(values[0])}). "
+                        f"Add the images of the other domain, or use a two-domain dataset such "
+                        f"as {TWO_DOMAIN_DATA}.")
 
 
 # ---- the losses ------------------------------------------------------------------------------
@@ -211,6 +253,7 @@ class CycleGAN(nn.Module):
         self.gen_ba = ResnetGenerator(ch, c.filters, c.n_downsample, c.n_residual)  # F: B -> A
         self.disc_a = PatchDiscriminator(ch, c.hidden)  # D_A: real a vs F(b)
         self.disc_b = PatchDiscriminator(ch, c.hidden)  # D_B: real b vs G(a)
+        self._domains_checked = False  # y of the first training batch (see _check_batch)
 
     # ---- translation ---------------------------------------------------------------------------
 
@@ -224,13 +267,20 @@ class CycleGAN(nn.Module):
 
     @staticmethod
     def domains(x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """0/1 float masks (B,) of the rows of domain A (y = 0) and of domain B (the others)."""
+        """0/1 float masks (B,) of the rows of domain A (y = 0) and of domain B (y = 1); `y`
+        itself is checked once per fit, on the first training batch (:meth:`_check_batch`)."""
         if y is None:
-            raise ConfigError("CycleGAN needs the domain of each row in y (0 = A, 1 = B): train "
-                              "it on an unpaired dataset such as digits-thick or "
-                              "fashion-mnist-thick.")
+            check_domains(y)
         is_a = (y == DOMAIN_A).to(x.dtype)
         return is_a, 1 - is_a
+
+    def _check_batch(self, y) -> None:
+        """Refuse class labels on the first training batch after :meth:`phases` (so once per
+        fit, not a host sync per step). A batch may by chance hold one domain only; that a whole
+        dataset does is for :func:`check_domains` on all its labels."""
+        if not self._domains_checked:
+            check_domains(y, both=False)
+            self._domains_checked = True
 
     # ---- the two players -----------------------------------------------------------------------
 
@@ -259,16 +309,19 @@ class CycleGAN(nn.Module):
         return {"loss": d_a + d_b, "d_a": d_a, "d_b": d_b}
 
     def gen_loss(self, x, y=None):
+        self._check_batch(y)
         is_a, is_b = self.domains(x, y)
         return self._generator_terms(x, is_a, is_b, self.a_to_b(x), self.b_to_a(x))
 
     def disc_loss(self, x, y=None):
+        self._check_batch(y)
         is_a, is_b = self.domains(x, y)
         with torch.no_grad():
             fake_b, fake_a = self.a_to_b(x), self.b_to_a(x)
         return self._discriminator_terms(x, is_a, is_b, fake_b, fake_a)
 
     def phases(self):
+        self._domains_checked = False  # a new fit: its first batch's y is checked
         generators = [*self.gen_ab.parameters(), *self.gen_ba.parameters()]
         discriminators = [*self.disc_a.parameters(), *self.disc_b.parameters()]
         return [Phase("gen", generators, self.gen_loss, dict(self.optimizer_settings)),

@@ -2,8 +2,8 @@
 
 The encoder maps an input of shape ``input_shape`` to a flat feature vector of size ``out_dim``;
 the decoder maps a code of size ``in_dim`` back to ``input_shape``. Both exist in an MLP and a
-convolutional form, with optional
-dropout and batch norm (the regularizers of the same notes).
+convolutional form, with optional dropout (Srivastava et al. 2014) and batch norm (Ioffe & Szegedy
+2015) after each hidden layer.
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ def channel_groups(n: int, groups: int, parts: int = 1) -> torch.Tensor:
 
 def ordered_mask(kh: int, kw: int, c_out: int, c_in: int, *, include_center: bool,
                  groups: int = 1, out_parts: int = 1, in_parts: int = 1) -> torch.Tensor:
-    """(c_out, c_in, kh, kw) kernel mask of the raster past with the channels of the centre pixel
+    r"""(c_out, c_in, kh, kw) kernel mask of the raster past with the channels of the centre pixel
     in order: every channel sees the rows above and the pixels to the left; at the centre, input
     group $c'$ reaches output group $c$ iff $c' < c$ (``include_center=False``, mask A) or
     $c' \le c$ (mask B). ``groups=1`` gives `raster_mask` for every pair of channels.

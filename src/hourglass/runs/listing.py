@@ -32,9 +32,11 @@ from hourglass.train.progress import format_duration
 from hourglass.viz.runs import comparison_page, overlay_curves
 
 # test metrics worth a column, in this order, with their column names
-KEY_METRICS = {"nll_nats": "nll", "elbo_nats": "elbo", "bits_per_dim": "bits/dim",
+# ("-elbo": minus the ELBO, an upper bound on the NLL, so that both read lower-is-better)
+KEY_METRICS = {"nll_nats": "nll", "elbo_nats": "-elbo", "bits_per_dim": "bits/dim",
                "recon_mse": "recon_mse", "knn_accuracy": "knn_acc", "accuracy": "accuracy",
                "sample_frechet_distance": "fd"}
+NEGATED = {"elbo_nats"}
 
 
 @dataclass
@@ -180,11 +182,16 @@ def table(summaries: list[RunSummary]) -> tuple[list[str], list[list[str]]]:
     metric_keys = [k for k in KEY_METRICS if any(k in s.metrics for s in summaries)]
     header = ["name", "model", "data", *(KEY_METRICS[k] for k in metric_keys), "val_loss",
               "epochs", "time", "status"]
-    rows = [[s.name, s.model, s.data, *(_fmt(s.metrics.get(k)) for k in metric_keys),
+    rows = [[s.name, s.model, s.data, *(_fmt(_metric(s.metrics, k)) for k in metric_keys),
              _fmt(s.val_loss), s.epochs,
              "" if s.time_s is None else format_duration(s.time_s), s.status]
             for s in summaries]
     return header, rows
+
+
+def _metric(metrics: dict, key: str):
+    v = metrics.get(key)
+    return -v if key in NEGATED and isinstance(v, (int, float)) and not isinstance(v, bool) else v
 
 
 def side_by_side(summaries: list[RunSummary]) -> tuple[list[str], list[list[str]]]:

@@ -234,11 +234,11 @@ class Checkpoints:
 
     def __init__(self, run_dir: str | Path | None, *, model, optimizers: dict,
                  generator: torch.Generator, every: int | None, keep: int, writes: bool,
-                 rank_rng: Callable[[], dict]):
+                 rank_rng: Callable[[], dict], average=None):
         self.run_dir = None if run_dir is None else Path(run_dir)
         self.model, self.optimizers, self.generator = model, optimizers, generator
         self.every = every if self.run_dir is not None else None
-        self.keep, self.rank_rng = keep, rank_rng
+        self.keep, self.rank_rng, self.average = keep, rank_rng, average
         self.writes = writes and self.run_dir is not None
 
     def start(self, *, resume: bool, device: torch.device, main: bool) -> RunState:
@@ -252,6 +252,8 @@ class Checkpoints:
         state = load_checkpoint(self.run_dir, model=self.model, optimizers=self.optimizers,
                                 generator=self.generator)
         extra = state["extra"]
+        if self.average is not None:
+            self.average.load(extra)
         totals = {k[7:]: v.to(device) if main else torch.zeros_like(v, device=device)
                   for k, v in extra.items() if k.startswith("totals.")}
         return RunState(history=state["history"], best_loss=state["best_loss"],
@@ -273,6 +275,8 @@ class Checkpoints:
             return
         extra = {f"totals.{k}": v for k, v in run.totals.items()} if step else {}
         extra.update(self.rank_rng())
+        if self.average is not None and self.average.enabled:
+            extra.update(self.average.tensors())
         if not self.writes:
             return
         skipped = ({"skipped": run.skipped, "skipped_steps": run.skipped_steps}

@@ -67,6 +67,10 @@ class TrainConfig:
                              "step schedule: factor of each decay")
     weight_decay: float = option(0.0, Interval(float, 0, None),
                                  "L2 penalty on the weights (decoupled for adamw)")
+    ema_decay: float | None = option(None, AnyOf((None, Interval(float, 0, 1, closed="left"))),
+                                     "Polyak averaging: keep an exponential moving average of "
+                                     "the weights with this decay per step (e.g. 0.999) and end "
+                                     "training with it (Polyak & Juditsky 1992); None: off")
     grad_clip: float | None = option(None, AnyOf((None, PositiveFloat)),
                                      "clip the global gradient norm to this value; None: off")
     patience: int | None = option(None, AnyOf((None, Interval(int, 1, None))),

@@ -28,6 +28,7 @@ import torch
 from hourglass.core.errors import ConfigError
 from hourglass.models.protocol import epoch_start, model_phases
 from hourglass.train import distributed
+from hourglass.train.averaging import WeightAverage
 from hourglass.train.batches import Batches, EpochOrder
 from hourglass.train.checkpoint import Checkpoints
 from hourglass.train.config import TrainConfig, resolve_device
@@ -77,9 +78,10 @@ def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = N
     val = Batches.validation(val_x, val_y, device=device, binarize=config.binarize, seed=config.seed)
     order = EpochOrder(len(data), seed=config.seed, device=device, sample_weights=sample_weights,
                        from_rank0=ranks.from_rank0)
+    average = WeightAverage(model, config.ema_decay)
     checkpoints = Checkpoints(run_dir, model=model, optimizers=optimizers, generator=order.generator,
                               every=config.checkpoint_every, keep=config.keep_checkpoints,
-                              writes=ranks.main, rank_rng=ranks.rank_rng)
+                              writes=ranks.main, rank_rng=ranks.rank_rng, average=average)
     run = checkpoints.start(resume=resume, device=device, main=ranks.main)
     if resume:
         ranks.resume(run.rank_rng, seed=config.seed, step=run.step)
@@ -121,6 +123,7 @@ def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = N
                         torch.nn.utils.clip_grad_norm_(phase.parameters, config.grad_clip)
                     precision.step(opt)
                     run.add(head, terms, m_rank)
+                average.update(epoch * n_steps + step)
                 done = step + 1
                 at_checkpoint = checkpoints.due(epoch * n_steps + done)
                 # the totals to look at (summed over the ranks), to keep, and a signal received
@@ -143,13 +146,14 @@ def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = N
                 row["lr"] = lr
             if guard.skip:
                 row["skipped_steps"] = run.skipped_steps
-            if val is not None:
-                row.update({f"val_{k}": v for k, v in evaluate_loss(model, val).items()})
+            with average.swapped():  # validation and early stopping see the averaged weights
+                if val is not None:
+                    row.update({f"val_{k}": v for k, v in evaluate_loss(model, val).items()})
+                stop_early = stopping.stop(row.get("val_loss"), model)
             if config.compile and epoch == first_epoch:  # the first step compiled
                 row["compile_s"] = sum(f.seconds or 0.0 for f in forward.values())
             row["time_s"] = time.perf_counter() - t0
             run.history.append(row)
-            stop_early = stopping.stop(row.get("val_loss"), model)
             if on_epoch_end is not None and ranks.main:
                 on_epoch_end(row, model)
             progress.epoch_line(row)
@@ -161,6 +165,7 @@ def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = N
                                        history=run.history)
                 break
     progress.finish()
+    average.apply()
     stopping.restore_best(model)
     return run.history
 

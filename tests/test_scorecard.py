@@ -1,0 +1,33 @@
+"""The scorecard reads every committed result: each row gets a verdict, none fails to parse, and
+the numbers it quotes are those of the experiments' JSON."""
+
+import json
+from pathlib import Path
+
+from hourglass.experiments import scorecard as sc
+
+RESULTS = Path(__file__).resolve().parents[1] / "experiments" / "results"
+
+
+def test_every_row_reads_its_result():
+    rows = sc.score(RESULTS)
+    assert len(rows) == len(sc.CLAIMS)
+    for r in rows:
+        assert r["verdict"] in (sc.REPRODUCED, sc.NOT_AT_BUDGET, sc.CONTRADICTED, sc.NOT_RUN)
+        assert "lacks" not in r["reason"], r
+        if r["verdict"] not in (sc.REPRODUCED, sc.NOT_RUN):
+            assert r["reason"], f"{r['claim']}: a 'not' without its measured reason"
+
+
+def test_likelihood_ratio_row_quotes_the_json():
+    cross = json.loads((RESULTS / "outliers-ratio-cross.json").read_text())["cross"]
+    row = next(r for r in sc.score(RESULTS) if r["experiment"] == "outliers-ratio-cross")
+    before, after = cross["vae (elbo)"]["digits"], cross["vae (elbo, LR 0.2)"]["digits"]
+    assert f"vae (elbo) vs digits: {100 * before:.1f} -> {100 * after:.1f}" in row["ours"]
+    assert row["verdict"] == (sc.REPRODUCED if after > before else sc.CONTRADICTED)
+
+
+def test_a_missing_result_is_not_run(tmp_path):
+    rows = sc.score(tmp_path)
+    assert {r["verdict"] for r in rows} == {sc.NOT_RUN}
+    assert sc.markdown(rows).count("**not run**") == len(sc.CLAIMS)
