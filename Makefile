@@ -22,6 +22,8 @@ $(STAMP): pyproject.toml Makefile
 	printf '%s\n' "torch==$$($(PY) -c 'import torch; print(torch.__version__)')" > $(VENV)/constraints.txt
 	$(PIP) uninstall -y hourglass 2> /dev/null || true   # the distribution was renamed hourglass-ae
 	$(PIP) install -c $(VENV)/constraints.txt -e ".[test,docs]"
+	# warm the cache of `hourglass list` and the help texts: the first call imports PyTorch
+	$(VENV)/bin/hourglass list > /dev/null && $(VENV)/bin/hourglass train --help > /dev/null
 	touch $(STAMP)
 
 demo: $(STAMP)

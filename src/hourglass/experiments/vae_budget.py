@@ -24,6 +24,7 @@ machine: the budget is wall-clock time.
 from __future__ import annotations
 
 import math
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -145,7 +146,7 @@ def main(argv=None) -> dict:
     md = [f"# {NAME}\n\nThe `vae` recipe on binarized {args.data} against the clock "
           f"({args.threads} threads, alone on the machine). Test NLL: IWAE bound k={args.k_eval} "
           f"on one fixed binarization of the {rows[0]['n_test']} test images. Command: "
-          f"`hourglass experiment vae-budget {' '.join(sys.argv[1:] if argv is None else argv)}`."
+          f"`hourglass experiment vae-budget {shlex.join(sys.argv[1:] if argv is None else argv)}`."
           "\n", markdown_table(rows)]
     if args.reference is not None:
         best = min(r[key] for r in rows if r["objective"] == "iwae")
