@@ -147,7 +147,7 @@ def test_config_errors_name_the_problem_and_the_fix():
     model = build("cyclegan", input_shape=(1, 8, 8), filters=4, n_residual=0, hidden=(4,))
     with pytest.raises(ConfigError, match="domain of each row in y .* digits-thick"):
         model(torch.rand(2, 1, 8, 8))
-    assert capabilities(model) == {"phases", "labels"}
+    assert capabilities(model) == {"phases", "labels", "data_check"}
 
 
 def test_translation_beats_the_identity_map_on_digits_after_short_training():

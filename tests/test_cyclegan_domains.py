@@ -62,9 +62,12 @@ def test_the_check_runs_once_per_fit_not_per_step(monkeypatch):
     y = torch.arange(40) % 2
     config = TrainConfig(epochs=2, batch_size=8, progress=False)
     history = train(model, _images(40), y=y, config=config)  # 2 epochs x 5 steps x 2 phases
-    assert len(history) == 2 and calls == [8]
-    train(model, _images(40), y=y, config=config)  # a second fit checks its first batch again
-    assert calls == [8, 8]
+    assert len(history) == 2 and calls == [40]   # once, on all the labels
+    train(model, _images(40), y=y, config=config)  # a second fit checks its data again
+    assert calls == [40, 40]
+    with pytest.raises(DataError, match="every row is of domain A"):  # one domain: refused too
+        train(build("cyclegan", **TINY), _images(40), y=torch.zeros(40, dtype=torch.long),
+              config=config)
 
 
 def test_the_unpaired_dataset_trains():

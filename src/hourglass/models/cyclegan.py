@@ -23,10 +23,9 @@ meaning at any image size.
 Data: each row of ``x`` is one image of either domain and ``y`` says which (0 for A, 1 for B),
 as the unpaired datasets of ``hourglass.data.unpaired`` (``digits-thick``,
 ``fashion-mnist-thick``) give them. Class labels are refused: on a single-domain dataset such as
-``digits`` the model would otherwise learn to translate "class 0" into "every other class". The
-first training batch of each fit is checked (one host sync per fit, none per step); a caller
-holding all the labels checks them at once with :func:`check_domains`, which also refuses data
-of a single domain. The loop shuffles the rows, so a batch holds independently drawn images of
+``digits`` the model would otherwise learn to translate "class 0" into "every other class". So is
+data of a single domain. The training loop checks all the labels once per fit
+(:func:`check_domains`; no host sync per step). The loop shuffles the rows, so a batch holds independently drawn images of
 both domains; each term is a mean over the rows of its domain. Per batch the
 generators take one step on their objective, then the discriminators one step on theirs (on the
 translations, detached), as in the authors' code. The networks are the paper's, scaled down for
@@ -237,7 +236,7 @@ class CycleGAN(nn.Module):
 
     config_class = CycleGANConfig
     # y is the domain of each row (no encoder, no likelihood, nothing to sample from noise)
-    capabilities = declare("phases", "labels")
+    capabilities = declare("phases", "labels", "data_check")
     optimizer_settings = {"name": "adam", "lr": 2e-4, "betas": (0.5, 0.999)}
     tiny_configs = [dict(filters=4, n_residual=1, hidden=(4, 8)),
                     dict(filters=4, n_downsample=0, n_residual=0, hidden=(4,),
@@ -253,7 +252,6 @@ class CycleGAN(nn.Module):
         self.gen_ba = ResnetGenerator(ch, c.filters, c.n_downsample, c.n_residual)  # F: B -> A
         self.disc_a = PatchDiscriminator(ch, c.hidden)  # D_A: real a vs F(b)
         self.disc_b = PatchDiscriminator(ch, c.hidden)  # D_B: real b vs G(a)
-        self._domains_checked = False  # y of the first training batch (see _check_batch)
 
     # ---- translation ---------------------------------------------------------------------------
 
@@ -268,19 +266,16 @@ class CycleGAN(nn.Module):
     @staticmethod
     def domains(x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """0/1 float masks (B,) of the rows of domain A (y = 0) and of domain B (y = 1); `y`
-        itself is checked once per fit, on the first training batch (:meth:`_check_batch`)."""
+        itself is checked once per fit, on all the training labels (:meth:`check_data`)."""
         if y is None:
             check_domains(y)
         is_a = (y == DOMAIN_A).to(x.dtype)
         return is_a, 1 - is_a
 
-    def _check_batch(self, y) -> None:
-        """Refuse class labels on the first training batch after :meth:`phases` (so once per
-        fit, not a host sync per step). A batch may by chance hold one domain only; that a whole
-        dataset does is for :func:`check_domains` on all its labels."""
-        if not self._domains_checked:
-            check_domains(y, both=False)
-            self._domains_checked = True
+    def check_data(self, x: torch.Tensor, y: torch.Tensor | None) -> None:
+        """Refuse class labels and single-domain data: :func:`check_domains` on all the training
+        labels, which the training loop calls once per fit (no host sync per step)."""
+        check_domains(y)
 
     # ---- the two players -----------------------------------------------------------------------
 
@@ -309,19 +304,16 @@ class CycleGAN(nn.Module):
         return {"loss": d_a + d_b, "d_a": d_a, "d_b": d_b}
 
     def gen_loss(self, x, y=None):
-        self._check_batch(y)
         is_a, is_b = self.domains(x, y)
         return self._generator_terms(x, is_a, is_b, self.a_to_b(x), self.b_to_a(x))
 
     def disc_loss(self, x, y=None):
-        self._check_batch(y)
         is_a, is_b = self.domains(x, y)
         with torch.no_grad():
             fake_b, fake_a = self.a_to_b(x), self.b_to_a(x)
         return self._discriminator_terms(x, is_a, is_b, fake_b, fake_a)
 
     def phases(self):
-        self._domains_checked = False  # a new fit: its first batch's y is checked
         generators = [*self.gen_ab.parameters(), *self.gen_ba.parameters()]
         discriminators = [*self.disc_a.parameters(), *self.disc_b.parameters()]
         return [Phase("gen", generators, self.gen_loss, dict(self.optimizer_settings)),

@@ -61,6 +61,8 @@ CAPABILITIES: dict[str, Capability] = {
     "phases": Capability(("phases",), "phases(): several losses and optimizers per batch"),
     "epoch_schedule": Capability(("on_epoch_start",), "on_epoch_start(epoch): values that move "
                                  "over training (KL warm-up, capacity)"),
+    "data_check": Capability(("check_data",), "check_data(x, y): refuses training data the model "
+                             "cannot learn from, once per fit on all of it, before the first step"),
     "pretraining": Capability(("pretraining_stages",), "pretraining_stages(): greedy stages "
                               "trained before the main training"),
     "labels": Capability((), "forward(x, y) trains on class labels y: the data must have them"),
@@ -72,7 +74,7 @@ CAPABILITIES: dict[str, Capability] = {
 SHORT = {"encode": "enc", "decode": "dec", "reconstruct": "rec", "sample": "sample",
          "log_prob": "exact-lp", "log_prob_bound": "lp-bound", "elbo": "elbo",
          "classify": "classify", "posterior": "post", "phases": "phases",
-         "epoch_schedule": "schedule", "pretraining": "pretrain", "labels": "labels",
+         "epoch_schedule": "schedule", "data_check": "checks", "pretraining": "pretrain", "labels": "labels",
          "conditional": "cond"}
 
 PROTOCOL_METHODS = tuple(dict.fromkeys(m for c in CAPABILITIES.values() for m in c.methods))
@@ -250,6 +252,12 @@ def epoch_start(model: torch.nn.Module, epoch: int) -> None:
     """Tell a model with an epoch schedule (a KL warm-up, say) that epoch `epoch` (0-based) starts."""
     if has(model, "epoch_schedule"):
         model.on_epoch_start(epoch)
+
+
+def check_data(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> None:
+    """Let a model that declares ``data_check`` refuse its training data, once per fit."""
+    if has(model, "data_check"):
+        model.check_data(x, y)
 
 
 # ---- greedy pretraining ---------------------------------------------------------------------

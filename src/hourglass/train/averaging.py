@@ -51,8 +51,7 @@ class WeightAverage:
         """Restore the average saved by :meth:`tensors` (a checkpoint's extra tensors)."""
         if not self.enabled:
             return
-        missing = [i for i in range(len(self.average)) if f"{PREFIX}{i}" not in tensors]
-        if missing:
+        if any(f"{PREFIX}{i}" not in tensors for i in range(len(self.average))):
             raise RunError("The checkpoint holds no weight average, but this run averages the "
                            "weights (ema_decay). Resume with the run's own config (without "
                            "ema_decay), or start again.")
