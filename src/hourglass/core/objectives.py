@@ -88,6 +88,38 @@ def standard_normal_log_density(z: torch.Tensor) -> torch.Tensor:
     return -0.5 * (LOG_2PI + z ** 2).sum(-1)
 
 
+def vamp_log_density(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    r"""Log-density of the VampPrior (Tomczak & Welling 2018), an equal mixture of the posteriors
+    of K pseudo-inputs $u_k$: $p(z) = \frac1K \sum_k \mathcal N(z; \mu(u_k), \sigma^2(u_k))$.
+
+    $\log p(z) = \operatorname{logsumexp}_k \big[-\tfrac12 \sum_j (\log 2\pi + \log\sigma_{kj}^2
+    + (z_j - \mu_{kj})^2 / \sigma_{kj}^2)\big] - \log K$, the square expanded so that the sum over
+    j is two matrix products. ``z`` has shape (..., d); ``mean`` and ``logvar`` (K, d). Returns (...).
+    """
+    inv_var = torch.exp(-logvar)                                                   # (K, d)
+    quad = (z * z) @ inv_var.T - 2 * z @ (mean * inv_var).T + (mean * mean * inv_var).sum(-1)
+    log_components = -0.5 * (z.shape[-1] * LOG_2PI + logvar.sum(-1) + quad)        # (..., K)
+    return torch.logsumexp(log_components, dim=-1) - math.log(mean.shape[0])
+
+
+def iwae_dreg_surrogate(log_w: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    r"""A surrogate whose gradient is the doubly reparameterized estimator (DReG) of the gradient
+    of $\mathcal L_k$ (Tucker, Lawson, Gu & Maddison 2019); its value is not $\mathcal L_k$.
+
+    ``log_w`` (k, B) must be computed with $\log q(z|x)$ evaluated at stopped posterior parameters,
+    so that the encoder sees $z$ only through the reparameterization. With normalized weights
+    $\tilde w_j = w_j / \sum_i w_i$ (held constant), the decoder gets
+    $\sum_j \tilde w_j \nabla_\theta \log w_j$, the usual IWAE gradient, and the encoder
+    $\sum_j \tilde w_j^2 \, \partial \log w_j / \partial z_j \; \partial z_j / \partial \phi$,
+    whose signal-to-noise ratio does not fall as k grows (Rainforth et al. 2018). A hook on ``z``
+    applies the second factor $\tilde w_j$. Returns (B,).
+    """
+    w = torch.softmax(log_w.detach(), dim=0)                                        # (k, B)
+    if z.requires_grad:
+        z.register_hook(lambda g: g * w.unsqueeze(-1))
+    return (w * log_w).sum(0)
+
+
 def kl_normal_std_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     r"""KL divergence of a diagonal Gaussian from the standard normal prior, closed form.
 

@@ -22,7 +22,7 @@ import torch
 
 from hourglass.core.options import option
 from hourglass.core import objectives as O
-from hourglass.core.validation import AnyOf, Interval
+from hourglass.core.validation import AnyOf, Interval, Options
 from hourglass.core.errors import ConfigError
 from hourglass.models.base import AutoencoderBase, make_encoder
 from hourglass.models.protocol import declare
@@ -38,6 +38,12 @@ class DBVAEConfig(VAEConfig):
                                "weight w of the per-dimension -ELBO next to the classification loss")
     train_k: int = option(1, Interval(int, 1, 1), "this model trains on the ELBO (k = 1)",
                           cli=False, estimator=False)
+    iwae_gradient: str = option("standard", Options(("standard",)), "trains on the ELBO",
+                                cli=False, estimator=False)
+    prior: str = option("normal", Options(("normal",)), "p(z) is N(0, I)", cli=False,
+                        estimator=False)
+    prior_components: int = option(500, Interval(int, 1, None), "not used (N(0, I) prior)",
+                                   cli=False, estimator=False)
 
 
 @register_model("db-vae")
@@ -48,6 +54,7 @@ class DBVAE(VAE):
     capabilities = declare("encode", "decode", "reconstruct", "sample", "log_prob_bound", "elbo",
                            "posterior", "epoch_schedule", "labels", "classify")
     tiny_configs = [dict(c, n_classes=10) for c in AutoencoderBase.tiny_configs]
+    init_from_data = None  # N(0, I) prior: no pseudo-inputs to start from the data
 
     def __init__(self, config: DBVAEConfig | None = None, **kwargs):
         config = config if config is not None else self.config_class(**kwargs)

@@ -63,6 +63,9 @@ CAPABILITIES: dict[str, Capability] = {
                                  "over training (KL warm-up, capacity)"),
     "data_check": Capability(("check_data",), "check_data(x, y): refuses training data the model "
                              "cannot learn from, once per fit on all of it, before the first step"),
+    "data_init": Capability(("init_from_data",), "init_from_data(x, generator): sets initial "
+                            "values from the training data (grey levels in [0, 1] or as "
+                            "stored), once per model, at its first fit"),
     "pretraining": Capability(("pretraining_stages",), "pretraining_stages(): greedy stages "
                               "trained before the main training"),
     "labels": Capability((), "forward(x, y) trains on class labels y: the data must have them"),
@@ -74,7 +77,7 @@ CAPABILITIES: dict[str, Capability] = {
 SHORT = {"encode": "enc", "decode": "dec", "reconstruct": "rec", "sample": "sample",
          "log_prob": "exact-lp", "log_prob_bound": "lp-bound", "elbo": "elbo",
          "classify": "classify", "posterior": "post", "phases": "phases",
-         "epoch_schedule": "schedule", "data_check": "checks", "pretraining": "pretrain", "labels": "labels",
+         "epoch_schedule": "schedule", "data_check": "checks", "data_init": "data-init", "pretraining": "pretrain", "labels": "labels",
          "conditional": "cond"}
 
 PROTOCOL_METHODS = tuple(dict.fromkeys(m for c in CAPABILITIES.values() for m in c.methods))
@@ -258,6 +261,13 @@ def check_data(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None) 
     """Let a model that declares ``data_check`` refuse its training data, once per fit."""
     if has(model, "data_check"):
         model.check_data(x, y)
+
+
+def init_from_data(model: torch.nn.Module, x: torch.Tensor, seed: int) -> None:
+    """Let a model that declares ``data_init`` set initial values from its training data, before
+    the first step (a resumed run then loads its saved values over them)."""
+    if has(model, "data_init"):
+        model.init_from_data(x, torch.Generator().manual_seed(seed))
 
 
 # ---- greedy pretraining ---------------------------------------------------------------------

@@ -17,6 +17,17 @@ the trainer's ``on_epoch_start`` hook:
   $C_t = C \min(1, t / T_C)$ rising to ``capacity`` nats.
 
 Outside training (a loaded model, or before the first epoch) the schedules are at their end values.
+
+Two options of the importance-weighted training (``train_k`` > 1) and of the prior:
+
+- **VampPrior** (``prior="vamp"``; Tomczak & Welling 2018): the prior is learned, an equal mixture
+  of the encoder's posteriors at K learned pseudo-inputs, $p(z) = \frac1K \sum_k q(z|u_k)$, which
+  is the aggregate posterior the ELBO's optimal prior would be, with K points standing in for the
+  data. The pseudo-inputs start at K training images (drawn once per model, at its first fit).
+  The KL term has no closed form then and is estimated at the sampled z.
+- **DReG** (``iwae_gradient="dreg"``; Tucker et al. 2019): the doubly reparameterized gradient of
+  the IWAE bound for the encoder, whose signal does not vanish as k grows.
+
 The log-likelihood of new data is estimated with the importance-weighted bound $\mathcal L_k$
 (Burda et al. 2016).
 """
@@ -29,10 +40,10 @@ import torch
 
 from hourglass.core.options import option
 from hourglass.core import objectives as O
-from hourglass.core.validation import AnyOf, Interval
+from hourglass.core.validation import AnyOf, Interval, Options
 from hourglass.core.errors import ConfigError
 from hourglass.models.base import AutoencoderBase, AutoencoderConfig
-from hourglass.models.protocol import declare
+from hourglass.models.protocol import When, declare
 from hourglass.models.registry import register_model
 
 
@@ -49,9 +60,21 @@ class VAEConfig(AutoencoderConfig):
     train_k: int = option(1, Interval(int, 1, 5000),
                           "importance samples of the training objective: 1 is the ELBO; k > 1 "
                           "trains on the importance-weighted bound L_k (IWAE, Burda et al. 2016)")
+    iwae_gradient: str = option("standard", Options(("standard", "dreg")),
+                                "gradient of L_k (train_k > 1): standard, or dreg, the doubly "
+                                "reparameterized estimator (Tucker et al. 2019)")
+    prior: str = option("normal", Options(("normal", "vamp")),
+                        "p(z): normal, N(0, I); or vamp, a mixture of the posteriors of learned "
+                        "pseudo-inputs (VampPrior, Tomczak & Welling 2018)")
+    prior_components: int = option(500, Interval(int, 1, None),
+                                   "pseudo-inputs K of the VampPrior (prior=vamp)")
 
     def validate(self, owner=None):
         super().validate(owner)
+        if self.iwae_gradient == "dreg" and self.train_k == 1:
+            raise ConfigError(f"{owner or type(self).__name__}: iwae_gradient='dreg' is a gradient "
+                              "of the importance-weighted bound; set train_k > 1 (e.g. 5), or "
+                              "use iwae_gradient='standard'.")
         if self.train_k > 1 and self.capacity is not None:
             raise ConfigError(f"{owner or type(self).__name__}: capacity control is defined on "
                               "the ELBO's KL term; use train_k=1 with capacity, or drop capacity.")
@@ -77,9 +100,61 @@ class VAE(AutoencoderBase):
 
     config_class = VAEConfig
     capabilities = declare("encode", "decode", "reconstruct", "sample", "log_prob_bound", "elbo",
-                           "posterior", "epoch_schedule")
+                           "posterior", "epoch_schedule", data_init=When("prior", ("vamp",)))
     encoder_outputs = 2
     epoch: int | None = None  # set by on_epoch_start while training; drives the KL schedules
+    tiny_configs = AutoencoderBase.tiny_configs + [
+        dict(arch="mlp", hidden=(16,), likelihood="bernoulli", prior="vamp", prior_components=3,
+             train_k=3, iwae_gradient="dreg"),
+        dict(arch="conv", channels=(4,), likelihood="gaussian", prior="vamp", prior_components=3)]
+
+    def __init__(self, config: VAEConfig | None = None, **kwargs):
+        super().__init__(config, **kwargs)
+        if self.config.prior == "vamp":  # K pseudo-inputs u_k; logits of grey levels if Bernoulli
+            shape = (self.config.prior_components, *self.config.input_shape)
+            self.pseudo_inputs_raw = torch.nn.Parameter(torch.zeros(shape))
+            self.register_buffer("pseudo_inputs_set", torch.tensor(False))
+
+    # ---- the prior ----
+
+    def pseudo_inputs(self) -> torch.Tensor:
+        """The VampPrior's K pseudo-inputs $u_k$, shape (K, *input_shape): grey levels in (0, 1)
+        (a sigmoid of the parameters) under a Bernoulli decoder, the parameters themselves else."""
+        u = self.pseudo_inputs_raw
+        return torch.sigmoid(u) if self.likelihood.kind == "bernoulli" else u
+
+    @torch.no_grad()
+    def init_from_data(self, x: torch.Tensor, generator: torch.Generator) -> None:
+        """Start the pseudo-inputs at K training images drawn without replacement (Tomczak &
+        Welling 2018 offer this beside a random start); once per model, so that a second fit or a
+        resumed run keeps what was learned."""
+        if self.config.prior != "vamp" or bool(self.pseudo_inputs_set):
+            return
+        K = self.config.prior_components
+        if len(x) < K:
+            raise ConfigError(f"The VampPrior's {K} pseudo-inputs start at as many training "
+                              f"images, but there are {len(x)}. Pass prior_components <= {len(x)}.")
+        idx = torch.randperm(len(x), generator=generator)[:K]
+        u = x[idx].float() / 255 if x.dtype == torch.uint8 else x[idx].float()
+        u = u.reshape(self.pseudo_inputs_raw.shape).to(self.pseudo_inputs_raw.device)
+        if self.likelihood.kind == "bernoulli":
+            u = torch.logit(u.clamp(0.05, 0.95))
+        self.pseudo_inputs_raw.copy_(u)
+        self.pseudo_inputs_set.fill_(True)
+
+    def prior_params(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(mean, logvar), each (K, d), of the VampPrior's components: the posteriors of the
+        pseudo-inputs. None for the N(0, I) prior."""
+        if self.config.prior != "vamp":
+            return None
+        return self.posterior(self.pseudo_inputs())
+
+    def log_prior(self, z: torch.Tensor, params=None) -> torch.Tensor:
+        r"""$\log p(z)$ over the last dim of `z`: N(0, I), or the VampPrior with `params` (from
+        :meth:`prior_params`, computed once per batch)."""
+        if self.config.prior != "vamp":
+            return O.standard_normal_log_density(z)
+        return O.vamp_log_density(z, *(params if params is not None else self.prior_params()))
 
     def on_epoch_start(self, epoch: int) -> None:
         """Called by the trainer before each epoch (0-based): moves the KL schedules."""
@@ -129,9 +204,15 @@ class VAE(AutoencoderBase):
         mu, logvar = self.posterior(x)
         if self.config.train_k > 1:
             return self.iwae_loss_terms(x, mu, logvar)
-        z = O.reparameterize(mu, logvar)
+        if self.config.prior == "vamp":  # no closed-form KL: log q(z|x) - log p(z) at the sample
+            eps = torch.randn_like(mu)
+            z = mu + torch.exp(0.5 * logvar) * eps
+            kl = O.reparameterized_log_density(eps, logvar) - self.log_prior(z)
+        else:
+            z = O.reparameterize(mu, logvar)
+            kl = O.kl_normal_std_normal(mu, logvar)
         log_px_z = self.likelihood.log_prob(x, self.decoder(z))
-        return self.loss_terms(log_px_z, O.kl_normal_std_normal(mu, logvar))
+        return self.loss_terms(log_px_z, kl)
 
     def iwae_loss_terms(self, x, mu, logvar) -> dict:
         r"""Minus the importance-weighted bound $\mathcal L_k$ with $k$ = ``train_k``
@@ -147,22 +228,33 @@ class VAE(AutoencoderBase):
         else:
             log_px_z = self.likelihood.log_prob(x.expand(k, *x.shape).flatten(0, 1), out).view(k, B)
         beta = self.kl_weight
-        bound = O.iwae_bound(log_px_z, beta * O.standard_normal_log_density(z),
-                             beta * O.reparameterized_log_density(eps, logvar))
-        terms = {"loss": -bound.mean(), "recon": -log_px_z.mean(),
-                 "kl": O.kl_normal_std_normal(mu, logvar).mean()}
+        log_pz = self.log_prior(z)
+        if self.config.iwae_gradient == "dreg":  # log q at stopped parameters, as a function of z
+            log_qz_x = O.gaussian_log_density(z, mu.detach(), logvar.detach())
+            bound = O.iwae_dreg_surrogate(log_px_z + beta * (log_pz - log_qz_x), z)
+        else:
+            log_qz_x = O.reparameterized_log_density(eps, logvar)
+            bound = O.iwae_bound(log_px_z, beta * log_pz, beta * log_qz_x)
+        kl = (O.kl_normal_std_normal(mu, logvar) if self.config.prior == "normal"
+              else (log_qz_x - log_pz).mean(0))  # estimated from the k samples
+        terms = {"loss": -bound.mean(), "recon": -log_px_z.mean(), "kl": kl.mean()}
         if self.config.warmup_epochs:
             terms["kl_weight"] = torch.tensor(self.kl_weight)
         return terms
 
     def prior_sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """$z \\sim \\mathcal N(0, I)$, shape (n, latent_dim), on the model's device."""
+        """$z \\sim p(z)$, N(0, I) or the VampPrior, shape (n, latent_dim), on the model's device."""
         p = next(self.parameters())
-        return torch.randn(n, self.config.latent_dim, generator=generator, device=p.device)
+        eps = torch.randn(n, self.config.latent_dim, generator=generator, device=p.device)
+        if self.config.prior != "vamp":
+            return eps
+        mean, logvar = self.prior_params()  # a component drawn uniformly, then its Gaussian
+        k = torch.randint(len(mean), (n,), generator=generator, device=p.device)
+        return mean[k] + torch.exp(0.5 * logvar[k]) * eps
 
     @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decode `n` draws from the prior: the mean of p(x|z), z ~ N(0, I)."""
+        """Decode `n` draws from the prior (:meth:`prior_sample`): the mean of p(x|z)."""
         return self.decode(self.prior_sample(n, generator))
 
     @torch.no_grad()
@@ -196,6 +288,7 @@ class VAE(AutoencoderBase):
         B = x.shape[0]
         chunk = max(1, min(k, max_elements // max(1, B * self.dim)))
         std = torch.exp(0.5 * logvar)
+        prior = self.prior_params()
         log_px_z, log_pz, log_qz_x = [], [], []
         for start in range(0, k, chunk):
             kk = min(chunk, k - start)
@@ -209,7 +302,7 @@ class VAE(AutoencoderBase):
             else:
                 x_rep = x.expand(kk, *x.shape).flatten(0, 1)
                 log_px_z.append(self.likelihood.log_prob(x_rep, out).view(kk, B))
-            log_pz.append(O.standard_normal_log_density(z))              # (kk, B)
+            log_pz.append(self.log_prior(z, prior))                      # (kk, B)
             log_qz_x.append(O.reparameterized_log_density(eps, logvar))  # (kk, B)
         return O.iwae_bound(torch.cat(log_px_z), torch.cat(log_pz), torch.cat(log_qz_x))
 

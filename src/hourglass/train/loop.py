@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from hourglass.core.errors import ConfigError
-from hourglass.models.protocol import check_data, epoch_start, model_phases
+from hourglass.models.protocol import check_data, epoch_start, init_from_data, model_phases
 from hourglass.train import distributed
 from hourglass.train.averaging import WeightAverage
 from hourglass.train.batches import Batches, EpochOrder
@@ -67,6 +67,7 @@ def train(model: torch.nn.Module, x: torch.Tensor, *, y: torch.Tensor | None = N
     device = ranks.device
     torch.manual_seed(config.seed + ranks.rank)  # rank 0 draws what a single process draws
     check_data(model, x, y)  # once per fit, on all of it
+    init_from_data(model, x, config.seed)  # once per model: data-dependent initial values
     model.to(device).train()
     phases = model_phases(model)
     optimizers = {p.name: phase_optimizer(p, config) for p in phases}
