@@ -163,11 +163,15 @@ def test_cvae_sample_decodes_prior_draws_with_the_given_label():
 def test_cvae_names_bad_or_missing_labels():
     model = tiny("cvae", n_classes=4)
     x, _ = patterns(3)
-    with pytest.raises(ConfigError, match=re.escape("Labels must lie in 0..3 (n_classes=4); got "
-                                                    "values in 0..7.")):
-        model(x, torch.tensor([0, 7, 1]))
+    bad = re.escape("Labels must lie in 0..3 (n_classes=4); got values in 0..7.")
+    with pytest.raises(ConfigError, match=bad):  # checked once per fit, on all the labels
+        train(model, x, y=torch.tensor([0, 7, 1]), config=TrainConfig(epochs=1, progress=False))
+    with pytest.raises(ConfigError, match=bad):  # and by every method that takes a label
+        model.encode(x, torch.tensor([0, 7, 1]))
     with pytest.raises(ConfigError, match="CVAE is trained on labelled data: pass y"):
         model(x)
+    with pytest.raises(ConfigError, match="CVAE is trained on labelled data: pass y"):
+        train(model, x, config=TrainConfig(epochs=1, progress=False))
     with pytest.raises(ConfigError, match="needs the number of classes: pass n_classes=K"):
         tiny("cvae")
 

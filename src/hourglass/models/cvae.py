@@ -75,7 +75,7 @@ class CVAE(VAE):
 
     config_class = CVAEConfig
     capabilities = declare("encode", "decode", "reconstruct", "sample", "log_prob_bound", "elbo",
-                           "posterior", "epoch_schedule", "labels", "conditional")
+                           "posterior", "epoch_schedule", "labels", "conditional", "data_check")
     tiny_configs = [dict(c, n_classes=10) for c in AutoencoderBase.tiny_configs]
     init_from_data = None  # N(0, I) prior: no pseudo-inputs to start from the data
 
@@ -98,15 +98,28 @@ class CVAE(VAE):
     def n_classes(self) -> int:
         return self.config.n_classes
 
-    def onehot(self, y: torch.Tensor) -> torch.Tensor:
-        """(B,) labels in 0..K-1 -> (B, K) float one-hot; names the fix for bad labels."""
+    def check_labels(self, y, lowest: int = 0) -> None:
+        """Refuse missing labels or labels outside lowest..K-1, naming the fix (two host syncs:
+        once per fit in training, through :meth:`check_data`)."""
         if y is None:
             raise ConfigError(f"{type(self).__name__} is trained on labelled data: pass y "
                               "(class labels 0..K-1) with x.")
+        y = torch.as_tensor(y)
+        lo, hi = (int(y.min()), int(y.max())) if y.numel() else (0, 0)
+        if lo < lowest or hi >= self.n_classes:
+            raise ConfigError(f"Labels must lie in {lowest}..{self.n_classes - 1} "
+                              f"(n_classes={self.n_classes}); got values in {lo}..{hi}.")
+
+    def check_data(self, x: torch.Tensor, y: torch.Tensor | None) -> None:
+        """The training labels, checked once per fit on all of them (not at every step)."""
+        self.check_labels(y)
+
+    def onehot(self, y: torch.Tensor, *, checked: bool = False) -> torch.Tensor:
+        """(B,) labels in 0..K-1 -> (B, K) float one-hot; names the fix for bad labels unless
+        they were `checked` already (the training step: :meth:`check_data` saw them)."""
+        if not checked:
+            self.check_labels(y)
         y = torch.as_tensor(y, device=next(self.parameters()).device)
-        if y.numel() and (int(y.min()) < 0 or int(y.max()) >= self.n_classes):
-            raise ConfigError(f"Labels must lie in 0..{self.n_classes - 1} (n_classes="
-                              f"{self.n_classes}); got values in {int(y.min())}..{int(y.max())}.")
         return F.one_hot(y.long(), self.n_classes).float()
 
     def log_prior_y(self) -> float:
@@ -149,7 +162,9 @@ class CVAE(VAE):
                 "kl": O.kl_normal_std_normal(mu, logvar)}
 
     def forward(self, x, y=None):
-        t = self.label_elbo(x, self.onehot(y))
+        if y is None:
+            self.check_labels(y)
+        t = self.label_elbo(x, self.onehot(y, checked=True))
         return self.loss_terms(t["log_px_z"], t["kl"])
 
     def encode(self, x, y=None):

@@ -50,8 +50,13 @@ class M2(CVAE):
     config_class = M2Config
     capabilities = declare("encode", "decode", "reconstruct", "sample", "log_prob_bound", "elbo",
                            "posterior", "epoch_schedule", "labels", "conditional",
-                           "classify")
+                           "classify", "data_check")
     tiny_configs = [dict(c, alpha=1.0) for c in CVAE.tiny_configs]
+
+    def check_data(self, x: torch.Tensor, y: torch.Tensor | None) -> None:
+        """Labels in -1..K-1 (-1: unlabelled), once per fit; no labels at all: every row unlabelled."""
+        if y is not None:
+            self.check_labels(y, lowest=-1)
 
     def __init__(self, config: M2Config | None = None, **kwargs):
         super().__init__(config, **kwargs)
@@ -75,7 +80,8 @@ class M2(CVAE):
         n_l, B_u = x_l.shape[0], x_u.shape[0]
         # one pass: labelled rows with their label, unlabelled rows once with every label
         x_u_all, y_u_all = enumerate_labels(x_u, K)
-        t = self.label_elbo(torch.cat([x_l, x_u_all]), self.onehot(torch.cat([y_l, y_u_all])))
+        t = self.label_elbo(torch.cat([x_l, x_u_all]),
+                            self.onehot(torch.cat([y_l, y_u_all]), checked=True))
         # $\mathcal L(x, y) = \log p(x|y,z) - \mathrm{KL} + \log p(y)$, per row
         elbo = self.objective(t["log_px_z"], t["kl"]) + self.log_prior_y()
         logits = self.classifier(x)                                        # (B, K)
