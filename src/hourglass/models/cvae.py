@@ -28,26 +28,18 @@ import torch.nn.functional as F
 
 from hourglass.core.options import option
 from hourglass.core import objectives as O
-from hourglass.core.validation import AnyOf, Interval, Options
+from hourglass.core.validation import AnyOf, Interval
 from hourglass.core.errors import ConfigError
 from hourglass.models.base import AutoencoderBase, make_decoder, make_encoder
 from hourglass.models.protocol import declare
 from hourglass.models.registry import register_model
-from hourglass.models.vae import VAE, VAEConfig, check_k
+from hourglass.models.vae import VAE, ELBOVAEConfig, check_k
 
 
 @dataclass
-class CVAEConfig(VAEConfig):
+class CVAEConfig(ELBOVAEConfig):
     n_classes: int | None = option(None, AnyOf((None, Interval(int, 2, None))),
                                    "number of classes K of the label y (None: taken from the data)")
-    train_k: int = option(1, Interval(int, 1, 1), "this model trains on the ELBO (k = 1)",
-                          cli=False, estimator=False)
-    iwae_gradient: str = option("standard", Options(("standard",)), "trains on the ELBO",
-                                cli=False, estimator=False)
-    prior: str = option("normal", Options(("normal",)), "p(z) is N(0, I)", cli=False,
-                        estimator=False)
-    prior_components: int = option(500, Interval(int, 1, None), "not used (N(0, I) prior)",
-                                   cli=False, estimator=False)
 
 
 def join_label(x: torch.Tensor, y1h: torch.Tensor, arch: str) -> torch.Tensor:

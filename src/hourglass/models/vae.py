@@ -80,6 +80,20 @@ class VAEConfig(AutoencoderConfig):
                               "the ELBO's KL term; use train_k=1 with capacity, or drop capacity.")
 
 
+@dataclass
+class ELBOVAEConfig(VAEConfig):
+    """The VAE's options for a model that trains on the ELBO with the N(0, I) prior only (the
+    CVAE and DB-VAE): the IWAE and prior options fixed, hidden from the CLI and the estimators."""
+    train_k: int = option(1, Interval(int, 1, 1), "this model trains on the ELBO (k = 1)",
+                          cli=False, estimator=False)
+    iwae_gradient: str = option("standard", Options(("standard",)), "trains on the ELBO",
+                                cli=False, estimator=False)
+    prior: str = option("normal", Options(("normal",)), "p(z) is N(0, I)", cli=False,
+                        estimator=False)
+    prior_components: int = option(500, Interval(int, 1, None), "not used (N(0, I) prior)",
+                                   cli=False, estimator=False)
+
+
 def linear_ramp(epoch: int | None, epochs: int) -> float:
     """$\\min(1, t / T)$ at epoch $t$ (0-based): 0 at the first epoch, 1 from epoch $T$ on.
     ``epoch=None`` (not training) and ``epochs=0`` (no ramp) give 1."""
