@@ -302,12 +302,11 @@ def test_classifier_fine_tuning_trains_encoder_and_head_but_not_the_decoder():
 # estimators
 
 
-# No expected failures. The order and subset invariance checks see float32 codes near 0.5, where
-# one unit in the last place (6e-8, 1.2e-7 relative) exceeds the checks' rtol of 1e-7, and on
-# other data (10 to 200 rows) a reordered or single row does differ in that last bit. On the
-# checks' own fixed 20 x 3 data, though, every row comes out bit-identical reordered (1000
-# permutations) or alone, with 1 or 2 threads: the checks' only random input, the permutation,
-# does not change a bit of the result, so they pass every time.
+# No expected failures. The order and subset invariance checks compare float outputs with an rtol
+# of 1e-7, about one unit in the last place of a float32 near 0.5; float32 matrix kernels (the
+# AVX-512 ones, for instance) can round a row that far differently by its position in a block.
+# The estimators therefore compute transform, predict_proba and inverse_transform in float64 on
+# the CPU (see `_AutoencoderEstimator._batched`), and these checks hold on every machine.
 _strict = ({"xfail_strict": True}
            if "xfail_strict" in inspect.signature(parametrize_with_checks).parameters else {})
 

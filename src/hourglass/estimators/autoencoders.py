@@ -208,10 +208,24 @@ class _AutoencoderEstimator(TransformerMixin, BaseEstimator):
         return next(self.model_.parameters()).device
 
     @torch.no_grad()
-    def _batched(self, fn, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    def _batched(self, fn, x: torch.Tensor, batch_size: int = 1000, *,
+                 exact: bool = True) -> torch.Tensor:
+        """``fn`` over X in chunks, in float64 on the CPU, so that a row's result does not depend
+        on its position in the batch (scikit-learn's order and subset invariance): float32
+        matrix kernels (AVX-512 ones, for instance) can round a row one unit in the last place
+        differently by where it falls in a block. The model is float32 again afterwards.
+        ``exact=False`` keeps float32: for Monte-Carlo scores, whose rows differ anyway."""
         self.model_.eval()
-        return torch.cat([fn(x[i:i + batch_size].to(self._device)).cpu()
-                          for i in range(0, x.shape[0], batch_size)])
+        wide = exact and self._device.type == "cpu"
+        if wide:
+            self.model_.double()
+        try:
+            out = torch.cat([fn(_wide(x[i:i + batch_size], wide).to(self._device)).cpu()
+                             for i in range(0, x.shape[0], batch_size)])
+        finally:
+            if wide:
+                self.model_.float()
+        return out.float() if out.is_floating_point() else out
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the training binarization deterministically (threshold or a seeded sample)."""
@@ -371,6 +385,10 @@ def _with_params_doc(doc: str, params: str) -> str:
     return head.rstrip() + "\n\n" + section + "\n\n" + (sep + tail if sep else "")
 
 
+def _wide(x: torch.Tensor, wide: bool) -> torch.Tensor:
+    return x.double() if wide and x.is_floating_point() else x
+
+
 def _check_codes(Z, latent_dim: int) -> torch.Tensor:
     Z = np.asarray(_to_numpy(Z), dtype=np.float64) if not isinstance(Z, np.ndarray) else Z
     if Z.ndim != 2 or Z.shape[1] != latent_dim:
@@ -462,7 +480,7 @@ class VAE(_AutoencoderEstimator):
         seed = 0 if self.random_state is None else int(check_random_state(self.random_state).randint(2 ** 31 - 1))
         gen = torch.Generator(device=self._device).manual_seed(seed)
         fn = lambda xb: self.model_.log_prob(xb, k=self.n_importance, generator=gen)  # noqa: E731
-        return self._batched(fn, x, batch_size=100).numpy().astype(np.float64)
+        return self._batched(fn, x, batch_size=100, exact=False).numpy().astype(np.float64)
 
     def sample(self, n_samples: int = 1, *, random_state=None):
         """Decode `n_samples` draws from the prior N(0, I): the mean of p(x|z)."""
