@@ -8,12 +8,14 @@ stretch of a shared machine hits all of them; the table gives the median of the 
 ratios within the run. Pythae (Chadebec et al. 2022) runs from its own virtual environment, never
 from Hourglass's: pass its interpreter and a script that trains this net with Pythae's trainer and
 prints ``RESULT {json with samples_per_s}`` (``--pythae-python``, ``--pythae-script``); without
-them the Pythae rows are left out.
+them the Pythae rows are left out. On a CPU with native bf16 (AVX-512 BF16 or AMX) a second
+Hourglass row trains with ``precision="bf16"`` (autocast); elsewhere bf16 is emulated and left out.
 
     python benchmarks/peer.py [--rounds 3] [--threads 2] [--batch-sizes 128,512]
         [--pythae-python ~/.cache/hourglass-peer/venv/bin/python --pythae-script bench_pythae.py]
+        [--name peer]
 
-Writes benchmarks/results/peer.json and peer.md.
+Writes benchmarks/results/NAME.json and NAME.md (default peer).
 """
 
 from __future__ import annotations
@@ -34,9 +36,11 @@ from hourglass.core.io import atomic_write_json, atomic_write_text
 from hourglass.data import load
 from hourglass.models import build
 from hourglass.train import TrainConfig, train
+from hourglass.train.speed import native_bf16
 
 RESULTS = Path(__file__).parent / "results"
 VARIANTS = ("hourglass", "hand, default Adam", "hand, fused Adam", "pythae")
+BF16 = "hourglass, bf16"
 
 
 def _data() -> torch.Tensor:
@@ -67,10 +71,12 @@ def hand_epochs(x_uint8: torch.Tensor, batch_size: int, *, fused: bool, epochs: 
     return times
 
 
-def hourglass_epochs(x_uint8: torch.Tensor, batch_size: int, *, epochs: int = 2) -> list:
+def hourglass_epochs(x_uint8: torch.Tensor, batch_size: int, *, epochs: int = 2,
+                     precision: str = "fp32") -> list:
     model = _model(tuple(x_uint8.shape[1:]))
     history = train(model, x_uint8, config=TrainConfig(epochs=epochs, batch_size=batch_size,
                                                        optimizer="adam", lr=1e-3,
+                                                       precision=precision,
                                                        progress=False, device="cpu"))
     return [row["time_s"] for row in history]
 
@@ -79,8 +85,8 @@ def child(variant: str, batch_size: int, threads: int) -> None:
     """One measurement in this process: print one JSON line."""
     torch.set_num_threads(threads)
     x = _data()
-    if variant == "hourglass":
-        times = hourglass_epochs(x, batch_size)
+    if variant in ("hourglass", BF16):
+        times = hourglass_epochs(x, batch_size, precision="bf16" if variant == BF16 else "fp32")
     else:
         times = hand_epochs(x, batch_size, fused=variant == "hand, fused Adam")
     print(json.dumps({"samples_per_s": x.shape[0] / times[-1], "epoch_s": times}))
@@ -111,6 +117,7 @@ def main() -> dict:
     p.add_argument("--batch-sizes", default="128,512")
     p.add_argument("--pythae-python", default=None)
     p.add_argument("--pythae-script", default=None)
+    p.add_argument("--name", default="peer", help="result files NAME.json and NAME.md")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--bs", type=int, default=128, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -118,10 +125,12 @@ def main() -> dict:
         child(args.child, args.bs, args.threads)
         return {}
     sizes = [int(s) for s in args.batch_sizes.split(",")]
-    raw = {bs: {v: [] for v in VARIANTS} for bs in sizes}
+    bf16 = native_bf16(torch.device("cpu"))
+    variants = VARIANTS + ((BF16,) if bf16 else ())
+    raw = {bs: {v: [] for v in variants} for bs in sizes}
     for r in range(args.rounds):
         for bs in sizes:
-            for v in VARIANTS:
+            for v in variants:
                 value = measure(v, bs, args)
                 if value is not None:
                     raw[bs][v].append(value)
@@ -134,16 +143,18 @@ def main() -> dict:
                          "hourglass / this": med["hourglass"] / m})
     result = {"rows": rows, "raw": {str(k): v for k, v in raw.items()}, "rounds": args.rounds,
               "threads": args.threads, "torch": torch.__version__,
-              "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+              "cpu_capability": torch.backends.cpu.get_cpu_capability(), "native_bf16": bf16,
               "platform": platform.platform(), "model": "VAE 784-512-256-16, Bernoulli",
               "data": "Fashion-MNIST, 60,000 images, epoch 2 of 2"}
     lines = ["| batch | loop | samples/s (median) | Hourglass / this |", "|---|---|---|---|"]
     lines += [f"| {r['batch']} | {r['loop']} | {r['samples_per_s']:,.0f} | "
               f"{r['hourglass / this']:.2f} |" for r in rows]
     md = (f"Median of {args.rounds} alternating rounds, {args.threads} threads, torch "
-          f"{torch.__version__} ({result['cpu_capability']}).\n\n" + "\n".join(lines) + "\n")
-    atomic_write_json(RESULTS / "peer.json", result)
-    atomic_write_text(RESULTS / "peer.md", md)
+          f"{torch.__version__} ({result['cpu_capability']}, "
+          f"{'native bf16' if bf16 else 'no native bf16: the bf16 row is left out'}).\n\n"
+          + "\n".join(lines) + "\n")
+    atomic_write_json(RESULTS / f"{args.name}.json", result)
+    atomic_write_text(RESULTS / f"{args.name}.md", md)
     print(md)
     return result
 

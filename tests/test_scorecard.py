@@ -31,3 +31,20 @@ def test_a_missing_result_is_not_run(tmp_path):
     rows = sc.score(tmp_path)
     assert {r["verdict"] for r in rows} == {sc.NOT_RUN}
     assert sc.markdown(rows).count("**not run**") == len(sc.CLAIMS)
+
+
+def test_equal_time_row_quotes_both_runs_and_their_training_times():
+    rows = json.loads((RESULTS / "vae-budget-equal-time.json").read_text())["rows"]
+    by = {r["objective"]: r for r in rows}
+    row = next(r for r in sc.score(RESULTS) if r["experiment"] == "vae-budget-equal-time")
+    gain = by["elbo"]["nll_iwae_k1000"] - by["iwae"]["nll_iwae_k1000"]
+    assert f"({gain:+.2f})" in row["ours"]
+    assert f"trained {by['iwae']['train_min']:.1f} and {by['elbo']['train_min']:.1f} min" \
+        in row["budget"]
+    assert row["verdict"] == (sc.REPRODUCED if gain > 0 else sc.CONTRADICTED)
+
+
+def test_unequal_training_times_are_named():
+    assert sc._time_note(10.0, 9.8) == ""
+    assert sc._time_note(10.6, 9.1).startswith("the IWAE run trained 16% longer than the ELBO")
+    assert sc._time_note(9.0, 10.8).startswith("the ELBO run trained 20% longer than the IWAE")

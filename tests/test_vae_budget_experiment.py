@@ -8,6 +8,7 @@ import json
 import pytest
 
 from hourglass.experiments import vae_budget as vb
+from hourglass.experiments._machine import machine
 
 TINY = ["--data", "digits", "--minutes", "0.01,0.02", "--objectives", "iwae,elbo",
         "--elbo-minutes", "0.02", "--k-eval", "20", "--threads", "1"]
@@ -53,3 +54,19 @@ def test_the_reference_budget_must_be_one_of_the_budgets(tmp_path):
     with pytest.raises(SystemExit) as e:
         vb.main(["--out", str(tmp_path), *TINY, "--reference", "40"])  # default 20 min
     assert e.value.code == 2
+
+
+def test_rows_are_keyed_by_the_machine_and_a_name_keeps_a_second_run_apart(tiny_run, capsys):
+    out, first = tiny_run
+    saved = json.loads((out / "vae-budget.rows.json").read_text())
+    m = machine(1)
+    # the model name alone ("AMD EPYC") does not tell an AVX2 machine from an AVX-512 one
+    assert {(e["key"]["cpu"], tuple(e["key"]["cpu_flags"]), e["key"]["torch"]) for e in saved} \
+        == {(m["cpu"], tuple(m["cpu_flags"]), m["torch"])}
+    (out / "other.rows.json").write_text(json.dumps(saved))
+    before = (out / "vae-budget.json").read_text()
+    again = vb.main(["--out", str(out), *TINY, "--reuse-rows", "--name", "other"])
+    assert capsys.readouterr().out.count("reused") == 3
+    assert json.loads((out / "other.json").read_text())["rows"] == again["rows"]
+    assert (out / "other.md").read_text().startswith("# other")
+    assert (out / "vae-budget.json").read_text() == before  # the first run's files are kept

@@ -8,17 +8,29 @@ import platform
 import torch
 
 
+# the vector extensions that decide CPU matmul speed (the model name alone, e.g. "AMD EPYC",
+# does not tell an AVX2-only machine from one with AVX-512 and bf16 instructions)
+ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+
+
 def machine(threads: int) -> dict:
-    """CPU, core count, torch version and threads, and the load average at the start."""
+    """CPU, its vector extensions, core count, torch version and threads, and the load average
+    at the start."""
     cpu = platform.processor() or platform.machine()
+    flags: list[str] = []
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f
-                        if line.startswith("model name")), cpu)
+            info = f.read().splitlines()
+        cpu = next((line.split(":", 1)[1].strip() for line in info
+                    if line.startswith("model name")), cpu)
+        have = next((line.split(":", 1)[1].split() for line in info
+                     if line.startswith("flags")), [])
+        flags = [f for f in ISA_FLAGS if f in have]
     except OSError:
         pass
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    return {"cpu": cpu, "cpu_count": os.cpu_count(), "torch": torch.__version__,
+    return {"cpu": cpu, "cpu_flags": flags,
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
             "torch_threads": threads, "load_average_1min_at_start": load,
             "python": platform.python_version()}
 

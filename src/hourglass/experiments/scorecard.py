@@ -77,7 +77,7 @@ def iwae_vs_elbo(r: dict) -> dict | None:
     elbo = [x for x in r["rows"] if x["objective"] == "elbo"]
     if not elbo:
         return {"verdict": NOT_RUN, "reason": "no ELBO-trained twin of the current recipe in "
-                "vae-budget.json (run it with --objectives iwae,elbo)"}
+                "vae-budget-equal-time.json (run it with --objectives iwae,elbo)"}
     at = max(x["budget_min"] for x in elbo)
     by = {x["objective"]: x for x in r["rows"] if x["budget_min"] == at}
     if "iwae" not in by:
@@ -89,7 +89,20 @@ def iwae_vs_elbo(r: dict) -> dict | None:
             "budget": f"{at:g} min wall each (trained "
                       f"{by['iwae']['train_min']:.1f} and {by['elbo']['train_min']:.1f} min)",
             "verdict": REPRODUCED if gain > 0 else CONTRADICTED,
-            "reason": "" if gain > 0 else "ELBO training was as good at equal time"}
+            "reason": "; ".join(filter(None, (
+                "" if gain > 0 else "ELBO training was as good at equal time",
+                _time_note(by["iwae"]["train_min"], by["elbo"]["train_min"]))))}
+
+
+def _time_note(iwae_min: float, elbo_min: float) -> str:
+    """The epoch count of each run is fitted from timed probe epochs, so the two runs can train
+    for unequal times: say so where they differ by more than 5 %."""
+    if abs(iwae_min - elbo_min) <= 0.05 * max(iwae_min, elbo_min):
+        return ""
+    more, less = ("IWAE", "ELBO") if iwae_min > elbo_min else ("ELBO", "IWAE")
+    return (f"the {more} run trained {abs(iwae_min - elbo_min) / min(iwae_min, elbo_min):.0%} "
+            f"longer than the {less} run (each run's epochs are fitted from probe epochs, whose "
+            "speed the full run does not keep exactly)")
 
 
 def likelihood_order(r: dict) -> dict:
@@ -334,14 +347,14 @@ CLAIMS = [
     ("VAE / IWAE: the recipe at 20 minutes beats a hand-written loop by >= 1 nat",
      "Burda et al. 2016", "86.76 (VAE), 84.78 (IWAE k=50), binarized MNIST, 3,280 epochs",
      "binarized Fashion-MNIST", "vae-budget", vae_iwae,
-     "hourglass experiment vae-budget --minutes 5,10,20 --objectives iwae,elbo --elbo-minutes 20 "
+     "hourglass experiment vae-budget --minutes 5,10,20 "
      "--reference NLL --reference-samples-per-s S --out experiments/results (NLL, S: a "
      "hand-written loop's at 20 minutes, run alone on the same machine)"),
     ("IWAE-k training beats ELBO training at equal time", "Burda et al. 2016",
-     "84.78 vs 86.76 nats (MNIST)", "binarized Fashion-MNIST", "vae-budget", iwae_vs_elbo,
-     "hourglass experiment vae-budget --minutes 5,10,20 --objectives iwae,elbo --elbo-minutes 20 "
-     "--reference NLL --reference-samples-per-s S --out experiments/results (NLL, S: a "
-     "hand-written loop's at 20 minutes, run alone on the same machine)"),
+     "84.78 vs 86.76 nats (MNIST)", "binarized Fashion-MNIST", "vae-budget-equal-time",
+     iwae_vs_elbo,
+     "hourglass experiment vae-budget --minutes 10 --objectives iwae,elbo "
+     "--name vae-budget-equal-time --out experiments/results"),
     ("Explicit densities: gated PixelCNN < PixelCNN, Row LSTM < VAE bound < NADE",
      "Larochelle & Murray 2011; van den Oord et al. 2016",
      "binarized MNIST: NADE 88.33, VAE 86.76, PixelCNN 81.30, Row LSTM 80.54",

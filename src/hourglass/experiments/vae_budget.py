@@ -116,8 +116,10 @@ def run(minutes: float, objective: str, *, data: str, seed: int, k_eval: int) ->
 def row_key(minutes: float, objective: str, args) -> dict:
     """What a measured row depends on: a saved row with the same key can be reused."""
     model, train_kw = recipe()
+    m = machine(args.threads)
     return {"budget_min": minutes, "objective": objective, "data": args.data, "seed": args.seed,
-            "k_eval": args.k_eval, "threads": args.threads, "model": model, "train": train_kw}
+            "k_eval": args.k_eval, "threads": args.threads, "model": model, "train": train_kw,
+            "cpu": m["cpu"], "cpu_flags": m["cpu_flags"], "torch": m["torch"]}
 
 
 def main(argv=None) -> dict:
@@ -129,6 +131,9 @@ def main(argv=None) -> dict:
     p.add_argument("--elbo-minutes", type=lambda s: [float(v) for v in s.split(",")], default=None,
                    help="train the ELBO twin only at these of the budgets (default: at all)")
     p.add_argument("--data", default="fashion-mnist")
+    p.add_argument("--name", default=NAME,
+                   help=f"name of the result files, OUT/NAME.json and .md (default {NAME}); "
+                        "a second name keeps a run at other budgets beside the first")
     p.add_argument("--k-eval", type=int, default=1000, help="importance samples of the test NLL")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
@@ -155,7 +160,7 @@ def main(argv=None) -> dict:
         p.error(f"--reference-minutes {args.reference_minutes:g} is not one of --minutes; the "
                 "reference is compared with the recipe at the same budget")
     set_threads(args.threads)
-    rows_path = Path(args.out) / f"{NAME}.rows.json"
+    rows_path = Path(args.out) / f"{args.name}.rows.json"
     saved = json.loads(rows_path.read_text()) if rows_path.exists() else []
     rows = []
     for minutes in args.minutes:
@@ -181,7 +186,7 @@ def main(argv=None) -> dict:
               "reference": {"nll": args.reference, "note": args.reference_note,
                             "minutes": args.reference_minutes,
                             "samples_per_s": args.reference_samples_per_s}}
-    md = [f"# {NAME}\n\nThe `vae` recipe on binarized {args.data} against the clock "
+    md = [f"# {args.name}\n\nThe `vae` recipe on binarized {args.data} against the clock "
           f"({args.threads} threads, alone on the machine). Test NLL: IWAE bound k={args.k_eval} "
           f"on one fixed binarization of the {rows[0]['n_test']} test images. Command: "
           f"`hourglass experiment vae-budget {shlex.join(sys.argv[1:] if argv is None else argv)}`."
@@ -197,7 +202,7 @@ def main(argv=None) -> dict:
     md.append(f"\nFor scale: {PAPER['source']}: {PAPER['vae_elbo_mnist']} (ELBO training), "
               f"{PAPER['iwae_k50_mnist']} (IWAE k=50) on MNIST; Fashion-MNIST's binarized "
               "images hold far more bits, so the numbers are not comparable across datasets.\n")
-    write_results(NAME, result, "\n".join(md), Path(args.out))
+    write_results(args.name, result, "\n".join(md), Path(args.out))
     print("\n".join(md))
     return result
 
