@@ -46,7 +46,8 @@ def test_saved_rows_are_reused_and_a_changed_key_is_measured_again(tiny_run, cap
     assert capsys.readouterr().out.count("reused") == 3
     saved = json.loads((out / "vae-budget.rows.json").read_text())
     assert len(saved) == 3  # nothing measured twice
-    vb.main(["--out", str(out), *TINY[:3], "0.01", *TINY[4:6], "--seed", "1", "--reuse-rows"])
+    vb.main(["--out", str(out), *TINY[:3], "0.01", *TINY[4:6], *TINY[8:], "--seed", "1",
+             "--reuse-rows"])
     assert len(json.loads((out / "vae-budget.rows.json").read_text())) == 5  # another seed
 
 
