@@ -305,8 +305,9 @@ def test_classifier_fine_tuning_trains_encoder_and_head_but_not_the_decoder():
 # No expected failures. The order and subset invariance checks compare float outputs with an rtol
 # of 1e-7, about one unit in the last place of a float32 near 0.5; float32 matrix kernels (the
 # AVX-512 ones, for instance) can round a row that far differently by its position in a block.
-# The estimators therefore compute transform, predict_proba and inverse_transform in float64 on
-# the CPU (see `_AutoencoderEstimator._batched`), and these checks hold on every machine.
+# The estimators therefore compute transform, inverse_transform and the SDAE classifier's
+# predict_proba in float64 on the CPU (`_AutoencoderEstimator._batched`), so the checks hold
+# on every machine.
 _strict = ({"xfail_strict": True}
            if "xfail_strict" in inspect.signature(parametrize_with_checks).parameters else {})
 

@@ -209,12 +209,12 @@ class _AutoencoderEstimator(TransformerMixin, BaseEstimator):
 
     @torch.no_grad()
     def _batched(self, fn, x: torch.Tensor, batch_size: int = 1000, *,
-                 exact: bool = True) -> torch.Tensor:
-        """``fn`` over X in chunks, in float64 on the CPU, so that a row's result does not depend
-        on its position in the batch (scikit-learn's order and subset invariance): float32
-        matrix kernels (AVX-512 ones, for instance) can round a row one unit in the last place
-        differently by where it falls in a block. The model is float32 again afterwards.
-        ``exact=False`` keeps float32: for Monte-Carlo scores, whose rows differ anyway."""
+                 exact: bool = False) -> torch.Tensor:
+        """``fn`` over X in chunks. ``exact=True`` (transform, inverse_transform, predict_proba)
+        computes in float64 on the CPU, so that a row's result does not depend on its position
+        in the batch (scikit-learn's order and subset invariance): float32 matrix kernels
+        (AVX-512 ones, for instance) can round a row one unit in the last place differently by
+        where it falls in a block. The model is float32 again afterwards."""
         self.model_.eval()
         wide = exact and self._device.type == "cpu"
         if wide:
@@ -238,13 +238,13 @@ class _AutoencoderEstimator(TransformerMixin, BaseEstimator):
         """Codes of X, shape (n_samples, latent_dim) (the posterior mean for a VAE)."""
         check_is_fitted(self)
         x = self._check_X(X, reset=False)
-        return self._batched(self.model_.encode, x).numpy().astype(np.float64)
+        return self._batched(self.model_.encode, x, exact=True).numpy().astype(np.float64)
 
     def inverse_transform(self, X):
         """Decode codes to the mean of p(x|z), in the layout X had at fit."""
         check_is_fitted(self)
         z = _check_codes(X, self.latent_dim)
-        return self._out(self._batched(self.model_.decode, z))
+        return self._out(self._batched(self.model_.decode, z, exact=True))
 
     def score(self, X, y=None):
         """Mean of :meth:`score_samples` over X."""
@@ -480,7 +480,7 @@ class VAE(_AutoencoderEstimator):
         seed = 0 if self.random_state is None else int(check_random_state(self.random_state).randint(2 ** 31 - 1))
         gen = torch.Generator(device=self._device).manual_seed(seed)
         fn = lambda xb: self.model_.log_prob(xb, k=self.n_importance, generator=gen)  # noqa: E731
-        return self._batched(fn, x, batch_size=100, exact=False).numpy().astype(np.float64)
+        return self._batched(fn, x, batch_size=100).numpy().astype(np.float64)
 
     def sample(self, n_samples: int = 1, *, random_state=None):
         """Decode `n_samples` draws from the prior N(0, I): the mean of p(x|z)."""

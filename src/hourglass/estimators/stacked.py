@@ -80,7 +80,7 @@ class SDAEClassifier(ClassifierMixin, _AutoencoderEstimator):
         """$p(y \\mid x)$ of the softmax layer, (n_samples, n_classes) in the order of ``classes_``."""
         check_is_fitted(self)
         x = self._prepare(self._check_X(X, reset=False))
-        return self._batched(self.model_.classify, x).numpy().astype(np.float64)
+        return self._batched(self.model_.classify, x, exact=True).numpy().astype(np.float64)
 
     def predict(self, X):
         """The most probable class."""
