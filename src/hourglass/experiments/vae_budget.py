@@ -113,10 +113,10 @@ def run(minutes: float, objective: str, *, data: str, seed: int, k_eval: int) ->
             "eval_s": time.perf_counter() - t0, "n_test": len(x_test)}
 
 
-def row_key(minutes: float, objective: str, args) -> dict:
-    """What a measured row depends on: a saved row with the same key can be reused."""
+def row_key(minutes: float, objective: str, args, m: dict) -> dict:
+    """What a measured row depends on (``m``: :func:`machine`): a saved row with the same key
+    can be reused."""
     model, train_kw = recipe()
-    m = machine(args.threads)
     return {"budget_min": minutes, "objective": objective, "data": args.data, "seed": args.seed,
             "k_eval": args.k_eval, "threads": args.threads, "model": model, "train": train_kw,
             "cpu": m["cpu"], "cpu_flags": m["cpu_flags"], "torch": m["torch"]}
@@ -139,9 +139,9 @@ def main(argv=None) -> dict:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--reuse-rows", action="store_true",
                    help="reuse the rows already measured with the same recipe, budget, objective, "
-                        "data, seed, k and threads (each row is saved in OUT/vae-budget.rows.json "
-                        "as soon as it is measured, so a long run that dies loses only its "
-                        "current row)")
+                        "data, seed, k, threads, CPU and torch version (each row is saved in "
+                        "OUT/NAME.rows.json as soon as it is measured, so a long run that dies "
+                        "loses only its current row)")
     p.add_argument("--reference", type=float, default=None,
                    help="NLL of a hand-written loop at the same budget on the same machine, "
                         "measured in the same sitting, to compare against")
@@ -160,6 +160,7 @@ def main(argv=None) -> dict:
         p.error(f"--reference-minutes {args.reference_minutes:g} is not one of --minutes; the "
                 "reference is compared with the recipe at the same budget")
     set_threads(args.threads)
+    where = machine(args.threads)  # at the start: its load average is the one the runs met
     rows_path = Path(args.out) / f"{args.name}.rows.json"
     saved = json.loads(rows_path.read_text()) if rows_path.exists() else []
     rows = []
@@ -168,7 +169,7 @@ def main(argv=None) -> dict:
             if objective == "elbo" and args.elbo_minutes is not None \
                     and minutes not in args.elbo_minutes:
                 continue
-            key = row_key(minutes, objective, args)
+            key = row_key(minutes, objective, args, where)
             old = [e["row"] for e in saved if e["key"] == key] if args.reuse_rows else []
             if old:
                 row = old[-1]
@@ -182,7 +183,7 @@ def main(argv=None) -> dict:
             rows.append(row)
     key = f"nll_iwae_k{args.k_eval}"
     result = {"recipe": dict(zip(("model", "train"), recipe())), "rows": rows, "paper": PAPER,
-              "machine": machine(args.threads), "data": args.data,
+              "machine": where, "data": args.data,
               "reference": {"nll": args.reference, "note": args.reference_note,
                             "minutes": args.reference_minutes,
                             "samples_per_s": args.reference_samples_per_s}}

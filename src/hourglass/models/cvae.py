@@ -108,8 +108,9 @@ class CVAE(VAE):
 
     def onehot(self, y: torch.Tensor, *, checked: bool = False) -> torch.Tensor:
         """(B,) labels in 0..K-1 -> (B, K) float one-hot; names the fix for bad labels unless
-        they were `checked` already (the training step: :meth:`check_data` saw them)."""
-        if not checked:
+        they were `checked` already (the training step: :meth:`check_data` saw them); missing
+        labels are refused either way."""
+        if not checked or y is None:
             self.check_labels(y)
         y = torch.as_tensor(y, device=next(self.parameters()).device)
         return F.one_hot(y.long(), self.n_classes).float()
@@ -154,8 +155,6 @@ class CVAE(VAE):
                 "kl": O.kl_normal_std_normal(mu, logvar)}
 
     def forward(self, x, y=None):
-        if y is None:
-            self.check_labels(y)
         t = self.label_elbo(x, self.onehot(y, checked=True))
         return self.loss_terms(t["log_px_z"], t["kl"])
 
