@@ -48,3 +48,41 @@ def test_unequal_training_times_are_named():
     assert sc._time_note(10.0, 9.8) == ""
     assert sc._time_note(10.6, 9.1).startswith("the IWAE run trained 16% longer than the ELBO")
     assert sc._time_note(9.0, 10.8).startswith("the ELBO run trained 20% longer than the IWAE")
+
+
+def _density_rows(**nll):
+    return [{"model": m, "nll_nats": v, "epochs": 3, "samples_per_s": 100.0, "train_min": 29.0,
+             "final_train_loss": v + 1} for m, v in nll.items()]
+
+
+def test_explicit_density_row_names_what_failed_and_what_is_missing():
+    full = dict(nade=240.0, vae=235.0, pixelcnn=230.0, **{"gated-pixelcnn": 229.0,
+                                                          "row-lstm": 228.0})
+    r = {"rows": _density_rows(**full), "budget_min": 30.0, "machine": {"torch_threads": 2},
+         "missing": [], "claims": [
+             {"better": "gated-pixelcnn", "worse": "pixelcnn", "margin_nats": 1.0, "holds": True},
+             {"better": "row-lstm", "worse": "vae", "margin_nats": 7.0, "holds": True},
+             {"better": "vae", "worse": "nade", "margin_nats": 5.0, "holds": True}]}
+    row = sc.likelihood_order(r)
+    assert row["verdict"] == sc.REPRODUCED and row["reason"] == ""
+    assert row["ours"].startswith("row-lstm 228.00 (3 epochs, 29.0 min); gated-pixelcnn 229.00")
+    # the gated net behind the plain one: not at this budget, with both runs' epochs and speed
+    r["claims"][0] = {"better": "gated-pixelcnn", "worse": "pixelcnn", "margin_nats": -1.5,
+                      "holds": False}
+    row = sc.likelihood_order(r)
+    assert row["verdict"] == sc.NOT_AT_BUDGET
+    assert row["reason"].startswith("gated-pixelcnn is 1.50 nats behind pixelcnn: it trained 3 "
+                                    "epochs at 100 samples/s")
+    # unequal training times are named
+    r["rows"][0]["train_min"] = 22.0
+    assert "training times ranged 22.0-29.0 min" in sc.likelihood_order(r)["reason"]
+    r["rows"][0]["train_min"] = 29.0
+    # part of the chain not measured yet: named, with the short table's order beside it
+    r = dict(r, rows=_density_rows(pixelcnn=230.0, **{"gated-pixelcnn": 229.0}),
+             missing=["nade", "row-lstm", "vae"], claims=r["claims"][:1])
+    table = {"budget": {"epochs": 2, "train_examples": 10000},
+             "observed_order": ["row-lstm", "pixelcnn", "nade", "vae"]}
+    row = sc.likelihood_order(r, table)
+    assert row["verdict"] == sc.NOT_AT_BUDGET
+    assert "not measured at this budget yet: nade, row-lstm, vae (in the 2-epoch table on " \
+           "10,000 images the order was row-lstm < pixelcnn < nade < vae)" in row["reason"]
