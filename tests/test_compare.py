@@ -4,6 +4,7 @@ that cannot run, the isolated (peak-memory) path, the files written and the one-
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -198,6 +199,9 @@ def test_isolated_run_gives_the_same_embedding_and_a_memory_figure():
 @pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"),
                     reason="the peak can be reset on Linux only")
 def test_peak_memory_sees_an_allocation_made_after_the_start():
+    # collect first: garbage of earlier tests (large tensors in cycles) freed between the start
+    # and the allocation would lower the RSS under the new block and hide part of its rise
+    gc.collect()
     before = start_peak_memory()
     block = np.ones(50 * 2 ** 20 // 8)  # 50 MiB, touched
     rise = peak_memory() - before
