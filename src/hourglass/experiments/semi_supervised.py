@@ -81,7 +81,8 @@ def main(argv=None) -> dict:
     vae_s = time.perf_counter() - t0
     vae.eval()
     z_pool, z_test = batched(vae.encode, x_pool).numpy(), batched(vae.encode, x_test).numpy()
-    pixels_pool, pixels_test = (batched(lambda xb: xb.flatten(1), x).numpy() for x in (x_pool, x_test))
+    pixels_pool, pixels_test = (batched(lambda xb: xb.flatten(1), x).numpy()
+                                for x in (x_pool, x_test))
     # M1+M2's inputs: the M1 codes, standardized with the pool's mean and spread
     mean, spread = z_pool.mean(0), z_pool.std(0) + 1e-6
     z1_pool, z1_test = (torch.from_numpy((z - mean) / spread).float() for z in (z_pool, z_test))
