@@ -21,10 +21,7 @@ alone on the machine: the budget is wall-clock time.
 
 from __future__ import annotations
 
-import json
-import math
 import shlex
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -32,11 +29,11 @@ from types import SimpleNamespace
 
 import torch
 
-from hourglass.core.io import atomic_write_json
 from hourglass.data import load
 from hourglass.evaluate import batched
 from hourglass.experiments import experiment_parser, markdown_table, write_results
 from hourglass.experiments import vae_budget
+from hourglass.experiments._budget import fit_epochs, measured
 from hourglass.experiments._machine import machine, set_threads
 from hourglass.experiments.likelihood_table import BINARY_MODELS, EXPECTED, observed_order
 from hourglass.models import build
@@ -55,24 +52,16 @@ PROBE_BATCHES = 120
 CLAIMS = (("gated-pixelcnn", "pixelcnn"), ("row-lstm", "vae"), ("vae", "nade"))
 
 
-def fit_epochs(make, x: torch.Tensor, minutes: float, *, seed: int) -> tuple[int, float]:
-    """(epochs that fit `minutes`, measured seconds per epoch of all of `x`), from the median of
-    the last two of three timed epochs over the first PROBE_BATCHES batches (the first warms up
-    the kernels; on a shared machine one short timing can be a third off the run's mean)."""
-    n = min(len(x), PROBE_BATCHES * TRAIN["batch_size"])
-    cfg = TrainConfig(**TRAIN, epochs=3, seed=seed, progress=False, device="cpu")
-    times = [h["time_s"] for h in train(make(), x[:n], config=cfg)[1:]]
-    step_s = statistics.median(times) / math.ceil(n / TRAIN["batch_size"])
-    epoch_s = step_s * math.ceil(len(x) / TRAIN["batch_size"])
-    return max(1, math.floor(minutes * 60 / epoch_s)), epoch_s
-
-
 def run(name: str, minutes: float, ds, x_test: torch.Tensor, *, seed: int) -> dict:
     """Train the explicit model `name` for `minutes` of wall clock and score the test images."""
     reg, cfg = BINARY_MODELS[name]
     shape = tuple(ds.train.x.shape[1:])
     make = lambda: build(reg, input_shape=shape, **cfg)  # noqa: E731
-    epochs, epoch_s = fit_epochs(make, ds.train.x, minutes, seed=seed)
+    # three epochs of the first PROBE_BATCHES batches timed (on a shared machine one short
+    # timing can be a third off the run's mean)
+    probe = TrainConfig(**TRAIN, epochs=3, seed=seed, progress=False, device="cpu")
+    epochs, epoch_s = fit_epochs(make, ds.train.x, probe, minutes,
+                                 probe_rows=PROBE_BATCHES * TRAIN["batch_size"])
     torch.manual_seed(seed)
     model = make()
     t0 = time.perf_counter()
@@ -91,32 +80,20 @@ def run(name: str, minutes: float, ds, x_test: torch.Tensor, *, seed: int) -> di
 
 
 def row_key(name: str, minutes: float, args, m: dict) -> dict:
-    """What a measured row depends on (``m``: :func:`machine`), as it reads back from JSON (a
-    tuple of widths comes back a list)."""
-    key = {"model": name, "config": BINARY_MODELS[name][1], "train": TRAIN,
-           "budget_min": minutes, "data": args.data, "seed": args.seed, "threads": args.threads,
-           "cpu": m["cpu"], "cpu_flags": m["cpu_flags"], "torch": m["torch"]}
-    return json.loads(json.dumps(key))
-
-
-def _saved(path: Path) -> list:
-    return json.loads(path.read_text()) if path.exists() else []
+    """What a measured row depends on (``m``: :func:`machine`)."""
+    return {"model": name, "config": BINARY_MODELS[name][1], "train": TRAIN,
+            "budget_min": minutes, "data": args.data, "seed": args.seed, "threads": args.threads,
+            "cpu": m["cpu"], "cpu_flags": m["cpu_flags"], "torch": m["torch"]}
 
 
 def vae_row(minutes: float, args, m: dict) -> dict:
     """The ``vae`` recipe's row of ``vae-budget`` at `minutes`: reused from OUT/vae-budget.rows.json
     when measured there on this machine with these settings, else measured and saved there."""
-    path = Path(args.out) / f"{vae_budget.NAME}.rows.json"
-    saved = _saved(path)
     vargs = SimpleNamespace(data=args.data, seed=args.seed, k_eval=1000, threads=args.threads)
-    key = vae_budget.row_key(minutes, "iwae", vargs, m)
-    old = [e["row"] for e in saved if e["key"] == key] if args.reuse_rows else []
-    if old:
-        print(f"reused ({path}):", old[-1], flush=True)
-        r = old[-1]
-    else:
-        r = vae_budget.run(minutes, "iwae", data=args.data, seed=args.seed, k_eval=1000)
-        atomic_write_json(path, saved + [{"key": key, "row": r}])
+    r = measured(Path(args.out) / f"{vae_budget.NAME}.rows.json",
+                 vae_budget.row_key(minutes, "iwae", vargs, m),
+                 lambda: vae_budget.run(minutes, "iwae", data=args.data, seed=args.seed,
+                                        k_eval=1000), reuse=args.reuse_rows)
     return {"model": "vae", "log p(x)": "IWAE bound, k=1000 (the vae recipe)",
             "budget_min": minutes, "epochs": r["epochs"], "epoch_s_probe": r["epoch_s_probe"],
             "train_min": r["train_min"], "samples_per_s": r["samples_per_s"],
@@ -154,16 +131,9 @@ def main(argv=None) -> dict:
         if name == "vae":
             row = vae_row(args.minutes, args, where)
         else:
-            saved = _saved(rows_path)
-            key = row_key(name, args.minutes, args, where)
-            old = [e["row"] for e in saved if e["key"] == key] if args.reuse_rows else []
-            if old:
-                row = old[-1]
-                print(f"reused ({rows_path}):", row, flush=True)
-            else:
-                row = run(name, args.minutes, ds, x_test, seed=args.seed)
-                rows_path.parent.mkdir(parents=True, exist_ok=True)
-                atomic_write_json(rows_path, saved + [{"key": key, "row": row}])
+            row = measured(rows_path, row_key(name, args.minutes, args, where),
+                           lambda: run(name, args.minutes, ds, x_test, seed=args.seed),
+                           reuse=args.reuse_rows)
         row["paper_mnist_nats"] = PAPER_MNIST.get(name)
         print(row, flush=True)
         rows.append(row)

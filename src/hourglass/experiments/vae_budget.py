@@ -24,9 +24,6 @@ machine: the budget is wall-clock time.
 
 from __future__ import annotations
 
-import json
-import math
-import statistics
 import shlex
 import sys
 import time
@@ -35,8 +32,8 @@ from pathlib import Path
 import torch
 
 from hourglass.data import load
-from hourglass.core.io import atomic_write_json
 from hourglass.experiments import experiment_parser, markdown_table, write_results
+from hourglass.experiments._budget import fit_epochs, measured
 from hourglass.experiments._machine import machine, set_threads
 from hourglass.models import VAEConfig, build
 from hourglass.runs.config_file import read_settings
@@ -82,11 +79,9 @@ def run(minutes: float, objective: str, *, data: str, seed: int, k_eval: int) ->
     x_seen = fixed_binarization(ds.train.x[:N_SEEN])  # training images: the generalization gap
     make = lambda: build("vae", input_shape=(x.shape[1],), **model_kw)  # noqa: E731
 
-    # time four epochs (not counted); fit the number of epochs to the budget from the median of
-    # the last three (the first also warms up the allocator and the kernels)
+    # time four epochs of all the images (not counted); fit the epochs to the budget
     cfg = dict(train_kw, epochs=PROBE_EPOCHS, seed=seed, progress=False)
-    epoch_s = statistics.median(h["time_s"] for h in train(make(), x, config=TrainConfig(**cfg))[1:])
-    epochs = max(1, math.floor(minutes * 60 / epoch_s))
+    epochs, epoch_s = fit_epochs(make, x, TrainConfig(**cfg), minutes)
 
     torch.manual_seed(seed)
     model = make()
@@ -162,24 +157,16 @@ def main(argv=None) -> dict:
     set_threads(args.threads)
     where = machine(args.threads)  # at the start: its load average is the one the runs met
     rows_path = Path(args.out) / f"{args.name}.rows.json"
-    saved = json.loads(rows_path.read_text()) if rows_path.exists() else []
     rows = []
     for minutes in args.minutes:
         for objective in args.objectives:
             if objective == "elbo" and args.elbo_minutes is not None \
                     and minutes not in args.elbo_minutes:
                 continue
-            key = row_key(minutes, objective, args, where)
-            old = [e["row"] for e in saved if e["key"] == key] if args.reuse_rows else []
-            if old:
-                row = old[-1]
-                print(f"reused ({rows_path}):", row, flush=True)
-            else:
-                row = run(minutes, objective, data=args.data, seed=args.seed, k_eval=args.k_eval)
-                saved.append({"key": key, "row": row})
-                rows_path.parent.mkdir(parents=True, exist_ok=True)
-                atomic_write_json(rows_path, saved)
-                print(row, flush=True)
+            row = measured(rows_path, row_key(minutes, objective, args, where),
+                           lambda: run(minutes, objective, data=args.data, seed=args.seed,
+                                       k_eval=args.k_eval), reuse=args.reuse_rows)
+            print(row, flush=True)
             rows.append(row)
     key = f"nll_iwae_k{args.k_eval}"
     result = {"recipe": dict(zip(("model", "train"), recipe())), "rows": rows, "paper": PAPER,
