@@ -102,3 +102,43 @@ def test_explicit_density_row_names_what_failed_and_what_is_missing():
     assert row["verdict"] == sc.NOT_AT_BUDGET
     assert "not measured at this budget yet: nade, row-lstm, vae (in the 2-epoch table on " \
            "10,000 images the order was row-lstm < pixelcnn < nade < vae)" in row["reason"]
+
+
+def test_beta_vae_row_quotes_the_conv_sweep_over_seeds_and_the_mlp():
+    conv = json.loads((RESULTS / "beta-sweep-conv.json").read_text())
+    row = next(r for r in sc.score(RESULTS) if r["experiment"] == "beta-sweep-conv")
+    v = conv["verdict"]
+    assert row["verdict"] == v["verdict"]
+    assert (f"beta_vae Spearman {conv['spearman_with_beta']['beta_vae']:+.2f} (best beta "
+            f"{v['best_beta']['beta_vae']:g}, {v['gain_over_beta1']['beta_vae']:+.2f}, se "
+            f"{v['gain_se']['beta_vae']:.2f})") in row["ours"]
+    assert row["ours"].startswith(f"conv VAE [32, 32, 64, 64] (4x4, stride 2), "
+                                  f"{len(conv['seeds'])} seeds: ")
+    assert "; MLP VAE [512, 256], 1 seed: " in row["ours"]
+
+
+def _sweep(per_seed, best):
+    betas = sorted({p["beta"] for p in per_seed})
+    rows = [{"beta": b, "active_units": sum(p["active_units"] for p in per_seed
+                                            if p["beta"] == b) / 2} for b in betas]
+    return {"rows": rows, "per_seed": per_seed,
+            "verdict": {"best_beta": best, "gain_over_beta1": {"beta_vae": 0.04}}}
+
+
+def test_beta_reason_names_the_seed_spread_mig_in_every_seed_and_the_cap():
+    p = lambda beta, seed, bv, mig, units: {"beta": beta, "seed": seed, "beta_vae": bv,  # noqa
+                                             "mig": mig, "active_units": units}
+    per = [p(1, 0, 0.60, 0.03, 5), p(8, 0, 0.80, 0.15, 2), p(1, 1, 0.62, 0.05, 5),
+           p(8, 1, 0.50, 0.12, 2)]
+    why = sc._beta_reason(_sweep(per, {"beta_vae": 8, "mig": 8}), 5000)
+    assert ("the seed moves the beta-VAE metric more than beta does: at beta 8 it spans "
+            "0.50-0.80 over the seeds, at beta 1 0.60-0.62") in why
+    assert "MIG rises in every seed (beta 8: 0.12-0.15, beta 1: 0.03-0.05)" in why
+    assert "beta 8 keeps 2 active units" in why and "at most about 0.6" in why
+    assert why.endswith("5,000 steps is 0.3% to 1.7% of the papers' 300k to 1.5M")
+    per[3]["mig"] = 0.01  # one seed where MIG fell: not claimed
+    assert "MIG rises" not in sc._beta_reason(_sweep(per, {"beta_vae": 8, "mig": 8}), 5000)
+    big_gain = _sweep(per, {"beta_vae": 8, "mig": 8})
+    big_gain["verdict"]["gain_over_beta1"]["beta_vae"] = 0.5  # beta moves it more than the seed
+    why = sc._beta_reason(big_gain, 5000)
+    assert why.startswith("at beta 8 it spans 0.50-0.80") and "Locatello" not in why

@@ -10,19 +10,25 @@ active units (Var_x E_q[z_j] > 0.01, Burda et al. 2016), and the three disentang
 the full factor product (rendered on demand). The scores are also measured during training, at the
 epochs of ``--eval-epochs``, to show how they move with the number of gradient steps. A traversal
 figure per beta shows what each active unit does. The trend line gives Spearman's rank correlation
-of each column with beta; the verdict line compares the best beta with beta = 1.
+of each column with beta; the verdict line compares the best beta with beta = 1. With several
+``--seeds`` (each draws its own sprites, initialization and metric samples) the table, the trend and
+the verdict are those of the per-beta means over the seeds, and a gain over beta = 1 must also
+exceed two standard errors of its per-seed values.
 """
 
 from __future__ import annotations
 
+import copy
 import io
 import math
 import multiprocessing
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullLocator
 from scipy.stats import spearmanr
 
 from hourglass.core.io import atomic_write_bytes
@@ -37,6 +43,7 @@ from hourglass.viz import latent_traversal
 from hourglass.experiments import experiment_parser, markdown_table, write_results
 from hourglass.experiments._machine import machine, set_threads
 
+NAME = "beta-sweep"
 COLUMNS = ["beta", "steps", "recon_nats", "kl_nats", "active_units", "beta_vae", "factor_vae",
            "mig", "train_s", "eval_s"]
 SCORES = ("beta_vae", "factor_vae", "mig")
@@ -75,7 +82,12 @@ def parse(argv=None):
     p.add_argument("--metric-test", type=int, default=1000, help="beta-VAE / FactorVAE test points")
     p.add_argument("--mig-n", type=int, default=10000, help="inputs of the MIG estimate")
     p.add_argument("--jobs", type=int, default=1, help="betas trained at once (processes)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=_ints, default=(0,),
+                   help="seeds, comma-separated; each trains every beta (default: 0)")
+    p.add_argument("--name", default=NAME,
+                   help=f"name of the result files, OUT/NAME.json and .md, and of the figures' "
+                        f"folder OUT/NAME/ (default {NAME}); a second name keeps a run with "
+                        "another architecture beside the first")
     p.add_argument("--threads", type=int, default=1, help="torch threads per job (default: 1)")
     return p.parse_args(argv)
 
@@ -125,8 +137,11 @@ def _data(args):
     return ds, ds.test.x.float() / 255
 
 
-def run_one(args, beta: float) -> dict:
-    """Train one VAE at `beta`; its final row (test terms and scores) and its score curve."""
+def run_one(args, beta: float, seed: int) -> dict:
+    """Train one VAE at `beta` from `seed`; its final row (test terms and scores) and its score
+    curve. The traversal figure is drawn for the first seed."""
+    args = copy.copy(args)
+    args.seed = seed
     set_threads(args.threads)
     ds, x_test = _data(args)
     torch.manual_seed(args.seed)
@@ -142,9 +157,9 @@ def run_one(args, beta: float) -> dict:
         if row["epoch"] not in at:
             return
         t = time.perf_counter()
-        point = {"beta": beta, "epoch": row["epoch"], "steps": row["epoch"] * steps_per_epoch,
-                 "train_kl": row["train_kl"], "active_units": active_units(m, x_test),
-                 **scores(m, args)}
+        point = {"beta": beta, "seed": seed, "epoch": row["epoch"],
+                 "steps": row["epoch"] * steps_per_epoch, "train_kl": row["train_kl"],
+                 "active_units": active_units(m, x_test), **scores(m, args)}
         curve.append(point)
         eval_s += time.perf_counter() - t
         print(markdown_table([point], CURVE_COLUMNS), flush=True)
@@ -158,11 +173,12 @@ def run_one(args, beta: float) -> dict:
     model.eval()
     terms = evaluate_loss(model, Batches(x_test, None, device="cpu"))
     final = curve[-1]
-    row = {"beta": beta, "steps": final["steps"], "recon_nats": terms["recon"],
+    row = {"beta": beta, "seed": seed, "steps": final["steps"], "recon_nats": terms["recon"],
            "kl_nats": terms["kl"], "active_units": final["active_units"],
            **{k: final[k] for k in SCORES}}
-    traversal_figure(model, x_test[:500], Path(args.out) / "beta-sweep" /
-                     f"traversal-beta{beta:g}.png", beta=beta, shape=ds.shape)
+    if seed == args.seeds[0]:
+        traversal_figure(model, x_test[:500], Path(args.out) / args.name /
+                         f"traversal-beta{beta:g}.png", beta=beta, shape=ds.shape)
     row.update(train_s=train_s, eval_s=eval_s + time.perf_counter() - t1)
     print(markdown_table([row], COLUMNS), flush=True)
     return {"row": row, "curve": curve, "history": history}
@@ -181,6 +197,9 @@ def curve_figure(curves: list[dict], path: Path, *, title: str) -> Path:
             pts = [p for p in curves if p["beta"] == beta]
             ax.plot([p["steps"] for p in pts], [p[name] for p in pts], "o-", label=f"beta {beta:g}")
         ax.set_xscale("log")
+        steps = sorted({p["steps"] for p in curves})  # the measured steps, as plain numbers
+        ax.set_xticks(steps, [f"{v:,}" for v in steps])
+        ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xlabel("gradient steps")
         ax.set_title(name)
         ax.grid(alpha=0.3)
@@ -197,16 +216,46 @@ def accuracy_margin(n_test: int) -> float:
     return 2 * math.sqrt(0.25 / n_test)
 
 
-def verdict(rows: list[dict], curves: list[dict], trend: dict, margin: float) -> dict:
+def mean_over_seeds(rows: list[dict], by: tuple[str, ...]) -> list[dict]:
+    """One row per value of the `by` columns: the mean of every other numeric column over the
+    seeds, and the standard deviation (ddof 1) of each score as ``<score>_sd``."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r[c] for c in by), []).append(r)
+    out = []
+    for key, rs in groups.items():
+        m = dict(zip(by, key), seeds=len(rs))
+        for c in rs[0]:
+            if c not in by and c != "seed":
+                vals = [r[c] for r in rs]  # a column equal over the seeds (steps) stays as it is
+                m[c] = vals[0] if len(set(vals)) == 1 else float(np.mean(vals))
+        for k in SCORES:
+            m[f"{k}_sd"] = float(np.std([r[k] for r in rs], ddof=1)) if len(rs) > 1 else 0.0
+        out.append(m)
+    return out
+
+
+def verdict(rows: list[dict], curves: list[dict], trend: dict, margin: float,
+            per_seed: list[dict] | None = None) -> dict:
     """Reproduced (every score's rank correlation with beta > 0, and each score's best beta > 1
     beats beta = 1 by more than `margin`, 0.02 for MIG), contradicted (beta = 1 is best on every
-    score and every correlation < 0), or not at this budget. The line gives, per score, the best
-    beta and its gain over beta = 1, and per beta each score's change over the last interval of
-    the curve (still rising there: more steps would move it)."""
+    score and every correlation < 0), or not at this budget. With `per_seed` rows of two or more
+    seeds (`rows` then holding their per-beta means), a gain must also exceed two standard errors
+    of its per-seed values (the same seed's best beta minus its beta = 1). The line gives, per
+    score, the best beta and its gain over beta = 1, and per beta each score's change over the
+    last interval of the curve (still rising there: more steps would move it)."""
     base = next((r for r in rows if r["beta"] == 1.0), min(rows, key=lambda r: r["beta"]))
     best = {k: max(rows, key=lambda r, k=k: r[k]) for k in SCORES}
     gain = {k: best[k][k] - base[k] for k in SCORES}
     need = {"beta_vae": margin, "factor_vae": margin, "mig": 0.02}
+    seeds = sorted({r["seed"] for r in per_seed or []})
+    gain_se = {}
+    if len(seeds) > 1:
+        at = {(r["beta"], r["seed"]): r for r in per_seed}
+        for k in SCORES:
+            g = [at[best[k]["beta"], s][k] - at[base["beta"], s][k] for s in seeds]
+            gain_se[k] = float(np.std(g, ddof=1) / math.sqrt(len(g)))
+            need[k] = max(need[k], 2 * gain_se[k])
     rhos = [trend[k] for k in SCORES]
     late = {}
     for beta in sorted({r["beta"] for r in rows}):
@@ -227,30 +276,46 @@ def verdict(rows: list[dict], curves: list[dict], trend: dict, margin: float) ->
         return ", ".join(f"{k} {d[k]:+.3f}" for k in SCORES)
 
     reason = ("; ".join(f"{k}: Spearman {'n/a' if r is None else f'{r:+.2f}'}, best at beta "
-                        f"{best[k]['beta']:g} ({gain[k]:+.3f} over beta {base['beta']:g})"
-                        for k, r in zip(SCORES, rhos))
+                        f"{best[k]['beta']:g} ({gain[k]:+.3f} over beta {base['beta']:g}"
+                        + (f", se {gain_se[k]:.3f} over {len(seeds)} seeds" if gain_se else "")
+                        + ")" for k, r in zip(SCORES, rhos))
               + f" (noise margin of the accuracies {margin:.3f})")
     for beta, d in late.items():
         reason += f"; beta {beta}, steps {d['from_steps']} -> {d['to_steps']}: {fmt(d)}"
     return {"verdict": word, "best_beta": {k: best[k]["beta"] for k in SCORES},
-            "gain_over_beta1": gain, "late_change": late, "margin": margin,
+            "gain_over_beta1": gain, "gain_se": gain_se, "late_change": late, "margin": margin,
             "line": f"{word}: {reason}"}
+
+
+def seed_verdict(per_seed: list[dict], curves: list[dict], seed: int, margin: float) -> str:
+    """The verdict of one seed's runs alone."""
+    rows = [r for r in per_seed if r["seed"] == seed]
+    trend = {k: rank_correlation([r["beta"] for r in rows], [r[k] for r in rows]) for k in SCORES}
+    return verdict(rows, [p for p in curves if p["seed"] == seed], trend, margin)["verdict"]
+
+
+SEED_COLUMNS = ["beta", "steps", "recon_nats", "kl_nats", "active_units", "beta_vae",
+                "beta_vae_sd", "factor_vae", "factor_vae_sd", "mig", "mig_sd", "train_s"]
 
 
 def main(argv=None) -> dict:
     args = parse(argv)
+    args.seed = args.seeds[0]
     set_threads(args.threads)
     out = Path(args.out)
     t_start = time.perf_counter()
     ds, _ = _data(args)
-    jobs = [(args, beta) for beta in args.betas]
+    jobs = [(args, beta, seed) for seed in args.seeds for beta in args.betas]
     if args.jobs > 1:
         with multiprocessing.get_context("spawn").Pool(min(args.jobs, len(jobs))) as pool:
             runs = pool.map(_run_one_star, jobs, chunksize=1)
     else:
         runs = [run_one(*job) for job in jobs]
-    rows = [r["row"] for r in runs]
-    curves = [p for r in runs for p in r["curve"]]
+    per_seed = [r["row"] for r in runs]
+    per_seed_curves = [p for r in runs for p in r["curve"]]
+    several = len(args.seeds) > 1
+    rows = mean_over_seeds(per_seed, ("beta",)) if several else per_seed
+    curves = mean_over_seeds(per_seed_curves, ("beta", "epoch")) if several else per_seed_curves
     trend = {c: rank_correlation([r["beta"] for r in rows], [r[c] for r in rows])
              for c in ("recon_nats", "kl_nats", *SCORES)}
     steps = rows[0]["steps"]
@@ -258,12 +323,18 @@ def main(argv=None) -> dict:
              else f"MLP VAE {list(args.hidden)}")
     cap = ("" if args.capacity is None else
            f", capacity control C -> {args.capacity:g} nats over {args.capacity_epochs} epochs")
-    decision = verdict(rows, curves, trend, accuracy_margin(args.metric_test))
-    curve_figure(curves, out / "beta-sweep" / "scores-vs-steps.png",
-                 title=f"{model}, latent {args.latent_dim}, sprites {args.size}x{args.size}{cap}")
+    decision = verdict(rows, curves, trend, accuracy_margin(args.metric_test),
+                       per_seed if several else None)
+    seeds_said = (f"mean of {len(args.seeds)} seeds {', '.join(map(str, args.seeds))}"
+                  if several else f"seed {args.seed}")
+    curve_figure(curves, out / args.name / "scores-vs-steps.png",
+                 title=f"{model}, latent {args.latent_dim}, sprites {args.size}x{args.size}{cap}"
+                       + (f" ({seeds_said})" if several else ""))
     result = {
         "experiment": "beta-sweep", "rows": rows, "curves": curves, "spearman_with_beta": trend,
-        "verdict": decision, "histories": {f"{r['row']['beta']:g}": r["history"] for r in runs},
+        "verdict": decision,
+        "histories": {f"{r['row']['beta']:g}" + (f"/seed{r['row']['seed']}" if several else ""):
+                      r["history"] for r in runs},
         "budget": {"data": f"sprites {args.size}x{args.size}, {len(ds.train)} train / "
                            f"{len(ds.test)} test images of the {len(Sprites(args.size)):,} "
                            "combinations (seeded subset)",
@@ -273,20 +344,29 @@ def main(argv=None) -> dict:
                    "metric_samples": f"beta-VAE / FactorVAE: {args.metric_train} train + "
                                      f"{args.metric_test} test points of 64 inputs; FactorVAE "
                                      f"std over 5000 inputs; MIG: {args.mig_n} inputs, 20 bins",
-                   "jobs": args.jobs},
-        "seed": args.seed, "machine": machine(args.threads),
+                   "seeds": list(args.seeds), "jobs": args.jobs},
+        "seeds": list(args.seeds), "machine": machine(args.threads),
         "total_time_s": time.perf_counter() - t_start,
     }
+    if several:
+        result.update(per_seed=per_seed, per_seed_curves=per_seed_curves, per_seed_verdicts={
+            str(s): seed_verdict(per_seed, per_seed_curves, s, accuracy_margin(args.metric_test))
+            for s in args.seeds})
     md = (f"beta sweep on sprites {args.size}x{args.size} ({len(ds.train)} train / {len(ds.test)} "
           f"test), {result['budget']['model']}; {args.epochs} epochs = {steps} steps of "
-          f"{args.batch_size}, Adam {args.lr:g}, seed {args.seed}; metrics: "
+          f"{args.batch_size}, Adam {args.lr:g}, {seeds_said}; metrics: "
           f"{result['budget']['metric_samples']}; total {result['total_time_s'] / 60:.1f} min "
-          f"({args.jobs} jobs)\n\n" + markdown_table(rows, COLUMNS)
+          f"({args.jobs} jobs)\n\n"
+          + markdown_table(rows, SEED_COLUMNS if several else COLUMNS)
           + "\nSpearman correlation with beta: "
           + ", ".join(f"{k} {'n/a' if v is None else f'{v:+.2f}'}" for k, v in trend.items())
-          + "\n\nScores against gradient steps:\n\n" + markdown_table(curves, CURVE_COLUMNS)
-          + f"\nVerdict: {decision['line']}\n")
-    write_results("beta-sweep", result, md, out)
+          + "\n\nScores against gradient steps:\n\n" + markdown_table(curves, CURVE_COLUMNS))
+    if several:
+        md += ("\nEach seed:\n\n" + markdown_table(per_seed, ["seed", *COLUMNS])
+               + "\nVerdict of each seed alone: " + ", ".join(
+                   f"seed {s} {v}" for s, v in result["per_seed_verdicts"].items()) + "\n")
+    md += f"\nVerdict: {decision['line']}\n"
+    write_results(args.name, result, md, out)
     print(md)
     return result
 
