@@ -223,6 +223,27 @@ def test_dcgan_defaults_and_phase_optimizers():
                    build("gan", input_shape=(64,), hidden=(16, 8)).discriminator)
 
 
+def test_discriminator_dropout_sits_after_each_hidden_activation_and_only_in_training():
+    """Goodfellow et al. (2014) trained D with dropout: one Dropout after each LeakyReLU, none by
+    default; in training mode it zeroes units (D's outputs on a batch vary between calls), in
+    eval mode D is deterministic."""
+    gan = build("gan", input_shape=(64,), hidden=(16, 8), d_dropout=0.5)
+    kinds = [type(m).__name__ for m in gan.discriminator]
+    assert kinds == ["Flatten", "Linear", "LeakyReLU", "Dropout", "Linear", "LeakyReLU",
+                     "Dropout", "Linear"]
+    assert [m.p for m in gan.discriminator if isinstance(m, torch.nn.Dropout)] == [0.5, 0.5]
+    assert not any(isinstance(m, torch.nn.Dropout) for m in
+                   build("gan", input_shape=(64,), hidden=(16, 8)).discriminator)
+    x = torch.rand(32, 64)
+    torch.manual_seed(0)
+    gan.train()
+    assert not torch.equal(gan.discriminator(x), gan.discriminator(x))
+    gan.eval()
+    assert torch.equal(gan.discriminator(x), gan.discriminator(x))
+    with pytest.raises(ConfigError, match=r"d_dropout.*\[0, 1\)"):
+        build("gan", input_shape=(64,), d_dropout=1.0)
+
+
 def test_phase_lr_is_a_default_that_the_run_lr_overrides():
     from hourglass.train.optim import phase_optimizer as _phase_optimizer
     dc = build("dcgan", input_shape=(1, 8, 8), latent_dim=4, channels=(4,))

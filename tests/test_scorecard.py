@@ -142,3 +142,57 @@ def test_beta_reason_names_the_seed_spread_mig_in_every_seed_and_the_cap():
     big_gain["verdict"]["gain_over_beta1"]["beta_vae"] = 0.5  # beta moves it more than the seed
     why = sc._beta_reason(big_gain, 5000)
     assert why.startswith("at beta 8 it spans 0.50-0.80") and "Locatello" not in why
+
+
+def _semi(errors):
+    """An adversarial-semi result: {labels: ((AAE mean, std), (M2 mean, std))}."""
+    rows = []
+    for n, ((a, sa), (m, sm)) in errors.items():
+        rows += [{"labels": n, "model": "AAE (semi-supervised)", "epochs": 30,
+                  "test_error": {"mean": a, "std": sa}, "per_seed": [a] * 3},
+                 {"labels": n, "model": "M2", "epochs": 30,
+                  "test_error": {"mean": m, "std": sm}, "per_seed": [m] * 3}]
+    return {"studies": {"semi": {"rows": rows}}}
+
+
+def test_aae_semi_is_reproduced_at_or_below_m2_within_the_spread():
+    # 1000 labels: AAE 4.8 %, M2 4.6 ± 0.4 %: above by 0.2 points, within the spread
+    row = sc.aae_semi(_semi({100: ((0.05, 0.01), (0.08, 0.03)), 1000: ((0.048, 0.002),
+                                                                       (0.046, 0.004))}))
+    assert row["verdict"] == sc.REPRODUCED and row["budget"] == "30 epochs, 3 seeds"
+    assert "1000 labels (within the spread, 0.2 points above)" in row["reason"]
+    assert "100 labels: AAE 5.0 ± 1.0 %, M2 8.0 ± 3.0 %" in row["ours"]
+
+
+def test_aae_semi_names_the_label_counts_where_it_falls_behind():
+    row = sc.aae_semi(_semi({100: ((0.08, 0.03), (0.08, 0.03)), 1000: ((0.073, 0.008),
+                                                                       (0.057, 0.007))}))
+    assert row["verdict"] == sc.NOT_AT_BUDGET
+    assert row["reason"] == ("at or below M2 at 100 labels; behind M2 by more than the spread "
+                             "at 1000 labels")
+
+
+def _quality(recalls, fds):
+    """An adversarial-quality result on digits: recall and FD means per model."""
+    rows = [{"data": "digits", "model": m, "epochs": 120 if m == "gan" else 30,
+             "recall": {"mean": recalls[m], "std": 0.01},
+             "frechet_distance": {"mean": fds[m], "std": 0.5}} for m in recalls]
+    return {"studies": {"quality": {"rows": rows}},
+            "budget": {"epochs": {"digits": 30}, "n_train_max": 5000, "seeds": [0, 1, 2],
+                       "model_epochs": {"gan": {"digits": 120}}, "gan_dropout": 0.3}}
+
+
+def test_gan_row_passes_on_recall_and_fd_and_states_each_models_epochs():
+    row = sc.gan_quality(_quality({"vae": 0.1, "gan": 0.7, "dcgan": 0.9},
+                                  {"vae": 15.9, "gan": 4.5, "dcgan": 4.2}))
+    assert row["verdict"] == sc.REPRODUCED and row["reason"] == ""
+    assert "digits gan: recall 0.70 ± 0.01, FD 4.5 (VAE 15.9), 120 epochs" in row["ours"]
+    assert row["budget"] == ("epochs {'digits': 30}, 5000 images, seeds [0, 1, 2]; gan "
+                             "{'digits': 120}; MLP GAN with dropout 0.3 in D")
+
+
+def test_gan_row_names_each_failure_and_its_cause():
+    row = sc.gan_quality(_quality({"vae": 0.1, "gan": 0.2, "dcgan": 0.9},
+                                  {"vae": 15.9, "gan": 20.0, "dcgan": 4.2}))
+    assert row["verdict"] == sc.NOT_AT_BUDGET
+    assert row["reason"] == "fails: gan on digits (recall under 0.3, FD not below the VAE's)"

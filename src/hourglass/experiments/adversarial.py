@@ -20,6 +20,7 @@ recorded in the JSON.
 
 from __future__ import annotations
 
+import argparse
 import io
 import time
 from pathlib import Path
@@ -108,16 +109,22 @@ def _diversity(x) -> float:
     return float(torch.pdist(x[:1000].flatten(1).float()).mean())
 
 
+QUALITY_MODELS = ("vae", "aae", "gan", "dcgan")
+
+
 def quality_specs(ds, args):
     """(model, data kind, config) of the sample-quality study; DCGAN's channels fit the images."""
     big = ds.shape[-1] >= 16
     return [("vae", "binary", dict(latent_dim=16, hidden=tuple(args.hidden))),
             ("aae", "binary", dict(latent_dim=16, hidden=tuple(args.hidden))),
-            ("gan", "float", dict(latent_dim=64, hidden=tuple(args.hidden[::-1]))),
+            ("gan", "float", dict(latent_dim=64, hidden=tuple(args.hidden[::-1]),
+                                  d_dropout=getattr(args, "gan_dropout", 0.0))),
             ("dcgan", "float", dict(latent_dim=64, channels=(32, 64) if big else (64, 128)))]
 
 
 def quality_study(ds, x_train, args, out: Path, epochs: int) -> list[dict]:
+    """Each model trains `epochs`, or its own epochs on this dataset where ``--model-epochs``
+    gives them (the MLP GAN's epoch costs a fraction of the others', and it needs more steps)."""
     net, info = feature_net(ds, epochs=3 if len(ds.train) >= 10000 else FEATURE_EPOCHS_SMALL)
     xf = ds.to_float(x_train)
     xb = torch.bernoulli(xf, generator=torch.Generator().manual_seed(1))
@@ -127,9 +134,10 @@ def quality_study(ds, x_train, args, out: Path, epochs: int) -> list[dict]:
         if name not in args.models:
             continue
         per_seed = []
+        model_epochs = getattr(args, "model_epochs", {}).get(name, {}).get(ds.name, epochs)
         for seed in args.seeds:
-            model, t = _train(name, ds, xb if kind == "binary" else xf, epochs=epochs, seed=seed,
-                              batch_size=args.batch_size, **config)
+            model, t = _train(name, ds, xb if kind == "binary" else xf, epochs=model_epochs,
+                              seed=seed, batch_size=args.batch_size, **config)
             samples = model.sample(args.n_samples, generator=torch.Generator().manual_seed(seed))
             q = sample_quality(samples, ds, net=net)
             per_seed.append({"seed": seed, "frechet_distance": q["frechet_distance"],
@@ -139,9 +147,9 @@ def quality_study(ds, x_train, args, out: Path, epochs: int) -> list[dict]:
             print(ds.name, name, per_seed[-1], flush=True)
             if seed == args.seeds[0]:
                 grid = image_grid(samples[:64], out / f"{NAME}-samples-{ds.name}-{name}.png",
-                                  shape=ds.shape, title=f"{name}: samples after {epochs} epochs "
+                                  shape=ds.shape, title=f"{name}: samples after {model_epochs} epochs "
                                                         f"(seed {seed})")
-        rows.append({"data": ds.name, "model": name, "epochs": epochs, **{
+        rows.append({"data": ds.name, "model": name, "epochs": model_epochs, **{
             k: _spread([r[k] for r in per_seed]) for k in
             ("frechet_distance", "precision", "recall", "diversity", "train_time_s")},
             "n_parameters": sum(p.numel() for p in model.parameters()),
@@ -155,7 +163,7 @@ def quality_study(ds, x_train, args, out: Path, epochs: int) -> list[dict]:
 
 
 def quality_table(rows) -> str:
-    shown = [{"data": r["data"], "model": r["model"], **{
+    shown = [{"data": r["data"], "model": r["model"], "epochs": r.get("epochs"), **{
         k: (_pm(r[k]) if isinstance(r.get(k), dict) else r.get(k)) for k in
         ("frechet_distance", "precision", "recall", "diversity", "train_time_s")}}
         for r in rows]
@@ -215,6 +223,21 @@ def _ints(text):
     return [int(v) for v in text.split(",")]
 
 
+def _model_epochs(text) -> dict:
+    """"gan=120,100;aae=20" -> {"gan": [120, 100], "aae": [20]} (per dataset, resolved in main)."""
+    out = {}
+    for part in filter(None, text.split(";")):
+        name, sep, values = part.partition("=")
+        if not sep:
+            raise argparse.ArgumentTypeError(f"{part!r}: write MODEL=EPOCHS, e.g. gan=120,100")
+        try:
+            out[name.strip()] = _ints(values)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{part!r}: the epochs must be whole numbers, "
+                                             "e.g. gan=120,100") from None
+    return out
+
+
 def main(argv=None) -> dict:
     p = experiment_parser(__name__, __doc__)
     p.add_argument("--study", choices=["prior", "quality", "semi", "all"], default="all")
@@ -223,6 +246,13 @@ def main(argv=None) -> dict:
     p.add_argument("--n", type=int, default=20000, help="training subset size (default 20000)")
     p.add_argument("--epochs", type=_ints, default=[10],
                    help="epochs, one per dataset of --data or one for all (default 10)")
+    p.add_argument("--model-epochs", type=_model_epochs, default={},
+                   help="quality: a model's own epochs, one per dataset of --data or one for all, "
+                        "models apart by ';', e.g. 'gan=120,100;aae=20' (default: every model "
+                        "trains --epochs)")
+    p.add_argument("--gan-dropout", type=float, default=0.0,
+                   help="quality: dropout in the MLP GAN's discriminator, as Goodfellow et al. "
+                        "(2014) trained it (default 0: none)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--hidden", type=lambda s: tuple(int(v) for v in s.split(",")), default=(512, 256))
     p.add_argument("--labels", type=_ints, default=[100, 1000])
@@ -238,19 +268,32 @@ def main(argv=None) -> dict:
         raise SystemExit(f"--epochs: give one value or one per dataset ({len(args.data)}).")
     epochs_of = dict(zip(args.data, args.epochs * len(args.data) if len(args.epochs) == 1
                          else args.epochs))
+    for model_name, values in args.model_epochs.items():
+        if model_name not in QUALITY_MODELS:
+            raise SystemExit(f"--model-epochs: unknown model {model_name!r}; the study trains "
+                             f"{', '.join(QUALITY_MODELS)}.")
+        if len(values) not in (1, len(args.data)):
+            raise SystemExit(f"--model-epochs {model_name}: give one value or one per dataset "
+                             f"({len(args.data)}).")
+        args.model_epochs[model_name] = dict(zip(args.data, values * len(args.data)
+                                                 if len(values) == 1 else values))
     set_threads(args.threads)
     args.seed = args.seeds[0]
     out = Path(args.out)
     result = {"budget": {"n_train_max": args.n, "epochs": epochs_of, "hidden": args.hidden,
                          "batch_size": args.batch_size, "seeds": args.seeds, "data": args.data,
-                         "labelled_share": args.labelled_share, "n_samples": args.n_samples},
+                         "labelled_share": args.labelled_share, "n_samples": args.n_samples,
+                         "model_epochs": args.model_epochs, "gan_dropout": args.gan_dropout},
               "machine": machine(args.threads), "studies": {}}
     budget = ", ".join(f"{d}: {e} epochs" for d, e in epochs_of.items())
     md = [f"# {NAME}\n\nBudget: at most {args.n} training images ({budget}), batch "
           f"{args.batch_size}, MLP {args.hidden}, seeds {args.seeds} (mean ± standard deviation "
           f"over the seeds). Command: `hourglass experiment adversarial --study {args.study} "
           f"--data {','.join(args.data)} --epochs {','.join(map(str, args.epochs))} --n {args.n} "
-          f"--batch-size {args.batch_size}`.\n"]
+          f"--batch-size {args.batch_size}"
+          + "".join(f" --model-epochs {m}={','.join(str(v[d]) for d in args.data)}"
+                    for m, v in args.model_epochs.items())
+          + (f" --gan-dropout {args.gan_dropout:g}" if args.gan_dropout else "") + "`.\n"]
     t_all = time.perf_counter()
     name = NAME if args.study == "all" else f"{NAME}-{args.study}"
     for study in (["prior", "quality", "semi"] if args.study == "all" else [args.study]):

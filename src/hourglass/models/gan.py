@@ -55,6 +55,9 @@ class GANConfig(ModelConfig):
                                     "discriminator's target for real images is 1 - s; 0: off")
     d_batch_norm: bool = option(False, Boolean(), "batch norm in the discriminator's hidden "
                                 "layers but its first (DCGAN); real and generated batches apart")
+    d_dropout: float = option(0.0, Interval(float, 0, 1, closed="left"),
+                              "dropout after each hidden layer of the discriminator, as Goodfellow "
+                              "et al. (2014) trained theirs; 0: off")
 
     def validate(self, owner=None):
         super().validate(owner)
@@ -65,7 +68,7 @@ class GANConfig(ModelConfig):
 def discriminator(c: GANConfig) -> nn.Sequential:
     """$D$: strided convolutions (kernel 4, stride 2; ``arch="conv"``) or linear layers, each
     followed by LeakyReLU(0.2), with batch norm before the activation on every layer but the first
-    (``d_batch_norm``), then one logit."""
+    (``d_batch_norm``) and dropout after it (``d_dropout``), then one logit."""
     conv = c.arch == "conv"
     widths = list(c.channels if conv else c.hidden[::-1])
     layers: list[nn.Module] = [] if conv else [nn.Flatten()]
@@ -76,6 +79,8 @@ def discriminator(c: GANConfig) -> nn.Sequential:
         if c.d_batch_norm and i > 0:
             layers.append(nn.BatchNorm2d(n_out) if conv else nn.BatchNorm1d(n_out))
         layers.append(nn.LeakyReLU(0.2))
+        if c.d_dropout > 0:
+            layers.append(nn.Dropout(c.d_dropout))
         n_in = n_out
     if conv:
         _, h, w = c.input_shape
