@@ -16,17 +16,19 @@ def tiny_quality(tmp_path_factory):
     out = tmp_path_factory.mktemp("adversarial")
     adversarial.main(["--study", "quality", "--data", "digits", "--epochs", "1", "--n", "256",
                       "--n-samples", "200", "--seeds", "0", "--hidden", "32,16", "--models",
-                      "vae,gan", "--model-epochs", "gan=3", "--threads", "1", "--out", str(out)])
+                      "vae,aae,gan", "--model-epochs", "gan=3;aae=2", "--threads", "1",
+                      "--out", str(out)])
     return out
 
 
 def test_a_models_own_epochs_reach_its_row_and_the_command(tiny_quality):
     saved = json.loads((tiny_quality / "adversarial-quality.json").read_text())
     rows = {r["model"]: r for r in saved["studies"]["quality"]["rows"]}
-    assert rows["vae"]["epochs"] == 1 and rows["gan"]["epochs"] == 3
-    assert saved["budget"]["model_epochs"] == {"gan": {"digits": 3}}
+    assert rows["vae"]["epochs"] == 1 and rows["aae"]["epochs"] == 2 and rows["gan"]["epochs"] == 3
+    assert saved["budget"]["model_epochs"] == {"gan": {"digits": 3}, "aae": {"digits": 2}}
     md = (tiny_quality / "adversarial-quality.md").read_text()
-    assert "--model-epochs gan=3`" in md and "| digits | gan | 3 |" in md
+    # the command in the Markdown reruns the study: one flag, the models apart by ';'
+    assert "--model-epochs gan=3;aae=2`" in md and "| digits | gan | 3 |" in md
 
 
 def test_three_epochs_train_further_than_one(tiny_quality, tmp_path):

@@ -147,8 +147,8 @@ def quality_study(ds, x_train, args, out: Path, epochs: int) -> list[dict]:
             print(ds.name, name, per_seed[-1], flush=True)
             if seed == args.seeds[0]:
                 grid = image_grid(samples[:64], out / f"{NAME}-samples-{ds.name}-{name}.png",
-                                  shape=ds.shape, title=f"{name}: samples after {model_epochs} epochs "
-                                                        f"(seed {seed})")
+                                  shape=ds.shape, title=f"{name}: samples after {model_epochs} "
+                                                        f"epochs (seed {seed})")
         rows.append({"data": ds.name, "model": name, "epochs": model_epochs, **{
             k: _spread([r[k] for r in per_seed]) for k in
             ("frechet_distance", "precision", "recall", "diversity", "train_time_s")},
@@ -291,8 +291,9 @@ def main(argv=None) -> dict:
           f"over the seeds). Command: `hourglass experiment adversarial --study {args.study} "
           f"--data {','.join(args.data)} --epochs {','.join(map(str, args.epochs))} --n {args.n} "
           f"--batch-size {args.batch_size}"
-          + "".join(f" --model-epochs {m}={','.join(str(v[d]) for d in args.data)}"
-                    for m, v in args.model_epochs.items())
+          + (" --model-epochs " + ";".join(f"{m}={','.join(str(v[d]) for d in args.data)}"
+                                           for m, v in args.model_epochs.items())
+             if args.model_epochs else "")
           + (f" --gan-dropout {args.gan_dropout:g}" if args.gan_dropout else "") + "`.\n"]
     t_all = time.perf_counter()
     name = NAME if args.study == "all" else f"{NAME}-{args.study}"
