@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from hourglass.experiments import experiment_parser, write_results
 
 NAME = "scorecard"
@@ -175,16 +177,25 @@ def infogan(r: dict) -> dict:
 
 
 def cyclegan(r: dict) -> dict:
-    parts, beats = [], []
+    parts, short = [], []
     for s in r["summary"]:
-        parts.append(f"{s['data']}: error {s['ab_error']:.3f} vs identity {s['ab_identity']:.3f}"
-                     f", cycle {s['cycle_a']:.3f}")
-        beats.append(s["ab_error"] < min(s["ab_identity"], s["ab_mean_image"]))
-    return {"ours": "; ".join(parts), "budget": str(r["budget"].get("epochs", "")) + " epochs",
-            "verdict": REPRODUCED if all(beats) else NOT_AT_BUDGET,
-            "reason": "" if all(beats) else
-            "on the datasets where the translation does not beat the identity map, its output "
-            "is still blurry after the few epochs run"}
+        per_seed = [x["ab_error"] for x in r["rows"] if x["data"].startswith(s["data"])]
+        bar = min(s["ab_identity"], s["ab_mean_image"])
+        spread = (f" (seeds {min(per_seed):.3f}-{max(per_seed):.3f})" if len(per_seed) > 1
+                  else "")
+        parts.append(f"{s['data']}: error {s['ab_error']:.3f}{spread} vs identity "
+                     f"{s['ab_identity']:.3f}, mean image {s['ab_mean_image']:.3f}; cycle "
+                     f"{s['cycle_a']:.3f}")
+        if s["ab_error"] >= bar:
+            worse = sum(e >= bar for e in per_seed)
+            short.append(f"on {s['data']} the mean error {s['ab_error']:.3f} is not below the "
+                         f"better baseline ({bar:.3f}); {worse} of {len(per_seed)} seeds are not")
+    b = r["budget"]
+    epochs = ", ".join(f"{e} ({d})" for e, d in zip(b["epochs"], b["data"]))
+    return {"ours": "; ".join(parts),
+            "budget": f"epochs {epochs}, {len(b['seeds'])} seed(s), "
+                      f"{r['rows'][0]['n_train_a']} training images per domain",
+            "verdict": NOT_AT_BUDGET if short else REPRODUCED, "reason": "; ".join(short)}
 
 
 def rnade(r: dict) -> dict:
@@ -300,16 +311,35 @@ def sdae(r: dict) -> dict:
             "plain pretraining by a resolved margin (0.19 points, 3 seeds)"}
 
 
-def outliers(r: dict, full: dict | None = None) -> dict:
-    runs = [("1,000 per class", r)] + ([("all 6,000 per class", full)] if full else [])
-    ours = "; ".join(f"{name}: best {x['verdict']['best']} {100 * x['verdict']['best_mean']:.1f}"
-                     for name, x in runs)
-    reached_all = all(x["verdict"]["reached"] for _, x in runs)
-    return {"ours": ours, "budget": "AE/VAE 256-128, code 16, 10 epochs, one seed",
-            "verdict": REPRODUCED if reached_all else NOT_AT_BUDGET,
-            "reason": "" if reached_all else
-            "92.9 on the 1,000-per-class run but 92.7 on all 6,000: within the seed noise of one "
-            "run each, so the bar is met only at the edge"}
+def outliers(r: dict, full: list[dict] | None = None) -> dict:
+    """`r`: the run on 1,000 images per class; `full`: the runs on all 6,000, one per seed. The
+    verdict is on the best detector's mean AUROC over the seeds of the full runs (the protocol of
+    Golan & El-Yaniv 2018 trains on the whole class)."""
+    full = [f for f in (full or []) if f]
+    bar = min(r["verdict"]["published"].values())
+    parts = [f"1,000 per class: best {r['verdict']['best']} {100 * r['verdict']['best_mean']:.1f}"]
+    if not full:
+        reached = bool(r["verdict"]["reached"])
+        return {"ours": parts[0], "budget": "AE/VAE 256-128, code 16, 10 epochs, one seed",
+                "verdict": REPRODUCED if reached else NOT_AT_BUDGET,
+                "reason": "" if reached else f"below the bar of {100 * bar:.1f}"}
+    common = set.intersection(*(set(f["one_class"]) for f in full))
+    means = {m: np.array([f["one_class"][m]["mean"] for f in full]) for m in common}
+    best = max(means, key=lambda m: means[m].mean())
+    v, seeds = 100 * means[best], [f["seed"] for f in full]
+    sd = float(v.std(ddof=1)) if len(v) > 1 else float("nan")
+    parts.append(f"all 6,000 per class, seeds {', '.join(map(str, seeds))}: best {best} "
+                 f"{v.mean():.2f} (sd {sd:.2f}; per seed {', '.join(f'{x:.2f}' for x in v)})")
+    reached = v.mean() >= 100 * bar
+    if reached:
+        reason = "" if v.min() >= 100 * bar else (
+            f"reached on the mean over seeds, not in every seed (lowest {v.min():.2f})")
+    else:
+        reason = (f"{100 * bar - v.mean():.2f} points short of {100 * bar:.1f} on the mean over "
+                  f"{len(v)} seeds (sd {sd:.2f})")
+    return {"ours": "; ".join(parts),
+            "budget": f"AE 256-128, code 16, 10 epochs; {len(full)} seed(s) on all images",
+            "verdict": REPRODUCED if reached else NOT_AT_BUDGET, "reason": reason}
 
 
 def complexity(r: dict) -> dict:
@@ -584,9 +614,14 @@ def score(results: Path) -> list[dict]:
         measured = None
         if r is not None:
             try:
-                second = {outliers: "outliers-all", likelihood_ratio: "outliers-ratio",
-                          likelihood_order: "likelihood-table", beta_vae: "beta-sweep"}.get(read)
-                measured = read(r, _load(results, second)) if second else read(r)
+                second = {likelihood_ratio: "outliers-ratio", likelihood_order: "likelihood-table",
+                          beta_vae: "beta-sweep"}.get(read)
+                if read is outliers:  # the full-data runs, one file per seed
+                    seeds = sorted(results.glob("outliers-all-seed*.json"))
+                    measured = read(r, [_load(results, "outliers-all")]
+                                    + [_load(results, p.stem) for p in seeds])
+                else:
+                    measured = read(r, _load(results, second)) if second else read(r)
             except (KeyError, IndexError, TypeError, ValueError, StopIteration) as e:
                 measured = {"verdict": NOT_RUN, "reason": f"{name}.json lacks {e}"}
         if measured is None:
