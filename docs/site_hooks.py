@@ -10,7 +10,7 @@ A page includes text with a line
 
 optionally followed by ``level=N`` (the included text's highest heading becomes level N, default
 2). Links into the repository (``docs/x.md``, ``experiments/results/...png``) are made relative to
-the site, and the placeholders of the README (``BENCH_TABLE``, ...) are filled as
+the site (an included result file's own figures, ``![...](x.png)``, are found in its folder), and the placeholders of the README (``BENCH_TABLE``, ...) are filled as
 ``tools/assemble_readme.py`` fills them.
 """
 
@@ -64,6 +64,10 @@ def _include(match: re.Match, page_src: str) -> str:
     source = DOCS / match["file"]
     text = _section(source.read_text(), match["part"], f"{page_src}: include {match['file']}")
     text = INCLUDE.sub(lambda m: _include(m, page_src), text)  # nested includes
+    if DOCS not in source.resolve().parents:  # a result file: its links are to its own folder
+        folder = source.resolve().parent.relative_to(ROOT).as_posix()
+        text = re.sub(r"(?P<text>!\[[^\]]*\])\((?P<target>[^)\s/:#]+)\)",
+                      lambda m: f"{m['text']}({folder}/{m['target']})", text)
     return _relink(_assemble.demote(text.strip(), int(match["level"] or 2)), page_src)
 
 

@@ -171,3 +171,18 @@ def test_translation_beats_the_identity_map_on_digits_after_short_training():
     identity_f = float((b - truth[s.y == DOMAIN_B]).abs().mean())
     assert err_g < 0.8 * identity_g and err_f < 0.8 * identity_f
     assert cycle < identity_g
+
+
+def test_experiment_writes_under_its_name_with_the_papers_identity_weight(tmp_path):
+    """The experiment's files carry --name; its default identity weight is lambda_cycle / 2
+    (Zhu et al. 2017), and the summary is the mean of its rows."""
+    from hourglass.experiments.cyclegan import main
+    r = main(["--data", "digits", "--n", "64", "--n-test", "32", "--epochs", "1", "--seeds", "0,1",
+              "--filters", "4", "--hidden", "4,8", "--n-residual", "1", "--name", "cg-small",
+              "--out", str(tmp_path)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cg-small.json", "cg-small.md",
+                                                         "cg-small.png"]
+    assert r["budget"]["lambda_identity"] == 0.5 * r["budget"]["lambda_cycle"] == 5.0
+    assert r["summary"][0]["ab_error"] == pytest.approx(
+        sum(x["ab_error"] for x in r["rows"]) / 2)
+    assert r["summary"][0]["ab_identity"] == r["rows"][0]["ab_identity"]  # a fixed baseline
