@@ -66,8 +66,7 @@ def _include(match: re.Match, page_src: str) -> str:
     text = INCLUDE.sub(lambda m: _include(m, page_src), text)  # nested includes
     if DOCS not in source.resolve().parents:  # a result file: its links are to its own folder
         folder = source.resolve().parent.relative_to(ROOT).as_posix()
-        text = re.sub(r"(?P<text>!\[[^\]]*\])\((?P<target>[^)\s/:#]+)\)",
-                      lambda m: f"{m['text']}({folder}/{m['target']})", text)
+        text = _assemble.own_figures(text, folder)
     return _relink(_assemble.demote(text.strip(), int(match["level"] or 2)), page_src)
 
 

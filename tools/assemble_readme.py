@@ -23,12 +23,20 @@ RESULT_INCLUDE = re.compile(r"^<!-- include \.\./experiments/results/(?P<name>[\
                             r"(?: level=(?P<level>\d))? -->$", re.M)
 
 
+def own_figures(text: str, folder: str) -> str:
+    """A result file's links to its own figures (``![...](x.png)``) made paths from the
+    repository root, `folder` being the file's folder from there."""
+    return re.sub(r"(?P<text>!\[[^\]]*\])\((?P<target>[^)\s/:#]+)\)",
+                  lambda m: f"{m['text']}({folder}/{m['target']})", text)
+
+
 def fill(text: str) -> str:
     """`text` with its placeholders replaced by the result tables the scripts wrote, and each
     ``<!-- include ../experiments/results/NAME.md level=N -->`` line by that file."""
     text = RESULT_INCLUDE.sub(
-        lambda m: demote(_table(ROOT / "experiments" / "results" / m["name"]),
-                         int(m["level"] or 4)).strip() + "\n", text)
+        lambda m: own_figures(demote(_table(ROOT / "experiments" / "results" / m["name"]),
+                                     int(m["level"] or 4)).strip(), "experiments/results")
+        + "\n", text)
     results = ROOT / "benchmarks" / "results"
     text = text.replace("BENCH_TABLE", _table(results / "throughput.md"))
     text = text.replace("PEER_TABLE", _table(results / "peer.md"))
