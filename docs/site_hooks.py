@@ -10,7 +10,8 @@ A page includes text with a line
 
 optionally followed by ``level=N`` (the included text's highest heading becomes level N, default
 2). Links into the repository (``docs/x.md``, ``experiments/results/...png``) are made relative to
-the site (an included result file's own figures, ``![...](x.png)``, are found in its folder), and the placeholders of the README (``BENCH_TABLE``, ...) are filled as
+the site (an included result file's own figures, ``![...](x.png)``, are found in its folder),
+and the placeholders of the README (``BENCH_TABLE``, ...) are filled as
 ``tools/assemble_readme.py`` fills them.
 """
 

@@ -159,11 +159,10 @@ def main(argv=None) -> dict:
     columns = ["data", "seed", "epochs", "n_train_a", "ab_error", "ab_identity", "ab_mean_image",
                "ba_error", "ba_identity", "ba_mean_image", "cycle_a", "cycle_b", "train_time_s"]
     md = [(f"# {args.name}\n\nUnpaired translation A -> B (strokes thickened by one pixel) and "
-           f"back, "
-           f"mean absolute pixel error on held-out images (at most {args.n_test} per domain): "
-           f"`ab_error` = |G(a) - T(a)|, `ba_error` = |F(b) - a'| for b = T(a'); baselines: the "
-           f"identity map (`*_identity`) and the target domain's mean training image "
-           f"(`*_mean_image`); `cycle_a` = |F(G(a)) - a|, `cycle_b` = |G(F(b)) - b|. Budget: at "
+           f"back, mean absolute pixel error on held-out images (at most {args.n_test} per "
+           f"domain): `ab_error` = |G(a) - T(a)|, `ba_error` = |F(b) - a'| for b = T(a'); "
+           f"baselines: the identity map (`*_identity`) and the target domain's mean training "
+           f"image (`*_mean_image`); `cycle_a` = |F(G(a)) - a|, `cycle_b` = |G(F(b)) - b|. Budget: at "
            f"most {args.n} base training images (halved into A and B), "
            f"{', '.join(map(str, args.epochs))} epochs, generator width {args.filters} with "
            f"{args.n_downsample} downsampling(s) and {args.n_residual} residual blocks, PatchGAN "
