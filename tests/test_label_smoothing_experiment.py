@@ -85,3 +85,15 @@ def test_the_verdict_sets_the_crossings_against_chance():
     better = {**same, "recall": {"change": 0.3, "standard_error": 0.01, "verdict": "better"}}
     text = ls.verdict([{"model": "dcgan", "label_smoothing": 0.2, **better}], 3)
     assert "better recall +0.3 (± 0.01)" in text and "1 of 4 comparisons came out better" in text
+
+
+def test_overall_needs_crossings_beyond_chance_and_none_worse():
+    def comp(**verdicts):
+        return {"model": "gan", "label_smoothing": 0.1, **{
+            m: {"change": 0.0, "standard_error": 0.1, "verdict": verdicts.get(m, "within noise")}
+            for m in ls.METRICS}}
+    assert ls.overall([comp()], 3) == "no effect"
+    # one crossing among 4 with 3 seeds: chance alone gives 0.46, so 1 is not more than twice it
+    assert ls.overall([comp(recall="better")], 3) == "mixed"
+    assert ls.overall([comp(recall="better", precision="better")], 3) == "helped"
+    assert ls.overall([comp(recall="better", precision="better", diversity="worse")], 3) == "mixed"

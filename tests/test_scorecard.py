@@ -217,3 +217,33 @@ def test_outlier_verdict_is_on_the_mean_over_the_seeds_of_the_full_runs():
     short = sc.outliers(small, [_detect_run(s, {"ens": v}) for s, v in ((0, 0.927), (1, 0.925))])
     assert short["verdict"] == sc.NOT_AT_BUDGET
     assert short["reason"].startswith("0.20 points short of 92.8 on the mean over 2 seeds")
+
+
+def _smoothing(verdicts, seeds=10):
+    """A label-smoothing result: one comparison per (model, s, metric) verdict given."""
+    comps = []
+    for (model, s), by_metric in verdicts.items():
+        comps.append({"model": model, "label_smoothing": s, **{
+            m: {"change": ch, "standard_error": 0.5, "verdict": v}
+            for m, (ch, v) in by_metric.items()}})
+    rows = [{"model": "dcgan", "label_smoothing": s, "recall": {"mean": 0.9},
+             "frechet_distance": {"mean": 3.0}} for s in (0.0, 0.1)]
+    return {"rows": rows, "comparisons": comps,
+            "budget": {"n_train": 1294, "epochs": 30, "seeds": list(range(seeds))}}
+
+
+def test_label_smoothing_row_is_reproduced_only_beyond_chance():
+    quiet = {"recall": (0.0, "within noise"), "precision": (0.0, "within noise"),
+             "diversity": (0.0, "within noise")}
+    # one better crossing among 8 comparisons is about what chance alone gives: not reproduced
+    one = _smoothing({("dcgan", 0.1): {**quiet, "frechet_distance": (-1.5, "better")},
+                      ("gan", 0.1): {**quiet, "frechet_distance": (0.1, "within noise")}})
+    row = sc.label_smoothing(one)
+    assert row["verdict"] == sc.NOT_AT_BUDGET and row["budget"] == "1294 images, 30 epochs, 10 seeds"
+    assert row["reason"].startswith("1 of 8 comparisons with s = 0 came out better and 0 worse")
+    assert "the largest improvement is dcgan s=0.1 frechet_distance -1.50" in row["reason"]
+    # better on three metrics of both models, nothing worse: well past chance
+    many = {"recall": (0.1, "better"), "precision": (0.1, "better"),
+            "frechet_distance": (-1.5, "better"), "diversity": (0.0, "within noise")}
+    row = sc.label_smoothing(_smoothing({("dcgan", 0.1): many, ("gan", 0.1): many}))
+    assert row["verdict"] == sc.REPRODUCED and row["reason"] == ""

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.stats import binom
 from scipy.stats import t as student_t
 
 from hourglass.data import load
@@ -120,6 +121,24 @@ def chance_crossings(comps: list[dict], n_seeds: int) -> float:
     return 2 * float(student_t.sf(2.0, 2 * (n_seeds - 1))) * len(comps) * len(METRICS)
 
 
+def overall(comps: list[dict], n_seeds: int, level: float = 0.05) -> str:
+    """"helped" where none of the comparisons came out worse beyond twice its standard error and
+    more came out better than chance alone would give at `level`: the binomial tail of that
+    many one-sided crossings, each with the one-sided t probability (an approximation: the
+    comparisons share their s = 0 runs and the metrics are correlated); "no effect" where none
+    came out better; "mixed" otherwise."""
+    n = len(comps) * len(METRICS)
+    n_better = sum(c[m]["verdict"] == "better" for c in comps for m in METRICS)
+    n_worse = sum(c[m]["verdict"] == "worse" for c in comps for m in METRICS)
+    if n_better == 0:
+        return "no effect"
+    if n_worse == 0 and n_seeds >= 2:
+        one_sided = float(student_t.sf(2.0, 2 * (n_seeds - 1)))
+        if float(binom.sf(n_better - 1, n, one_sided)) < level:
+            return "helped"
+    return "mixed"
+
+
 def verdict(comps: list[dict], n_seeds: int) -> str:
     """One sentence per smoothed setting, saying what moved beyond the seed spread, then one on
     the whole: whether smoothing helped, set against what chance alone would give."""
@@ -150,11 +169,12 @@ def verdict(comps: list[dict], n_seeds: int) -> str:
             if math.isfinite(chance) else "")
     counts = (f"{n_better} of {n} comparisons came out better and {n_worse} worse beyond twice "
               f"the standard error{odds}")
-    if n_better == 0:
+    found = overall(comps, n_seeds)
+    if found == "no effect":
         which = "either model" if len({c["model"] for c in comps}) > 1 else "the model"
         whole = (f"Overall, one-sided label smoothing did not help {which} beyond the seed "
                  f"spread at this budget ({counts}).")
-    elif n_worse == 0 and math.isfinite(chance) and n_better > 2 * chance:
+    elif found == "helped":
         whole = f"Overall, one-sided label smoothing helped beyond the seed spread ({counts})."
     else:
         whole = ("Overall, no consistent effect of one-sided label smoothing beyond the seed "
