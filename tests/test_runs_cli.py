@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 
+from hourglass.cli import catalog
 from hourglass.cli import main as cli_main
 from hourglass.runs import listing, store
 from hourglass.train import TrainConfig, train
@@ -67,6 +68,31 @@ def test_command_help_is_cached_and_then_starts_without_torch(tmp_path):
     assert len(list((tmp_path / "cli").glob("*.txt"))) == 1
 
 
+def test_list_prints_the_shipped_catalog_without_torch(tmp_path):
+    proc = _python("-X", "importtime", "-m", "hourglass", "list",
+                   env={"HOURGLASS_CACHE": str(tmp_path)})
+    assert proc.returncode == 0
+    assert proc.stdout == catalog.text(catalog.live())
+    imported = _imported(proc.stderr)
+    assert not {"torch", "sklearn", "scipy"} & imported
+    assert not (tmp_path / "cli").exists()
+
+
+def test_the_shipped_catalog_is_the_registries():
+    """src/hourglass/cli/catalog.json is written by `python tools/write_catalog.py`."""
+    assert catalog.CATALOG.read_text(encoding="utf-8") == catalog.dumps(catalog.live()), \
+        "catalog.json is out of date: run `python tools/write_catalog.py`"
+
+
+def test_a_catalog_of_another_version_is_not_used(tmp_path, monkeypatch):
+    stale = tmp_path / "catalog.json"
+    stale.write_text(json.dumps({**catalog.live(), "version": "0.0.1", "models": []}))
+    monkeypatch.setattr(catalog, "CATALOG", stale)
+    assert catalog.load() == catalog.live()
+    monkeypatch.setattr(catalog, "CATALOG", tmp_path / "missing.json")
+    assert catalog.load()["models"] == catalog.live()["models"] != []
+
+
 def test_in_process_calls_cache_nothing(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HOURGLASS_CACHE", str(tmp_path))
     rc, out, err = cli(["runs", "--help"], capsys)
@@ -75,8 +101,8 @@ def test_in_process_calls_cache_nothing(tmp_path, monkeypatch, capsys):
 
 
 def test_cacheable_outputs():
-    ok = [["list"], ["train", "--help"], ["train", "vae", "--help"], ["sample", "-h"]]
-    no = [["experiment", "compare", "--help"], ["train", "--config", "x", "--help"],
+    ok = [["train", "--help"], ["train", "vae", "--help"], ["sample", "-h"]]
+    no = [["list"], ["experiment", "compare", "--help"], ["train", "--config", "x", "--help"],
           ["train", "vae", "--out", "x"], ["list", "--help", "x"], ["nosuch", "--help"], []]
     assert all(cli_main.cacheable(a) for a in ok)
     assert not any(cli_main.cacheable(a) for a in no)

@@ -2,9 +2,10 @@
 
 The command table (:data:`COMMANDS`) names each subcommand's module, one-line help and
 description; a command's module, and with it PyTorch, is imported only when that command runs
-(or its ``--help`` is asked for), so ``hourglass --help`` starts in a fraction of a second. The
-help of a command and the output of ``hourglass list`` depend only on the installed code: they
-are kept in a small cache (``$HOURGLASS_CACHE/cli``, else ``~/.cache/hourglass/cli``) keyed by the
+(or its ``--help`` is asked for), so ``hourglass --help`` starts in a fraction of a second, and
+so does ``hourglass list``, which prints the catalog shipped with the package
+(:mod:`hourglass.cli.catalog`). The help of a command depends only on the installed code: it is
+kept in a small cache (``$HOURGLASS_CACHE/cli``, else ``~/.cache/hourglass/cli``) keyed by the
 code's files, so that asking again does not import PyTorch either.
 
 Model and training flags are generated from the option declarations of the model's config and of
@@ -147,7 +148,7 @@ def run(argv: list[str]) -> int:
     return command_module(args.command).run(args) or 0
 
 
-# --- the cache of help texts and `hourglass list`
+# --- the cache of help texts
 
 def _code_stamp() -> str:
     """A digest of the installed code: every .py (and recipe .toml) file of the package, its size
@@ -164,10 +165,9 @@ def _code_stamp() -> str:
 
 
 def cacheable(argv: list[str]) -> bool:
-    """Whether the output of `argv` depends only on the code: ``list``, ``COMMAND --help`` and
-    ``train MODEL --help`` (not ``experiment``, whose help is the experiment's own)."""
-    if argv == ["list"]:
-        return True
+    """Whether the output of `argv` depends only on the code and is slow to make: ``COMMAND
+    --help`` and ``train MODEL --help`` (not ``experiment``, whose help is the experiment's own;
+    not ``list``, fast without a cache)."""
     if len(argv) not in (2, 3) or argv[-1] not in ("-h", "--help"):
         return False
     if argv[0] not in COMMANDS or argv[0] == "experiment":
