@@ -278,6 +278,22 @@ def test_compiled_and_eager_losses_agree_on_a_fixed_batch(capsys):
         assert compiled[0][term] == pytest.approx(eager[0][term], rel=1e-4)
 
 
+def test_compile_takes_a_second_batch_size(monkeypatch, capsys):
+    """The second batch size torch.compile sees makes it trace the step with a symbolic batch
+    size, which the random factories' generator overloads refuse: the noise of the
+    reparameterization must be drawn without ``generator=None``."""
+    real = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda fn: real(fn, backend="eager"))  # no C++ build
+    torch._dynamo.reset()
+    x = torch.rand(256, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    for batch_size in (64, 32):
+        history = train(_tiny_vae(), x, config=TrainConfig(epochs=1, batch_size=batch_size,
+                                                           progress=False, compile=True))
+        assert "not available" not in capsys.readouterr().err, batch_size
+        assert math.isfinite(history[0]["train_loss"])
+    torch._dynamo.reset()
+
+
 def test_compile_falls_back_to_eager_with_one_line(monkeypatch, capsys):
     def broken(fn):
         def call(*args):

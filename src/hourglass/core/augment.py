@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import torch
 
+from hourglass.core.tensors import rng
+
 AUGMENTATIONS = ("none", "shift", "flip", "shift-flip")
 
 
@@ -29,7 +31,7 @@ def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator | N
     B, C, H, W = x.shape
     s = max_shift
     padded = torch.nn.functional.pad(x, (s, s, s, s))
-    offsets = torch.randint(-s, s + 1, (2, B), generator=generator, device=x.device)
+    offsets = torch.randint(-s, s + 1, (2, B), **rng(generator), device=x.device)
     rows = (torch.arange(H, device=x.device) + s)[None, :] - offsets[0][:, None]   # (B, H)
     cols = (torch.arange(W, device=x.device) + s)[None, :] - offsets[1][:, None]   # (B, W)
     b = torch.arange(B, device=x.device)[:, None, None, None]
@@ -39,7 +41,7 @@ def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator | N
 
 def random_flip(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Mirror each image of `x` (B, C, H, W) left-right with probability 1/2."""
-    flip = torch.rand(x.shape[0], generator=generator, device=x.device) < 0.5
+    flip = torch.rand(x.shape[0], **rng(generator), device=x.device) < 0.5
     return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
 
@@ -64,7 +66,7 @@ def gaussian_input_noise(x: torch.Tensor, std: float, *, clamp: tuple[float, flo
     when given (grey levels that must stay probabilities in [0, 1])."""
     if std == 0:
         return x
-    x = x + std * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    x = x + std * torch.randn(x.shape, **rng(generator), device=x.device, dtype=x.dtype)
     return x if clamp is None else x.clamp_(*clamp)
 
 

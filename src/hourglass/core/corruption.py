@@ -21,11 +21,12 @@ from __future__ import annotations
 import torch
 
 from hourglass.core.errors import ConfigError
+from hourglass.core.tensors import rng
 
 
 def _uniform(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """$u_i \\sim U[0, 1)$, one per element of `x`."""
-    return torch.rand(x.shape, dtype=x.dtype, device=x.device, generator=generator)
+    return torch.rand(x.shape, dtype=x.dtype, device=x.device, **rng(generator))
 
 
 def masking_noise(x: torch.Tensor, level: float, *,
@@ -41,7 +42,7 @@ def masking_noise(x: torch.Tensor, level: float, *,
 def gaussian_noise(x: torch.Tensor, level: float, *,
                    generator: torch.Generator | None = None) -> torch.Tensor:
     r"""Additive isotropic Gaussian noise: $\tilde x = x + \nu\,\epsilon$, $\epsilon \sim \mathcal N(0, I)$."""
-    eps = torch.randn(x.shape, dtype=x.dtype, device=x.device, generator=generator)
+    eps = torch.randn(x.shape, dtype=x.dtype, device=x.device, **rng(generator))
     return x + level * eps
 
 

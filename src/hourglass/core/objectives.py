@@ -15,6 +15,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from hourglass.core.tensors import rng
+
 LOG_2PI = math.log(2 * math.pi)
 
 
@@ -181,7 +183,7 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, *, k: int | None = No
     With ``k`` draws the result has shape ``(k, B, d)``; without, ``(B, d)``.
     """
     shape = mu.shape if k is None else (k, *mu.shape)
-    eps = torch.randn(shape, dtype=mu.dtype, device=mu.device, generator=generator)
+    eps = torch.randn(shape, dtype=mu.dtype, device=mu.device, **rng(generator))
     return mu + torch.exp(0.5 * logvar) * eps
 
 
@@ -286,7 +288,7 @@ def jacobian_frobenius_sq_estimate(h: torch.Tensor, x: torch.Tensor, *, n_projec
     code size. Same requirements on ``h`` and ``x`` as :func:`jacobian_frobenius_sq`.
     """
     B, d = h.shape
-    v = torch.randn((n_projections, B, d), dtype=h.dtype, device=h.device, generator=generator)
+    v = torch.randn((n_projections, B, d), dtype=h.dtype, device=h.device, **rng(generator))
     (vjp,) = torch.autograd.grad(h, x, grad_outputs=v, is_grads_batched=True,
                                  create_graph=create_graph)                            # (k, B, ...)
     return vjp.flatten(2).pow(2).sum(2).mean(0)                                        # (B,)

@@ -23,3 +23,11 @@ def batched(fn, x: torch.Tensor, *, batch_size: int = 500, device=None,
         yb = () if y is None else (torch.as_tensor(y[start:start + batch_size]).to(device),)
         out.append(fn(xb, *yb).cpu())
     return torch.cat(out)
+
+
+def rng(generator: torch.Generator | None) -> dict:
+    """Keyword arguments for torch's random factories that draw from `generator`: none where it is
+    None, so that the default generator is used. Passing ``generator=None`` explicitly selects
+    the factories' generator overloads, which ``torch.compile`` cannot trace once it makes the
+    batch size symbolic (the second batch size it sees)."""
+    return {} if generator is None else {"generator": generator}

@@ -37,6 +37,7 @@ from torch import nn
 
 from hourglass.core.options import option
 from hourglass.core import objectives as O
+from hourglass.core.tensors import rng
 from hourglass.core.validation import Interval, Options, Sizes
 from hourglass.core.errors import ConfigError
 from hourglass.nn.layers import ConvDecoder, MLPDecoder, mlp
@@ -171,7 +172,7 @@ class AAE(AutoencoderBase):
         """Decode `n` prior draws (with labels `y` in the supervised modes; random if None)."""
         device = next(self.parameters()).device
         if y is None and self.config.mode != "unsupervised":
-            y = torch.randint(0, self.config.n_classes, (n,), generator=generator, device=device)
+            y = torch.randint(0, self.config.n_classes, (n,), **rng(generator), device=device)
         z = self.sample_prior(n, labels=y if self.config.mode == "conditional-prior" else None,
                               generator=generator)
         return self.decode(z, y)

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from hourglass.core.options import option
 from hourglass.core import objectives as O
+from hourglass.core.tensors import rng
 from hourglass.core.validation import Boolean, Options, Sizes
 from hourglass.core.errors import ConfigError, DataError
 from hourglass.models.protocol import declare
@@ -196,7 +197,7 @@ class AutoregressiveModel(nn.Module):
         b = logits.shape[0]
         if self.config.likelihood == "bernoulli":
             p = torch.sigmoid(logits.reshape(b, -1)[:, where])             # (b, m)
-            return torch.bernoulli(p, generator=generator)
+            return torch.bernoulli(p, **rng(generator))
         probs = logits.reshape(b, self.n_levels, -1)[:, :, where].softmax(1)  # (b, K, m)
         m = where.numel()
         level = torch.multinomial(probs.permute(0, 2, 1).reshape(b * m, self.n_levels), 1,

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from hourglass.core.options import option
 from hourglass.core import objectives as O
+from hourglass.core.tensors import rng
 from hourglass.core.validation import AnyOf, Interval
 from hourglass.core.errors import ConfigError
 from hourglass.models.base import AutoencoderBase, make_decoder, make_encoder
@@ -190,7 +191,7 @@ class CVAE(VAE):
         class), a (n,) tensor of labels, or None (labels drawn from the uniform prior)."""
         z = self.prior_sample(n, generator)
         if y is None:
-            y = torch.randint(0, self.n_classes, (n,), generator=generator, device=z.device)
+            y = torch.randint(0, self.n_classes, (n,), **rng(generator), device=z.device)
         elif isinstance(y, int):
             y = torch.full((n,), y, dtype=torch.long, device=z.device)
         elif len(y) != n:

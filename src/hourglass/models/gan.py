@@ -33,6 +33,7 @@ from torch import nn
 
 from hourglass.core.options import option
 from hourglass.core import objectives as O
+from hourglass.core.tensors import rng
 from hourglass.core.validation import Boolean, Interval, Options, Sizes
 from hourglass.nn.layers import ConvDecoder, MLPDecoder, check_conv_input
 from hourglass.models.protocol import Phase, declare
@@ -120,7 +121,7 @@ class GANBase(nn.Module):
         return torch.sigmoid(self.generator(z))
 
     def _noise(self, n, generator=None):
-        return torch.randn(n, self.config.latent_dim, generator=generator,
+        return torch.randn(n, self.config.latent_dim, **rng(generator),
                            device=next(self.parameters()).device)
 
     @torch.no_grad()

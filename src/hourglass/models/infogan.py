@@ -38,6 +38,7 @@ from torch import nn
 from hourglass.core import objectives as O
 from hourglass.core.errors import ConfigError
 from hourglass.core.options import option
+from hourglass.core.tensors import rng
 from hourglass.core.validation import AnyOf, Boolean, Interval
 from hourglass.models.gan import GANConfig
 from hourglass.models.protocol import Phase, declare
@@ -141,14 +142,14 @@ class InfoGAN(nn.Module):
         """Draws from the code prior: ``c_cat`` (n, n_categorical) indices, uniform over K, and
         ``c_cont`` (n, n_continuous) uniform on [-1, 1]."""
         c, dev = self.config, next(self.parameters()).device
-        c_cat = torch.randint(0, c.categorical_dim, (n, c.n_categorical), generator=generator,
+        c_cat = torch.randint(0, c.categorical_dim, (n, c.n_categorical), **rng(generator),
                               device=dev)
-        c_cont = 2 * torch.rand(n, c.n_continuous, generator=generator, device=dev) - 1
+        c_cont = 2 * torch.rand(n, c.n_continuous, **rng(generator), device=dev) - 1
         return c_cat, c_cont
 
     def sample_noise(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """$z \\sim \\mathcal N(0, I)$, (n, latent_dim)."""
-        return torch.randn(n, self.config.latent_dim, generator=generator,
+        return torch.randn(n, self.config.latent_dim, **rng(generator),
                            device=next(self.parameters()).device)
 
     def generate(self, z: torch.Tensor, c_cat: torch.Tensor, c_cont: torch.Tensor) -> torch.Tensor:

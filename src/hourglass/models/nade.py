@@ -30,6 +30,7 @@ from torch.autograd.function import once_differentiable
 
 from hourglass.core.errors import ConfigError
 from hourglass.core.options import option
+from hourglass.core.tensors import rng
 from hourglass.core.validation import Options, Sizes
 from hourglass.models.autoregressive import AutoregressiveConfig, AutoregressiveModel, check_n, progress_bar
 from hourglass.models.registry import register_model
@@ -227,7 +228,7 @@ class NADE(AutoregressiveModel):
             for i in range(self.dim):
                 h = self.deep(torch.sigmoid(a))                 # (n, H_top)
                 p = torch.sigmoid(h @ self.V[i] + self.b[i])    # (n,)
-                x[:, i] = torch.bernoulli(p, generator=generator)
+                x[:, i] = torch.bernoulli(p, **rng(generator))
                 a += x[:, i:i + 1] * self.W[:, i]
                 bar.update()
         return x.view(n, *self.config.input_shape)

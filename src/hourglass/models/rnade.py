@@ -30,6 +30,7 @@ from torch import nn
 
 from hourglass.core import objectives as O
 from hourglass.core.options import option
+from hourglass.core.tensors import rng
 from hourglass.core.validation import Interval, Options, Sizes
 from hourglass.models.autoregressive import check_n, progress_bar
 from hourglass.models.protocol import declare
@@ -137,8 +138,8 @@ class RNADE(nn.Module):
             for i in range(self.dim):
                 h = self.deep(g(self.rho[i] * a))                               # (n, H_top)
                 logits, mean, log_scale = self._mixture(h, self.V[i], self.b[i])  # (n, K) each
-                k = torch.multinomial(logits.softmax(-1), 1, generator=generator)     # (n, 1)
-                eps = torch.randn(n, generator=generator, device=a.device)
+                k = torch.multinomial(logits.softmax(-1), 1, **rng(generator))     # (n, 1)
+                eps = torch.randn(n, **rng(generator), device=a.device)
                 x[:, i] = (mean.gather(1, k).squeeze(1)
                            + log_scale.gather(1, k).squeeze(1).exp() * eps)
                 a += x[:, i:i + 1] * self.W[:, i]

@@ -40,6 +40,7 @@ import torch
 
 from hourglass.core.options import option
 from hourglass.core import objectives as O
+from hourglass.core.tensors import rng
 from hourglass.core.validation import AnyOf, Interval, Options
 from hourglass.core.errors import ConfigError
 from hourglass.models.base import AutoencoderBase, AutoencoderConfig
@@ -148,7 +149,7 @@ class VAE(AutoencoderBase):
         if len(x) < K:
             raise ConfigError(f"The VampPrior's {K} pseudo-inputs start at as many training "
                               f"images, but there are {len(x)}. Pass prior_components <= {len(x)}.")
-        idx = torch.randperm(len(x), generator=generator)[:K]
+        idx = torch.randperm(len(x), **rng(generator))[:K]
         u = x[idx].float() / 255 if x.dtype == torch.uint8 else x[idx].float()
         u = u.reshape(self.pseudo_inputs_raw.shape).to(self.pseudo_inputs_raw.device)
         if self.likelihood.kind == "bernoulli":
@@ -259,11 +260,11 @@ class VAE(AutoencoderBase):
     def prior_sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """$z \\sim p(z)$, N(0, I) or the VampPrior, shape (n, latent_dim), on the model's device."""
         p = next(self.parameters())
-        eps = torch.randn(n, self.config.latent_dim, generator=generator, device=p.device)
+        eps = torch.randn(n, self.config.latent_dim, **rng(generator), device=p.device)
         if self.config.prior != "vamp":
             return eps
         mean, logvar = self.prior_params()  # a component drawn uniformly, then its Gaussian
-        k = torch.randint(len(mean), (n,), generator=generator, device=p.device)
+        k = torch.randint(len(mean), (n,), **rng(generator), device=p.device)
         return mean[k] + torch.exp(0.5 * logvar[k]) * eps
 
     @torch.no_grad()
