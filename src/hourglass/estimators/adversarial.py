@@ -87,14 +87,15 @@ class AAE(_AutoencoderEstimator):
         """Per-sample $\\log p(x \\mid g(h(x)))$, nats (the AAE has no density of x)."""
         check_is_fitted(self)
         x = self._prepare(self._check_X(X, reset=False))
-        return self._batched(self.model_.reconstruction_log_likelihood, x).numpy().astype(np.float64)
+        return self._batched(self.model_.reconstruction_log_likelihood, x,
+                             exact=True).numpy().astype(np.float64)
 
     @available_if(_semi_supervised)
     def predict_proba(self, X):
         """q(y|x), (n_samples, n_classes); only in mode='semi-supervised'."""
         check_is_fitted(self)
         x = self._prepare(self._check_X(X, reset=False))
-        return self._batched(self.model_.predict_proba, x).numpy().astype(np.float64)
+        return self._batched(self.model_.predict_proba, x, exact=True).numpy().astype(np.float64)
 
     @available_if(_semi_supervised)
     def predict(self, X):

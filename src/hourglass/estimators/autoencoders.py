@@ -210,11 +210,11 @@ class _AutoencoderEstimator(TransformerMixin, BaseEstimator):
     @torch.no_grad()
     def _batched(self, fn, x: torch.Tensor, batch_size: int = 1000, *,
                  exact: bool = False) -> torch.Tensor:
-        """``fn`` over X in chunks. ``exact=True`` (transform, inverse_transform, predict_proba)
-        computes in float64 on the CPU, so that a row's result does not depend on its position
-        in the batch (scikit-learn's order and subset invariance): float32 matrix kernels
-        (AVX-512 ones, for instance) can round a row one unit in the last place differently by
-        where it falls in a block. The model is float32 again afterwards."""
+        """``fn`` over X in chunks. ``exact=True`` (transform, inverse_transform, predict_proba,
+        the deterministic reconstruction scores) computes in float64 on the CPU, so that a row's
+        result does not depend on its position in the batch (scikit-learn's order and subset
+        invariance): float32 matrix kernels (AVX-512 ones, for instance) can round a row one
+        unit in the last place differently by where it falls in a block. The model is float32 again afterwards."""
         self.model_.eval()
         wide = exact and self._device.type == "cpu"
         if wide:
@@ -440,7 +440,8 @@ class AE(_AutoencoderEstimator):
         """Per-sample $\\log p(x \\mid g(h(x)))$, nats."""
         check_is_fitted(self)
         x = self._prepare(self._check_X(X, reset=False))
-        return self._batched(self.model_.reconstruction_log_likelihood, x).numpy().astype(np.float64)
+        return self._batched(self.model_.reconstruction_log_likelihood, x,
+                             exact=True).numpy().astype(np.float64)
 
     def sample(self, n_samples: int = 1, *, random_state=None):
         """Decode `n_samples` codes drawn from N(mean, cov) of the training codes."""
