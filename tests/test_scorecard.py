@@ -247,3 +247,17 @@ def test_label_smoothing_row_is_reproduced_only_beyond_chance():
             "frechet_distance": (-1.5, "better"), "diversity": (0.0, "within noise")}
     row = sc.label_smoothing(_smoothing({("dcgan", 0.1): many, ("gan", 0.1): many}))
     assert row["verdict"] == sc.REPRODUCED and row["reason"] == ""
+
+
+def test_infogan_reason_quotes_the_code_usage_of_the_result():
+    r = json.loads((RESULTS / "infogan.json").read_text())
+    row = sc.infogan(r)
+    d = next(x for x in r["summary"] if x["data"] == "digits")
+    rows = [x for x in r["rows"] if x["data"] == "digits"]
+    used = sum(x["L_I_categorical_nats"] for x in rows) / len(rows)
+    assert f"digits {d['mean_cluster_accuracy']:.2f} (over {d['seeds']} seeds)" in row["ours"]
+    assert row["verdict"] == (sc.REPRODUCED if d["mean_cluster_accuracy"] >= 0.9
+                              else sc.NOT_AT_BUDGET)
+    if row["verdict"] == sc.NOT_AT_BUDGET:
+        assert f"L_I {used:.2f} nats" in row["reason"]
+        assert f"seeds {d['min']:.2f}-{d['max']:.2f}" in row["reason"]
