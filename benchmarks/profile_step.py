@@ -34,19 +34,15 @@ from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
 from hourglass.core.io import atomic_write_json, atomic_write_text
-from hourglass.data import load
-from hourglass.models import build
 from hourglass.train import TrainConfig, train
+# the sibling benchmarks (this script's folder is on sys.path when it is run as a script)
+from models import _best_time, matmul_peak
+from peer import _data, _model
 
 RESULTS = Path(__file__).parent / "results"
 MATMUL_OPS = {"aten::addmm", "aten::mm", "aten::bmm", "aten::baddbmm", "aten::matmul",
               "aten::linear", "aten::_addmm_activation"}
 KINDS = ("matrix products", "optimizer", "other torch ops", "outside ops")
-
-
-def _model(shape):
-    torch.manual_seed(0)
-    return build("vae", input_shape=shape, latent_dim=16, hidden=(512, 256))
 
 
 def _kind(name: str) -> str | None:
@@ -97,21 +93,6 @@ def step_flops(shape, batch_size: int) -> int:
     return counter.get_total_flops()
 
 
-def _best(fn, repeats: int = 5) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
-def peak_square(n: int = 2048) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    return 2 * n ** 3 / _best(lambda: torch.mm(a, b))
-
-
 def peak_own_shapes(batch_size: int, sizes=(784, 512, 256, 16)) -> float:
     """FLOP/s of the step's own products, timed alone: for every linear layer (in, out) of the
     encoder and decoder, the forward x W^T, the input gradient g W and the weight gradient g^T x."""
@@ -129,7 +110,7 @@ def peak_own_shapes(batch_size: int, sizes=(784, 512, 256, 16)) -> float:
             torch.mm(x, w.t())
             torch.mm(g, w)
             torch.mm(g.t(), x)
-    return flops / _best(run, repeats=20)
+    return flops / _best_time(run, repeats=20)
 
 
 def profiled(fn, rounds: int = 3) -> dict:
@@ -163,11 +144,10 @@ def main(argv=None) -> dict:
     p.add_argument("--out", default=str(RESULTS))
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    ds = load("fashion-mnist")
-    x_all = torch.cat([torch.as_tensor(ds.train.x), torch.as_tensor(ds.val.x)])
+    x_all = _data()
     shape = tuple(x_all.shape[1:])
     t_start = time.time()
-    square = peak_square()
+    square = matmul_peak()
     rows = []
     for bs in (int(b) for b in args.batch_sizes.split(",")):
         steps = min(args.steps, x_all.shape[0] // bs)
