@@ -10,13 +10,17 @@ For each model (``hourglass.models.registry.list_models()``), on the CPU at a fi
 - images/s of sampling for the sequential samplers (the autoregressive models): NADE and RNADE
   run their own D-step sampler; the image models' sampler recomputes the logits of the whole
   image once per pixel, so its rate is measured from single steps and divided by D;
+- where one training step's time goes (``torch.profiler``): matrix products and convolutions,
+  the optimizer, other torch ops, and the time outside any op;
 - FLOPs per training example, counted by ``torch.utils.flop_counter.FlopCounterMode`` (matrix
   products and convolutions only), and how close the step comes to a lower bound on its time: the
   larger of FLOPs / measured fp32 matmul peak and the bytes a step must move (parameters, their
   gradients and Adam's two moments, read and written; the batch) / measured copy bandwidth.
 
 A second table compares NADE's two ways to the logits (the blockwise running-sum pass against
-the direct (B, D, H) cumulative sum) in training steps at batch 64, alternating, as a ratio.
+the direct (B, D, H) cumulative sum) in training steps at batch 64, alternating, as a ratio; a
+third sweeps the block length of the running-sum pass over batch sizes, against the floor set by
+its two sigmoids of every (b, i, h).
 
     python benchmarks/models.py [--threads 2] [--batch-size 128] [--seconds 3] [--models nade vae]
 
@@ -32,6 +36,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch.profiler import ProfilerActivity, profile
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 from torch.utils.flop_counter import FlopCounterMode
@@ -41,6 +46,7 @@ from hourglass.data import load
 from hourglass.experiments.likelihood_table import BINARY_MODELS
 from hourglass.models import build
 from hourglass.models.autoregressive import AutoregressiveModel
+from hourglass.models.nade import default_block, running_sum_logits
 from hourglass.models.protocol import has, model_phases
 from hourglass.models.registry import get_model_class, list_models
 from hourglass.train import TrainConfig
@@ -90,6 +96,46 @@ def machine(threads: int) -> dict:
     return {"cpu": cpu, "cpu_count": os.cpu_count(), "torch": torch.__version__,
             "torch_threads": threads, "python": platform.python_version(),
             "load_average_1min_at_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
+
+
+# ---- where a step's time goes ----------------------------------------------------------------
+
+MATMUL_OPS = {"aten::addmm", "aten::mm", "aten::bmm", "aten::baddbmm", "aten::matmul",
+              "aten::linear", "aten::_addmm_activation"}
+KINDS = ("matrix products", "optimizer", "other torch ops", "outside ops")
+
+
+def _kind(name: str) -> str | None:
+    """The kind of a profiled op: matrix products (convolutions included: they are products of
+    unfolded patches), the optimizer, other torch ops, or None for a profiler range."""
+    if name in MATMUL_OPS or (name.startswith("aten::") and "conv" in name):
+        return "matrix products"
+    if "adam" in name.lower() or name.startswith("aten::_foreach") or name.startswith("Optimizer."):
+        return "optimizer"
+    if name.startswith("aten::"):
+        return "other torch ops"
+    return None  # profiler ranges (autograd nodes, record_function): their self time is overhead
+
+
+def profiled(fn, rounds: int = 3) -> dict:
+    """Seconds by kind (self time of the ops; the wall time not in any op) of one call of `fn`:
+    the profiled call of least wall time out of `rounds` (the profiler's first session pays its
+    own start-up inside the first ops it records)."""
+    calls = []
+    for _ in range(rounds):
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            t0 = time.perf_counter()
+            fn()
+            wall = time.perf_counter() - t0
+        calls.append((wall, prof))
+    wall, prof = min(calls, key=lambda c: c[0])
+    by = dict.fromkeys(KINDS, 0.0)
+    for e in prof.key_averages():
+        kind = _kind(e.key)
+        if kind is not None:
+            by[kind] += e.self_cpu_time_total / 1e6
+    by["outside ops"] = max(0.0, wall - sum(by[k] for k in KINDS[:-1]))
+    return {"wall_s": wall, **by}
 
 
 # ---- measurements ---------------------------------------------------------------------------
@@ -210,6 +256,10 @@ def bench_model(name, ds, pool, args, peak, bandwidth) -> dict:
                 "share of matmul peak": t_flops / t_step,
                 "share of bandwidth bound": t_bytes / t_step,
                 "bound by": "FLOPs" if t_flops >= t_bytes else "bytes"})
+    prof = profiled(step)
+    row["step profile"] = {k: prof[k] / prof["wall_s"] for k in KINDS}  # shares of the step
+    row["time: products / optimizer / other ops / outside"] = " / ".join(
+        f"{row['step profile'][k]:.2f}" for k in KINDS)
     if {"log_prob", "log_prob_bound"} & set(model.capabilities.names):
         model.eval()
         score = log_prob_fn(model, x[:bs], y[:bs])
@@ -263,6 +313,43 @@ def nade_paths(rounds: int, bandwidth: float, batch: int = 64, hidden: int = 500
             "must-move bytes / bandwidth, s": (10 * 4 * P + batch * D * 4) / bandwidth}
 
 
+def nade_blocks(batches=(32, 64, 128, 256), blocks=(4, 8, 16, 32, 64), hidden: int = 500,
+                D: int = 784, rounds: int = 5) -> dict:
+    """NADE's running-sum pass (forward and backward of the logits) at every block length and
+    batch: the median time of `rounds` calls, alternating over the blocks, as samples/s, next to the block
+    :func:`~hourglass.models.nade.default_block` picks; and the elementwise floor of the pass, the
+    two sigmoids of every (b, i, h) (the forward's and the backward's recomputation) at the rate
+    ``sigmoid_`` reaches on one (B, block, H) buffer in the cache."""
+    g = torch.Generator().manual_seed(0)
+    W = (torch.randn(hidden, D, generator=g) / D ** 0.5).requires_grad_()
+    c = torch.zeros(hidden, requires_grad=True)
+    V = (torch.randn(D, hidden, generator=g) / hidden ** 0.5).requires_grad_()
+    b = torch.zeros(D, requires_grad=True)
+    rows = []
+    for batch in batches:
+        u = torch.bernoulli(torch.full((batch, D), 0.3), generator=g)
+        pick = default_block(batch, hidden)
+        buf = torch.rand(batch, pick, hidden, generator=g)
+        sig = _best_time(lambda: [buf.sigmoid_() for _ in range(-(-D // pick))], 3)
+        row = {"batch": batch, "default block": pick, "sigmoid floor s": 2 * sig}
+        steps = {m: (lambda m=m: running_sum_logits(u, W, c, V, b, block=m).sum().backward())
+                 for m in blocks}
+        times = {m: [] for m in blocks}
+        for r in range(rounds + 1):  # alternating; round 0 warms up
+            for m in (blocks if r % 2 else blocks[::-1]):
+                t0 = time.perf_counter()
+                steps[m]()
+                if r:
+                    times[m].append(time.perf_counter() - t0)
+        for m in blocks:
+            row[f"block {m} samples/s"] = batch / sorted(times[m])[len(times[m]) // 2]
+        row["share of the sigmoid floor"] = 2 * sig * row[f"block {pick} samples/s"] / batch
+        rows.append(row)
+        print(f"nade blocks, batch {batch}: " + ", ".join(
+            f"{m}: {row[f'block {m} samples/s']:.0f}/s" for m in blocks), flush=True)
+    return {"H": hidden, "D": D, "rounds": rounds, "blocks": list(blocks), "rows": rows}
+
+
 def markdown(rows: list[dict], cols: list[str]) -> str:
     def fmt(v):
         if isinstance(v, float):
@@ -301,14 +388,17 @@ def main(argv=None) -> dict:
             rows.append({"model": name, "error": f"{type(e).__name__}: {e}"})
         print(f"{name}: {time.perf_counter() - t0:.0f}s {markdown(rows[-1:], list(rows[-1]))}",
               flush=True)
-    nade = nade_paths(args.nade_rounds, bandwidth) if args.nade_rounds > 0 and "nade" in args.models else None
+    with_nade = args.nade_rounds > 0 and "nade" in args.models
+    nade = nade_paths(args.nade_rounds, bandwidth) if with_nade else None
+    blocks = nade_blocks() if with_nade else None
     result = {"benchmark": __doc__.splitlines()[0], "data": args.data, "image shape": list(ds.shape),
               "batch size": args.batch_size, "seconds per measurement": args.seconds,
               "iwae k": IWAE_K, "machine": info,
               "matmul peak GFLOP/s": peak / 1e9, "copy bandwidth GB/s": bandwidth / 1e9,
-              "rows": rows, "nade paths": nade}
+              "rows": rows, "nade paths": nade, "nade blocks": blocks}
     cols = ["model", "parameters", "train samples/s", "train FLOPs/example", "train GFLOP/s",
-            "share of matmul peak", "share of bandwidth bound", "bound by", "log p(x)",
+            "share of matmul peak", "share of bandwidth bound", "bound by",
+            "time: products / optimizer / other ops / outside", "log p(x)",
             "log-lik samples/s", "sample images/s", "error"]
     cols = [c for c in cols if any(c in r for r in rows)]
     md = (f"# Model speed ({args.data} {tuple(ds.shape)}, CPU, {args.threads} threads, batch "
@@ -319,7 +409,10 @@ def main(argv=None) -> dict:
           + "\nFLOPs: matrix products and convolutions of one training step (all phases), per "
             "example. Share of matmul peak: FLOPs / peak over the step time; share of bandwidth "
             "bound: the bytes a step must move (10 x parameter bytes + the batch) / bandwidth over "
-            f"the step time. Log-likelihood: exact, or the IWAE bound with k = {IWAE_K}. Sampling "
+            "the step time. Time: the shares of one profiled step (``torch.profiler``, self time "
+            "of its ops) in matrix products and convolutions, the optimizer, other torch ops "
+            "(elementwise, reductions, copies) and outside any op (Python, the autograd engine). "
+            f"Log-likelihood: exact, or the IWAE bound with k = {IWAE_K}. Sampling "
             "of the image models: from single logits passes, times D.\n")
     if nade is not None:
         md += (f"\n## NADE: running-sum pass vs direct cumulative sum\n\nTraining step (forward, "
@@ -341,6 +434,20 @@ def main(argv=None) -> dict:
                  f"{nade['must-move bytes / bandwidth, s'] * 1e3:.1f} ms at the copy bandwidth. "
                  "The running-sum pass touches its (B, block, H) buffers in the cache; what it "
                  "still costs is the elementwise work, two sigmoids of every (b, i, h).\n")
+    if blocks is not None:
+        ms = blocks["blocks"]
+        md += (f"\n## NADE: block length of the running-sum pass\n\nForward and backward of the "
+               f"logits (D = {blocks['D']}, H = {blocks['H']}), samples/s, median of "
+               f"{blocks['rounds']} alternating calls; **bold**: the block the library picks. "
+               "Sigmoid floor: two `sigmoid_` passes over every (b, i, h), timed on one cached (B, block, H) "
+               "buffer; the share is that floor over the time of the picked block.\n\n"
+               "| batch | " + " | ".join(f"block {m}" for m in ms)
+               + " | sigmoid floor (s) | share of the floor |\n|" + "---|" * (len(ms) + 3) + "\n"
+               + "".join(f"| {r['batch']} | " + " | ".join(
+                   (f"**{r[f'block {m} samples/s']:,.0f}**" if m == r["default block"]
+                    else f"{r[f'block {m} samples/s']:,.0f}") for m in ms)
+                   + f" | {r['sigmoid floor s']:.3f} | {r['share of the sigmoid floor']:.2f} |\n"
+                   for r in blocks["rows"]))
     out = Path(args.out)
     atomic_write_json(out / "models.json", result)
     atomic_write_text(out / "models.md", md)

@@ -30,31 +30,15 @@ import time
 from pathlib import Path
 
 import torch
-from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
 from hourglass.core.io import atomic_write_json, atomic_write_text
 from hourglass.train import TrainConfig, train
 # the sibling benchmarks (this script's folder is on sys.path when it is run as a script)
-from models import _best_time, matmul_peak
+from models import KINDS, _best_time, matmul_peak, profiled
 from peer import _data, _model
 
 RESULTS = Path(__file__).parent / "results"
-MATMUL_OPS = {"aten::addmm", "aten::mm", "aten::bmm", "aten::baddbmm", "aten::matmul",
-              "aten::linear", "aten::_addmm_activation"}
-KINDS = ("matrix products", "optimizer", "other torch ops", "outside ops")
-
-
-def _kind(name: str) -> str | None:
-    if name in MATMUL_OPS:
-        return "matrix products"
-    if "adam" in name.lower() or name.startswith("aten::_foreach") or name.startswith("Optimizer."):
-        return "optimizer"
-    if name.startswith("aten::"):
-        return "other torch ops"
-    return None  # profiler ranges (autograd nodes, record_function): their self time is overhead
-
-
 def hand_run(x_uint8: torch.Tensor, batch_size: int, steps: int):
     """A closure running `steps` steps of the minimal loop (float data, index slices, fused
     Adam)."""
@@ -111,27 +95,6 @@ def peak_own_shapes(batch_size: int, sizes=(784, 512, 256, 16)) -> float:
             torch.mm(g, w)
             torch.mm(g.t(), x)
     return flops / _best_time(run, repeats=20)
-
-
-def profiled(fn, rounds: int = 3) -> dict:
-    """Seconds by kind (self time of the ops; the wall time not in any op) of one call of `fn`:
-    the profiled call of least wall time out of `rounds` (the profiler's first session pays its
-    own start-up inside the first ops it records)."""
-    calls = []
-    for _ in range(rounds):
-        with profile(activities=[ProfilerActivity.CPU]) as prof:
-            t0 = time.perf_counter()
-            fn()
-            wall = time.perf_counter() - t0
-        calls.append((wall, prof))
-    wall, prof = min(calls, key=lambda c: c[0])
-    by = dict.fromkeys(KINDS, 0.0)
-    for e in prof.key_averages():
-        kind = _kind(e.key)
-        if kind is not None:
-            by[kind] += e.self_cpu_time_total / 1e6
-    by["outside ops"] = max(0.0, wall - sum(by[k] for k in KINDS[:-1]))
-    return {"wall_s": wall, **by}
 
 
 def main(argv=None) -> dict:

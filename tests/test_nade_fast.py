@@ -122,7 +122,7 @@ def test_no_grad_keeps_nothing_and_block_is_checked():
     with torch.no_grad():
         out = running_sum_logits(x, model.W, model.c, model.V, model.b, block=3)
     assert out.grad_fn is None
-    assert default_block(64, 500) == 8 and default_block(10**6, 500) == 4
+    assert [default_block(b, 500) for b in (1, 32, 64, 128, 256, 10**6)] == [16, 16, 16, 8, 8, 8]
     with pytest.raises(ConfigError, match="The block of running_sum_logits must be a positive "
                                           "int. Got 0 instead."):
         running_sum_logits(x, model.W, model.c, model.V, model.b, block=0)
