@@ -48,7 +48,7 @@ class NADEConfig(AutoregressiveConfig):
     needs_image = False
 
 
-BLOCK_FLOATS = 2 ** 19  # floats in one (B, block, H) buffer of the fast path: 2 MiB, one core's L2
+BLOCK_FLOATS = 2 ** 19  # floats in one (B, block, H) buffer: 2 MiB, one core's L2 where it was tuned
 
 
 def default_block(batch: int, hidden: int) -> int:
