@@ -103,6 +103,7 @@ def machine(threads: int) -> dict:
 MATMUL_OPS = {"aten::addmm", "aten::mm", "aten::bmm", "aten::baddbmm", "aten::matmul",
               "aten::linear", "aten::_addmm_activation"}
 KINDS = ("matrix products", "optimizer", "other torch ops", "outside ops")
+PROFILE_COL = "time: products / optimizer / other ops / outside"
 
 
 def _kind(name: str) -> str | None:
@@ -150,6 +151,22 @@ def rate(fn, items: int, seconds: float) -> tuple[float, int]:
         elapsed = time.perf_counter() - t0
         if elapsed >= seconds:
             return items * calls / elapsed, calls
+
+
+def alternating(steps: dict, rounds: int) -> dict:
+    """Seconds of each call of every step in `steps`, over `rounds` rounds that visit the steps
+    in turn, forwards and backwards alternately, so that a drift of the machine falls on all."""
+    times = {k: [] for k in steps}
+    for r in range(rounds):
+        for k in (list(steps) if r % 2 == 0 else list(steps)[::-1]):
+            t0 = time.perf_counter()
+            steps[k]()
+            times[k].append(time.perf_counter() - t0)
+    return times
+
+
+def _median(values: list) -> float:
+    return sorted(values)[len(values) // 2]
 
 
 def make_model(name: str, shape: tuple, seed: int = 0, n_classes: int = 10):
@@ -258,8 +275,6 @@ def bench_model(name, ds, pool, args, peak, bandwidth) -> dict:
                 "bound by": "FLOPs" if t_flops >= t_bytes else "bytes"})
     prof = profiled(step)
     row["step profile"] = {k: prof[k] / prof["wall_s"] for k in KINDS}  # shares of the step
-    row["time: products / optimizer / other ops / outside"] = " / ".join(
-        f"{row['step profile'][k]:.2f}" for k in KINDS)
     if {"log_prob", "log_prob_bound"} & set(model.capabilities.names):
         model.eval()
         score = log_prob_fn(model, x[:bs], y[:bs])
@@ -280,9 +295,8 @@ def nade_paths(rounds: int, bandwidth: float, batch: int = 64, hidden: int = 500
     step's ops read and write, as time at the copy bandwidth."""
     torch.manual_seed(0)
     x = torch.bernoulli(torch.full((4 * batch, D), 0.3))
-    times = {"direct": [], "running sum": []}
     models = {}
-    for path in times:
+    for path in ("direct", "running sum"):
         models[path] = make_model("nade", (D,))
         models[path].load_state_dict(models["direct"].state_dict())
         if path == "direct":
@@ -294,14 +308,9 @@ def nade_paths(rounds: int, bandwidth: float, batch: int = 64, hidden: int = 500
         with BytesTouched() as counter:
             steps[k]()
         touched[k] = counter.bytes
-    for r in range(rounds):
-        for k in (("direct", "running sum") if r % 2 == 0 else ("running sum", "direct")):
-            t0 = time.perf_counter()
-            steps[k]()
-            times[k].append(time.perf_counter() - t0)
-        print(f"nade round {r + 1}/{rounds}: direct {times['direct'][-1]:.3f}s, "
-              f"running sum {times['running sum'][-1]:.3f}s", flush=True)
-    med = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+    times = alternating(steps, rounds)
+    print(f"nade: direct {times['direct']}, running sum {times['running sum']} s", flush=True)
+    med = {k: _median(v) for k, v in times.items()}
     P = sum(p.numel() for p in models["direct"].parameters())
     act = batch * D * hidden * 4  # one (B, D, H) float tensor
     return {"batch": batch, "D": D, "H": hidden, "rounds": rounds, "seconds": times,
@@ -316,8 +325,8 @@ def nade_paths(rounds: int, bandwidth: float, batch: int = 64, hidden: int = 500
 def nade_blocks(batches=(32, 64, 128, 256), blocks=(4, 8, 16, 32, 64), hidden: int = 500,
                 D: int = 784, rounds: int = 5) -> dict:
     """NADE's running-sum pass (forward and backward of the logits) at every block length and
-    batch: the median time of `rounds` calls, alternating over the blocks, as samples/s, next to the block
-    :func:`~hourglass.models.nade.default_block` picks; and the elementwise floor of the pass, the
+    batch: the median time of `rounds` calls, alternating over the blocks, as samples/s, next to
+    the block :func:`~hourglass.models.nade.default_block` picks; and the elementwise floor of the pass, the
     two sigmoids of every (b, i, h) (the forward's and the backward's recomputation) at the rate
     ``sigmoid_`` reaches on one (B, block, H) buffer in the cache."""
     g = torch.Generator().manual_seed(0)
@@ -334,15 +343,11 @@ def nade_blocks(batches=(32, 64, 128, 256), blocks=(4, 8, 16, 32, 64), hidden: i
         row = {"batch": batch, "default block": pick, "sigmoid floor s": 2 * sig}
         steps = {m: (lambda m=m: running_sum_logits(u, W, c, V, b, block=m).sum().backward())
                  for m in blocks}
-        times = {m: [] for m in blocks}
-        for r in range(rounds + 1):  # alternating; round 0 warms up
-            for m in (blocks if r % 2 else blocks[::-1]):
-                t0 = time.perf_counter()
-                steps[m]()
-                if r:
-                    times[m].append(time.perf_counter() - t0)
+        for step in steps.values():  # warm-up
+            step()
+        times = alternating(steps, rounds)
         for m in blocks:
-            row[f"block {m} samples/s"] = batch / sorted(times[m])[len(times[m]) // 2]
+            row[f"block {m} samples/s"] = batch / _median(times[m])
         row["share of the sigmoid floor"] = 2 * sig * row[f"block {pick} samples/s"] / batch
         rows.append(row)
         print(f"nade blocks, batch {batch}: " + ", ".join(
@@ -398,14 +403,16 @@ def main(argv=None) -> dict:
               "rows": rows, "nade paths": nade, "nade blocks": blocks}
     cols = ["model", "parameters", "train samples/s", "train FLOPs/example", "train GFLOP/s",
             "share of matmul peak", "share of bandwidth bound", "bound by",
-            "time: products / optimizer / other ops / outside", "log p(x)",
+            PROFILE_COL, "log p(x)",
             "log-lik samples/s", "sample images/s", "error"]
-    cols = [c for c in cols if any(c in r for r in rows)]
+    shown = [{**r, PROFILE_COL: " / ".join(f"{r['step profile'][k]:.2f}" for k in KINDS)}
+             if "step profile" in r else r for r in rows]
+    cols = [c for c in cols if any(c in r for r in shown)]
     md = (f"# Model speed ({args.data} {tuple(ds.shape)}, CPU, {args.threads} threads, batch "
           f"{args.batch_size})\n\n{info['cpu']}, torch {torch.__version__}, load average "
           f"{info['load_average_1min_at_start']} at the start; fp32 matmul peak "
           f"{peak / 1e9:.1f} GFLOP/s, copy bandwidth {bandwidth / 1e9:.1f} GB/s.\n\n"
-          + markdown(rows, cols)
+          + markdown(shown, cols)
           + "\nFLOPs: matrix products and convolutions of one training step (all phases), per "
             "example. Share of matmul peak: FLOPs / peak over the step time; share of bandwidth "
             "bound: the bytes a step must move (10 x parameter bytes + the batch) / bandwidth over "
@@ -439,8 +446,8 @@ def main(argv=None) -> dict:
         md += (f"\n## NADE: block length of the running-sum pass\n\nForward and backward of the "
                f"logits (D = {blocks['D']}, H = {blocks['H']}), samples/s, median of "
                f"{blocks['rounds']} alternating calls; **bold**: the block the library picks. "
-               "Sigmoid floor: two `sigmoid_` passes over every (b, i, h), timed on one cached (B, block, H) "
-               "buffer; the share is that floor over the time of the picked block.\n\n"
+               "Sigmoid floor: two `sigmoid_` passes over every (b, i, h), timed on one cached "
+               "(B, block, H) buffer; the share is that floor over the time of the picked block.\n\n"
                "| batch | " + " | ".join(f"block {m}" for m in ms)
                + " | sigmoid floor (s) | share of the floor |\n|" + "---|" * (len(ms) + 3) + "\n"
                + "".join(f"| {r['batch']} | " + " | ".join(
