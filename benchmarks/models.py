@@ -17,10 +17,10 @@ For each model (``hourglass.models.registry.list_models()``), on the CPU at a fi
   larger of FLOPs / measured fp32 matmul peak and the bytes a step must move (parameters, their
   gradients and Adam's two moments, read and written; the batch) / measured copy bandwidth.
 
-A second table compares NADE's two ways to the logits (the blockwise running-sum pass against
-the direct (B, D, H) cumulative sum) in training steps at batch 64, alternating, as a ratio; a
-third sweeps the block length of the running-sum pass over batch sizes, against the floor set by
-its two sigmoids of every (b, i, h).
+A second table compares NADE's ways to the logits (the blockwise running-sum pass in the fused C
+kernel and in PyTorch ops, against the direct (B, D, H) cumulative sum) in training steps at batch
+64, alternating, as ratios; a third sweeps the block length of the PyTorch-ops pass over batch
+sizes, next to the fused kernel, against the floor set by two sigmoids of every (b, i, h).
 
     python benchmarks/models.py [--threads 2] [--batch-size 128] [--seconds 3] [--models nade vae]
 
@@ -46,7 +46,7 @@ from hourglass.data import load
 from hourglass.experiments.likelihood_table import BINARY_MODELS
 from hourglass.models import build
 from hourglass.models.autoregressive import AutoregressiveModel
-from hourglass.models.nade import default_block, running_sum_logits
+from hourglass.models.nade import default_block, kernel, running_sum_logits
 from hourglass.models.protocol import has, model_phases
 from hourglass.models.registry import get_model_class, list_models
 from hourglass.train import TrainConfig
@@ -288,19 +288,34 @@ def bench_model(name, ds, pool, args, peak, bandwidth) -> dict:
     return row
 
 
+NADE_PATHS = ("direct", "running sum, PyTorch ops", "running sum, fused kernel")
+
+
+def _running_sum_in_ops(model):
+    """`model.logits` through the running-sum pass in PyTorch operations (not the C kernel)."""
+    def logits(x):
+        u = model.net_input(x.flatten(1))
+        out = running_sum_logits(u, model.W, model.c, model.V, model.b, fused=False)
+        return out.view(-1, *model.config.input_shape)
+    return logits
+
+
 def nade_paths(rounds: int, bandwidth: float, batch: int = 64, hidden: int = 500,
                D: int = 784) -> dict:
-    """Training steps of NADE (D, H, batch), the running-sum pass against the direct cumulative
-    sum, alternating `rounds` times; the ratio of the median step times, and the bytes each
-    step's ops read and write, as time at the copy bandwidth."""
+    """Training steps of NADE (D, H, batch) along each of ``NADE_PATHS``, alternating `rounds`
+    times; the ratios of the median step times to the direct one, and the bytes each step's
+    PyTorch ops read and write, as time at the copy bandwidth."""
     torch.manual_seed(0)
     x = torch.bernoulli(torch.full((4 * batch, D), 0.3))
+    paths = NADE_PATHS if kernel() is not None else NADE_PATHS[:2]
     models = {}
-    for path in ("direct", "running sum"):
+    for path in paths:
         models[path] = make_model("nade", (D,))
         models[path].load_state_dict(models["direct"].state_dict())
         if path == "direct":
             models[path].logits = models[path].logits_cumsum  # the (B, D, H) computation
+        elif path == "running sum, PyTorch ops":
+            models[path].logits = _running_sum_in_ops(models[path])
     steps = {k: training_step(m, x, x, batch) for k, m in models.items()}
     touched = {}
     for k in steps:
@@ -309,12 +324,12 @@ def nade_paths(rounds: int, bandwidth: float, batch: int = 64, hidden: int = 500
             steps[k]()
         touched[k] = counter.bytes
     times = alternating(steps, rounds)
-    print(f"nade: direct {times['direct']}, running sum {times['running sum']} s", flush=True)
+    print("nade: " + ", ".join(f"{k} {v}" for k, v in times.items()) + " s", flush=True)
     med = {k: _median(v) for k, v in times.items()}
     P = sum(p.numel() for p in models["direct"].parameters())
     act = batch * D * hidden * 4  # one (B, D, H) float tensor
     return {"batch": batch, "D": D, "H": hidden, "rounds": rounds, "seconds": times,
-            "median step s": med, "speed-up (direct / running sum)": med["direct"] / med["running sum"],
+            "median step s": med, "speed-up over direct": {k: med["direct"] / v for k, v in med.items()},
             "bytes of one (B, D, H) tensor": act, "parameter bytes": 4 * P,
             "bytes touched per step": touched,
             "bytes touched / bandwidth, s": {k: v / bandwidth for k, v in touched.items()},
@@ -324,9 +339,10 @@ def nade_paths(rounds: int, bandwidth: float, batch: int = 64, hidden: int = 500
 
 def nade_blocks(batches=(32, 64, 128, 256), blocks=(4, 8, 16, 32, 64), hidden: int = 500,
                 D: int = 784, rounds: int = 5) -> dict:
-    """NADE's running-sum pass (forward and backward of the logits) at every block length and
-    batch: the median time of `rounds` calls, alternating over the blocks, as samples/s, next to
-    the block :func:`~hourglass.models.nade.default_block` picks; and the elementwise floor of the pass, the
+    """NADE's running-sum pass in PyTorch ops (forward and backward of the logits) at every block
+    length and batch, and the fused C kernel at its default block: the median time of `rounds`
+    calls, alternating over them, as samples/s, next to the block
+    :func:`~hourglass.models.nade.default_block` picks; and the elementwise floor of the pass, the
     two sigmoids of every (b, i, h) (the forward's and the backward's recomputation) at the rate
     ``sigmoid_`` reaches on one (B, block, H) buffer in the cache."""
     g = torch.Generator().manual_seed(0)
@@ -341,17 +357,23 @@ def nade_blocks(batches=(32, 64, 128, 256), blocks=(4, 8, 16, 32, 64), hidden: i
         buf = torch.rand(batch, pick, hidden, generator=g)
         sig = _best_time(lambda: [buf.sigmoid_() for _ in range(-(-D // pick))], 3)
         row = {"batch": batch, "default block": pick, "sigmoid floor s": 2 * sig}
-        steps = {m: (lambda m=m: running_sum_logits(u, W, c, V, b, block=m).sum().backward())
-                 for m in blocks}
+        steps = {m: (lambda m=m: running_sum_logits(u, W, c, V, b, block=m, fused=False)
+                     .sum().backward()) for m in blocks}
+        if kernel() is not None:
+            steps["fused"] = lambda: running_sum_logits(u, W, c, V, b, fused=True).sum().backward()
         for step in steps.values():  # warm-up
             step()
         times = alternating(steps, rounds)
         for m in blocks:
             row[f"block {m} samples/s"] = batch / _median(times[m])
         row["share of the sigmoid floor"] = 2 * sig * row[f"block {pick} samples/s"] / batch
+        if "fused" in times:
+            row["fused kernel samples/s"] = batch / _median(times["fused"])
+            row["fused kernel share of the sigmoid floor"] = (
+                2 * sig * row["fused kernel samples/s"] / batch)
         rows.append(row)
         print(f"nade blocks, batch {batch}: " + ", ".join(
-            f"{m}: {row[f'block {m} samples/s']:.0f}/s" for m in blocks), flush=True)
+            f"{m}: {batch / _median(t):.0f}/s" for m, t in times.items()), flush=True)
     return {"H": hidden, "D": D, "rounds": rounds, "blocks": list(blocks), "rows": rows}
 
 
@@ -422,39 +444,43 @@ def main(argv=None) -> dict:
             f"Log-likelihood: exact, or the IWAE bound with k = {IWAE_K}. Sampling "
             "of the image models: from single logits passes, times D.\n")
     if nade is not None:
-        md += (f"\n## NADE: running-sum pass vs direct cumulative sum\n\nTraining step (forward, "
-               f"backward, Adam), batch {nade['batch']}, D = {nade['D']}, H = {nade['H']}, "
-               f"{nade['rounds']} alternating rounds: median step "
-               f"{nade['median step s']['direct']:.3f} s direct, "
-               f"{nade['median step s']['running sum']:.3f} s running sum, speed-up "
-               f"**{nade['speed-up (direct / running sum)']:.2f}x**. One (B, D, H) float tensor is "
-               f"{nade['bytes of one (B, D, H) tensor'] / 1e6:.0f} MB; the parameters "
-               f"{nade['parameter bytes'] / 1e6:.1f} MB.\n\n"
-               "| path | median step (s) | bytes read + written by its ops | that / bandwidth (s) |\n"
-               "|---|---|---|---|\n"
-               + "".join(f"| {k} | {nade['median step s'][k]:.3f} | "
+        med, up = nade["median step s"], nade["speed-up over direct"]
+        md += (f"\n## NADE: the running-sum pass, fused and in PyTorch ops, vs the direct cumulative "
+               f"sum\n\nTraining step (forward, backward, Adam), batch {nade['batch']}, "
+               f"D = {nade['D']}, H = {nade['H']}, {nade['rounds']} alternating rounds. One "
+               f"(B, D, H) float tensor is {nade['bytes of one (B, D, H) tensor'] / 1e6:.0f} MB; "
+               f"the parameters {nade['parameter bytes'] / 1e6:.1f} MB.\n\n"
+               "| path | median step (s) | speed-up over direct | bytes read + written by its "
+               "PyTorch ops | that / bandwidth (s) |\n|---|---|---|---|---|\n"
+               + "".join(f"| {k} | {med[k]:.3f} | **{up[k]:.2f}x** | "
                          f"{nade['bytes touched per step'][k] / 1e9:.2f} GB | "
-                         f"{nade['bytes touched / bandwidth, s'][k]:.3f} |\n"
-                         for k in ("direct", "running sum"))
+                         f"{nade['bytes touched / bandwidth, s'][k]:.3f} |\n" for k in med)
                + f"\nBytes every step must move (parameters, gradients and Adam's moments read "
                  f"and written, and the batch): {nade['must-move bytes per step'] / 1e6:.0f} MB, "
                  f"{nade['must-move bytes / bandwidth, s'] * 1e3:.1f} ms at the copy bandwidth. "
                  "The running-sum pass touches its (B, block, H) buffers in the cache; what it "
-                 "still costs is the elementwise work, two sigmoids of every (b, i, h).\n")
+                 "still costs is the elementwise work, two sigmoids of every (b, i, h). The fused "
+                 "kernel's work is invisible to the byte count (one C call).\n")
     if blocks is not None:
         ms = blocks["blocks"]
+        fused = all("fused kernel samples/s" in r for r in blocks["rows"])
         md += (f"\n## NADE: block length of the running-sum pass\n\nForward and backward of the "
                f"logits (D = {blocks['D']}, H = {blocks['H']}), samples/s, median of "
-               f"{blocks['rounds']} alternating calls; **bold**: the block the library picks. "
-               "Sigmoid floor: two `sigmoid_` passes over every (b, i, h), timed on one cached "
-               "(B, block, H) buffer; the share is that floor over the time of the picked block.\n\n"
+               f"{blocks['rounds']} alternating calls: the pass in PyTorch ops at each block "
+               "(**bold**: the block it picks) and the fused C kernel. Sigmoid floor: two "
+               "`sigmoid_` passes over every (b, i, h), timed on one cached (B, block, H) buffer; "
+               "a share is that floor over the time of the pass.\n\n"
                "| batch | " + " | ".join(f"block {m}" for m in ms)
-               + " | sigmoid floor (s) | share of the floor |\n|" + "---|" * (len(ms) + 3) + "\n"
+               + (" | fused kernel" if fused else "")
+               + " | sigmoid floor (s) | share: PyTorch ops" + (" | share: fused" if fused else "")
+               + " |\n|" + "---|" * (len(ms) + 3 + 2 * fused) + "\n"
                + "".join(f"| {r['batch']} | " + " | ".join(
                    (f"**{r[f'block {m} samples/s']:,.0f}**" if m == r["default block"]
                     else f"{r[f'block {m} samples/s']:,.0f}") for m in ms)
-                   + f" | {r['sigmoid floor s']:.3f} | {r['share of the sigmoid floor']:.2f} |\n"
-                   for r in blocks["rows"]))
+                   + (f" | {r['fused kernel samples/s']:,.0f}" if fused else "")
+                   + f" | {r['sigmoid floor s']:.3f} | {r['share of the sigmoid floor']:.2f}"
+                   + (f" | {r['fused kernel share of the sigmoid floor']:.2f}" if fused else "")
+                   + " |\n" for r in blocks["rows"]))
     out = Path(args.out)
     atomic_write_json(out / "models.json", result)
     atomic_write_text(out / "models.md", md)

@@ -6,7 +6,7 @@ import torch
 
 from hourglass.core.errors import ConfigError
 from hourglass.models import build
-from hourglass.models.nade import default_block, running_sum_logits
+from hourglass.models.nade import _KernelLogits, _row_chunks, default_block, kernel, running_sum_logits
 
 
 def _model(D, H, seed=0, dtype=torch.float64):
@@ -126,3 +126,86 @@ def test_no_grad_keeps_nothing_and_block_is_checked():
     with pytest.raises(ConfigError, match="The block of running_sum_logits must be a positive "
                                           "int. Got 0 instead."):
         running_sum_logits(x, model.W, model.c, model.V, model.b, block=0)
+
+
+# The fused C kernel (nade.c): float32, compared with the direct computation in float64
+
+
+def _fused_against_direct(B, D, H, block, scale=3.0):
+    model = _model(D, H)
+    with torch.no_grad():
+        model.W.mul_(scale / 3.0)
+    x = _data(B, D)
+    w = torch.randn(B, D, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    slow = model.logits_cumsum(x)
+    g_slow = _grads(model, (slow * w).sum())
+    model32 = _model(D, H, dtype=torch.float32)
+    model32.load_state_dict({k: v.float() for k, v in model.state_dict().items()})
+    fast = running_sum_logits(x.float(), model32.W, model32.c, model32.V, model32.b, block=block,
+                              fused=True)
+    g_fast = _grads(model32, (fast * w.float()).sum())
+    return fast, slow, g_fast, g_slow
+
+
+@pytest.mark.parametrize("B,D,H,block", [(1, 5, 3, 2), (7, 17, 9, 4), (9, 40, 37, 16),
+                                         (33, 23, 8, 1), (16, 30, 20, 64), (20, 12, 17, 5)])
+def test_fused_kernel_equals_the_direct_computation(B, D, H, block):
+    assert kernel() is not None, "a C compiler is on PATH, so nade.c must build"
+    fast, slow, g_fast, g_slow = _fused_against_direct(B, D, H, block)
+    torch.testing.assert_close(fast.double(), slow, rtol=1e-5, atol=1e-5)
+    for name in g_slow:
+        torch.testing.assert_close(g_fast[name].double(), g_slow[name], rtol=1e-4, atol=1e-4,
+                                   msg=name)
+
+
+def test_fused_kernel_saturated_sigmoids_stay_finite_and_exact():
+    # |a| up to ~1000: exp is clamped, h is exactly 0 or 1 and h (1 - h) vanishes as in float64
+    fast, slow, g_fast, g_slow = _fused_against_direct(6, 20, 7, 16, scale=300.0)
+    assert torch.isfinite(fast).all() and all(torch.isfinite(g).all() for g in g_fast.values())
+    torch.testing.assert_close(fast.double(), slow, rtol=1e-5, atol=1e-4)
+    for name in g_slow:
+        torch.testing.assert_close(g_fast[name].double(), g_slow[name], rtol=1e-4, atol=1e-3,
+                                   msg=name)
+
+
+def test_fused_kernel_is_deterministic_and_splits_rows_over_threads():
+    model = _model(50, 21, dtype=torch.float32)
+    x = _data(37, 50, dtype=torch.float32)
+    runs = []
+    threads = torch.get_num_threads()
+    try:
+        for n in (2, 2, 1):
+            torch.set_num_threads(n)
+            out = running_sum_logits(x, model.W, model.c, model.V, model.b, fused=True)
+            runs.append([out.detach()] + list(_grads(model, (out * out).sum()).values()))
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(runs[0], runs[1]):                      # same threads: bitwise
+        assert torch.equal(a, b)
+    for a, b in zip(runs[0], runs[2]):                      # other split: same sums, other order
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_row_chunks_cover_the_batch_in_whole_tiles():
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert _row_chunks(37) == [(0, 24), (24, 37)]
+        assert _row_chunks(8) == [(0, 8)]                   # one tile: one thread
+        torch.set_num_threads(3)
+        assert _row_chunks(128) == [(0, 48), (48, 96), (96, 128)]
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_model_uses_the_kernel_in_float32_only(monkeypatch):
+    calls = []
+    real = _KernelLogits.apply
+    monkeypatch.setattr(_KernelLogits, "apply", lambda *a: calls.append(1) or real(*a))
+    model = _model(10, 4, dtype=torch.float32)
+    model.log_prob(_data(3, 10, dtype=torch.float32))
+    assert calls == [1]
+    model.double().log_prob(_data(3, 10))                   # float64: the PyTorch pass
+    assert calls == [1]
+    with pytest.raises(ConfigError, match="needs float32 tensors"):
+        running_sum_logits(_data(3, 10), model.W, model.c, model.V, model.b, fused=True)

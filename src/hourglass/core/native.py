@@ -1,0 +1,107 @@
+"""Small C kernels, compiled on first use with the machine's C compiler and loaded with ctypes.
+
+Some models' inner loops are elementwise work that PyTorch can only run as a chain of separate
+passes over a large tensor (NADE's running sum: Larochelle & Murray 2011, Algorithm 1). A loop
+written out in C does the whole chain per element, in registers. The sources ship with the package
+(``hourglass/models/*.c``, plain C99, no PyTorch headers), so compiling one takes about a second.
+
+The shared library is cached under ``$HOURGLASS_CACHE`` (default ``$XDG_CACHE_HOME/hourglass``,
+else ``~/.cache/hourglass``), in ``native/<name>-<key>.so``, where the key hashes the source, the
+compiler's version, the flags and the CPU's instruction sets (the code is built for this CPU,
+``-march=native``), and is written atomically, so concurrent first uses are safe. Set
+``HOURGLASS_NATIVE=0`` to never compile (the models then take their PyTorch path); where no
+compiler is found or compiling fails, :func:`load` says so in one line and returns None.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+FLAGS = ("-O3", "-march=native", "-mprefer-vector-width=512", "-fopenmp-simd", "-fPIC", "-shared",
+         "-std=c99")
+
+
+def cache_dir() -> Path:
+    """Where compiled kernels are kept: ``$HOURGLASS_CACHE``, else the user's cache folder."""
+    if os.environ.get("HOURGLASS_CACHE"):
+        return Path(os.environ["HOURGLASS_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "hourglass"
+
+
+def compiler() -> list[str] | None:
+    """The C compiler: ``$CC``, else the one Python was built with, else ``cc``; None if absent."""
+    for cmd in (os.environ.get("CC"), sysconfig.get_config_var("CC"), "cc", "gcc", "clang"):
+        words = shlex.split(cmd or "")
+        if words and shutil.which(words[0]):
+            return words
+    return None
+
+
+def _cpu_flags() -> str:
+    """The CPU's instruction sets as the kernel sees them (part of the cache key)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return line
+    except OSError:
+        pass
+    import platform
+    return platform.machine() + platform.processor()
+
+
+def _say(message: str) -> None:
+    print(f"hourglass: {message}", file=sys.stderr)
+
+
+@lru_cache(maxsize=None)
+def load(source: Path) -> ctypes.CDLL | None:
+    """The compiled library of the C file `source` (built once per machine and cached), or None.
+
+    None where ``HOURGLASS_NATIVE=0``, where no C compiler is found, or where it fails; the last
+    two print one line saying why, once per process.
+    """
+    if os.environ.get("HOURGLASS_NATIVE", "1") == "0":
+        return None
+    cc = compiler()
+    if cc is None:
+        _say(f"no C compiler found (set CC); {source.stem} runs its slower PyTorch path")
+        return None
+    try:
+        version = subprocess.run([*cc, "--version"], capture_output=True, text=True,
+                                 timeout=60).stdout
+        code = source.read_bytes()
+        key = hashlib.sha256("\0".join([code.decode(), version, " ".join(FLAGS),
+                                        _cpu_flags()]).encode()).hexdigest()[:16]
+        folder = cache_dir() / "native"
+        target = folder / f"{source.stem}-{key}.so"
+        if not target.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{source.stem}.", suffix=".so.tmp")
+            os.close(fd)
+            try:
+                done = subprocess.run([*cc, *FLAGS, "-o", tmp, str(source), "-lm"],
+                                      capture_output=True, text=True, timeout=300)
+                if done.returncode != 0:
+                    err = (done.stderr.strip().splitlines() or ["no message"])[-1]
+                    _say(f"compiling {source.name} failed ({err}); {source.stem} runs its slower "
+                         "PyTorch path")
+                    return None
+                os.replace(tmp, target)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        return ctypes.CDLL(str(target))
+    except (OSError, subprocess.SubprocessError, UnicodeDecodeError) as e:
+        _say(f"could not build {source.name} ({e}); {source.stem} runs its slower PyTorch path")
+        return None
