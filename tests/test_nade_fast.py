@@ -6,6 +6,7 @@ import torch
 
 from hourglass.core.errors import ConfigError
 from hourglass.models import build
+from hourglass.models.autoregressive import running_sums
 from hourglass.models.nade import _KernelLogits, _row_chunks, default_block, kernel, running_sum_logits
 
 
@@ -209,3 +210,24 @@ def test_model_uses_the_kernel_in_float32_only(monkeypatch):
     assert calls == [1]
     with pytest.raises(ConfigError, match="needs float32 tensors"):
         running_sum_logits(_data(3, 10), model.W, model.c, model.V, model.b, fused=True)
+
+
+def test_running_sums_and_their_gradient_by_hand():
+    # a_i = c + sum_{j<i} W_{:,j} x_j; d/dW_{:,j} of sum_i g_i . a_i is x_j sum_{i>j} g_i
+    gen = torch.Generator().manual_seed(4)
+    B, D, H = 3, 6, 5
+    x = torch.randn(B, D, generator=gen, dtype=torch.float64)
+    W = torch.randn(H, D, generator=gen, dtype=torch.float64, requires_grad=True)
+    c = torch.randn(H, generator=gen, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(B, D, H, generator=gen, dtype=torch.float64)
+    a = running_sums(x, W, c)
+    expect = torch.stack([c + (W[:, :i] * x[:, None, :i]).sum(-1) for i in range(D)], dim=1)
+    torch.testing.assert_close(a, expect.expand(B, D, H), rtol=0, atol=1e-12)
+    (a * g).sum().backward()
+    later = torch.stack([g[:, i + 1:].sum(1) for i in range(D)], dim=1)      # (B, D, H)
+    torch.testing.assert_close(W.grad, torch.einsum("bj,bjh->hj", x, later), rtol=0, atol=1e-12)
+    torch.testing.assert_close(c.grad, g.sum((0, 1)), rtol=0, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda W, c: running_sums(x, W, c), (W, c))
+    xg = x.clone().requires_grad_()                         # x with a gradient: autograd's path
+    running_sums(xg, W, c).sum().backward()
+    torch.testing.assert_close(xg.grad, (W.sum(0) * torch.arange(D - 1, -1, -1)).expand(B, D))

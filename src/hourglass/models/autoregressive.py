@@ -80,6 +80,46 @@ def check_n(n) -> None:
         raise ConfigError(f"The number of samples n must be a positive int. Got {n!r} instead.")
 
 
+class _RunningSums(torch.autograd.Function):
+    """All D pre-activations of the NADE family at once, with a backward pass of one cumsum."""
+
+    @staticmethod
+    def forward(ctx, x, W, c):
+        B, D = x.shape
+        a = torch.empty(B, D, W.shape[0], dtype=W.dtype, device=W.device)
+        a[:, 0] = 0
+        torch.mul(x[:, :-1, None], W.t()[:-1], out=a[:, 1:])    # W_{:,j} x_j at position j + 1
+        torch.cumsum(a, 1, out=a)
+        a += c
+        ctx.save_for_backward(x)
+        return a
+
+    @staticmethod
+    def backward(ctx, da):
+        (x,) = ctx.saved_tensors
+        # dW_{:,j} = sum_b x_bj sum_{i > j} da_bi, and sum_{i > j} = (all i) - (i <= j)
+        later = da.cumsum(1)
+        total = later[:, -1:].clone()                            # (B, 1, H): sum over all i
+        torch.sub(total, later, out=later)
+        dWt = torch.bmm(x.t().unsqueeze(1), later.transpose(0, 1)).squeeze(1)  # (D, H)
+        return None, dWt.t(), total.sum((0, 1))
+
+
+def running_sums(x: torch.Tensor, W: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    r"""$a_i = c + \sum_{j<i} W_{:,j}\, x_j$ for every position i, (B, D, H), from `x` (B, D).
+
+    The hidden pre-activations of NADE (Larochelle & Murray 2011) and RNADE (Uria et al. 2013):
+    an exclusive cumulative sum, whose gradient with respect to W is one more cumulative sum
+    (autograd's would flip the tensor twice and keep the products). Where `x` needs its own
+    gradient, plain autograd ops.
+    """
+    x = x.to(W.dtype)
+    if x.requires_grad:
+        contrib = x.unsqueeze(2) * W.T                           # (B, D, H): W_{:,j} x_j
+        return c + torch.cat([torch.zeros_like(contrib[:, :1]), contrib[:, :-1].cumsum(1)], dim=1)
+    return _RunningSums.apply(x, W, c)
+
+
 class AutoregressiveModel(nn.Module):
     """Exact ``log_prob``, NLL loss and position-by-position ``sample`` over ``logits(x)``.
 

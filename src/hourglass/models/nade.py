@@ -40,7 +40,8 @@ from hourglass.core.errors import ConfigError
 from hourglass.core.options import option
 from hourglass.core.tensors import rng
 from hourglass.core.validation import Options, Sizes
-from hourglass.models.autoregressive import AutoregressiveConfig, AutoregressiveModel, check_n, progress_bar
+from hourglass.models.autoregressive import (AutoregressiveConfig, AutoregressiveModel, check_n,
+                                             progress_bar, running_sums)
 from hourglass.models.registry import register_model
 
 
@@ -323,10 +324,7 @@ class NADE(AutoregressiveModel):
     def logits_cumsum(self, x: torch.Tensor) -> torch.Tensor:
         """The logits from all (B, D, H) pre-activations at once (a cumulative sum), any depth."""
         x = self.net_input(x.flatten(1))                        # (B, D)
-        contrib = x.unsqueeze(2) * self.W.T                     # (B, D, H): W_{:,j} x_j
-        # $a_i = c + \sum_{j<i} W_{:,j} x_j$: an exclusive cumulative sum (zero for i = 1)
-        a = self.c + torch.cat([torch.zeros_like(contrib[:, :1]),
-                                contrib[:, :-1].cumsum(1)], dim=1)  # (B, D, H)
+        a = running_sums(x, self.W, self.c)                     # (B, D, H): a_i, exclusive
         h = self.deep(torch.sigmoid(a))                         # (B, D, H_top)
         return (torch.einsum("bdh,dh->bd", h, self.V) + self.b).view(-1, *self.config.input_shape)
 

@@ -32,7 +32,7 @@ from hourglass.core import objectives as O
 from hourglass.core.options import option
 from hourglass.core.tensors import rng
 from hourglass.core.validation import Interval, Options, Sizes
-from hourglass.models.autoregressive import check_n, progress_bar
+from hourglass.models.autoregressive import check_n, progress_bar, running_sums
 from hourglass.models.protocol import declare
 from hourglass.models.registry import ModelConfig, register_model
 
@@ -100,10 +100,7 @@ class RNADE(nn.Module):
         r"""Parameters of every $p(x_i \mid x_{<i})$ in one pass: mixture logits, means and
         log-scales, each (B, D, K); the entries of position i depend on $x_{<i}$ only."""
         x = x.flatten(1).to(self.W.dtype)                         # (B, D)
-        contrib = x.unsqueeze(2) * self.W.T                       # (B, D, H): W_{:,j} x_j
-        # $a_i = c + \sum_{j<i} W_{:,j} x_j$: an exclusive cumulative sum (zero for i = 1)
-        a = self.c + torch.cat([torch.zeros_like(contrib[:, :1]),
-                                contrib[:, :-1].cumsum(1)], dim=1)  # (B, D, H)
+        a = running_sums(x, self.W, self.c)                       # (B, D, H): a_i
         h = self.deep(ACTIVATIONS[self.config.activation](self.rho[:, None] * a))
         return self._mixture(h, self.V, self.b)
 
