@@ -7,7 +7,8 @@ import torch
 from hourglass.core.errors import ConfigError
 from hourglass.models import build
 from hourglass.models.autoregressive import running_sums
-from hourglass.models.nade import _KernelLogits, _row_chunks, default_block, kernel, running_sum_logits
+from hourglass.core.native import row_chunks
+from hourglass.models.nade import _KernelLogits, default_block, kernel, running_sum_logits
 
 
 def _model(D, H, seed=0, dtype=torch.float64):
@@ -191,10 +192,10 @@ def test_row_chunks_cover_the_batch_in_whole_tiles():
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        assert _row_chunks(37) == [(0, 24), (24, 37)]
-        assert _row_chunks(8) == [(0, 8)]                   # one tile: one thread
+        assert row_chunks(37, 8) == [(0, 24), (24, 37)]
+        assert row_chunks(8, 8) == [(0, 8)]                   # one tile: one thread
         torch.set_num_threads(3)
-        assert _row_chunks(128) == [(0, 48), (48, 96), (96, 128)]
+        assert row_chunks(128, 8) == [(0, 48), (48, 96), (96, 128)]
     finally:
         torch.set_num_threads(threads)
 

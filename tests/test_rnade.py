@@ -13,6 +13,7 @@ from sklearn.datasets import make_moons
 from hourglass.core import objectives as O
 from hourglass.core.errors import ConfigError
 from hourglass.models import build
+from hourglass.models import rnade as rnade_module
 from hourglass.train import TrainConfig, train
 
 
@@ -171,3 +172,45 @@ def test_config_errors_name_the_problem():
         build("rnade", input_shape=(2,), components=0)
     with pytest.raises(ConfigError, match="'activation' parameter of RNADE"):
         build("rnade", input_shape=(2,), activation="tanh")
+
+
+# The C kernel (rnade.c) for h_i = g(rho_i a_i): float32, against the PyTorch ops in float64
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+@pytest.mark.parametrize("B,D,H,deep", [(19, 37, 23, ()), (1, 5, 3, ()), (6, 40, 9, (4,))])
+def test_kernel_gives_the_log_density_and_gradients_of_the_pytorch_ops(activation, B, D, H, deep,
+                                                                        monkeypatch):
+    assert rnade_module.kernel() is not None, "a C compiler is on PATH, so rnade.c must build"
+    torch.manual_seed(0)
+    model = build("rnade", input_shape=(D,), hidden=(H, *deep), components=3,
+                  activation=activation)
+    with torch.no_grad():
+        model.rho.uniform_(0.5, 1.5)
+        model.c.normal_()
+    x = torch.randn(B, D, generator=torch.Generator().manual_seed(1))
+    calls = []
+    real = rnade_module._KernelHidden.apply
+    monkeypatch.setattr(rnade_module._KernelHidden, "apply", lambda *a: calls.append(1) or real(*a))
+    model.zero_grad()
+    fast = model.log_prob(x)
+    fast.sum().backward()
+    assert calls == [1]
+    g_fast = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model64 = model.double()                                 # float64: the PyTorch ops
+    model64.zero_grad()
+    slow = model64.log_prob(x.double())
+    slow.sum().backward()
+    torch.testing.assert_close(fast.double(), slow, rtol=1e-5, atol=1e-4)
+    for name, p in model64.named_parameters():
+        torch.testing.assert_close(g_fast[name].double(), p.grad, rtol=1e-4, atol=1e-4, msg=name)
+
+
+def test_pytorch_ops_where_the_kernel_cannot_run(monkeypatch):
+    model = build("rnade", input_shape=(6,), hidden=(5,), components=2)
+    x = torch.randn(4, 6)
+    expect = model.log_prob(x)                               # the kernel
+    monkeypatch.setattr(rnade_module, "kernel", lambda: None)
+    torch.testing.assert_close(model.log_prob(x), expect, rtol=1e-5, atol=1e-5)
+    xg = x.clone().requires_grad_()                          # x with a gradient: PyTorch ops
+    model.log_prob(xg).sum().backward()
+    assert xg.grad is not None and torch.isfinite(xg.grad).all()

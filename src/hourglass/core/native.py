@@ -24,6 +24,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
@@ -105,3 +106,38 @@ def load(source: Path) -> ctypes.CDLL | None:
     except (OSError, subprocess.SubprocessError, UnicodeDecodeError) as e:
         _say(f"could not build {source.name} ({e}); {source.stem} runs its slower PyTorch path")
         return None
+
+
+# ---- running a kernel over the rows of a batch, one chunk per thread ---------------------------
+
+def call(fn, *args) -> None:
+    """``fn(*args)`` with every tensor passed as the address of its data (contiguous, CPU)."""
+    import torch
+    for a in args:
+        if isinstance(a, torch.Tensor) and not (a.is_contiguous() and a.device.type == "cpu"):
+            raise ValueError("a C kernel takes contiguous CPU tensors")  # a bug, not user input
+    fn(*(a.data_ptr() if isinstance(a, torch.Tensor) else a for a in args))
+
+
+@lru_cache(maxsize=4)
+def _pool(threads: int, pid: int) -> ThreadPoolExecutor:
+    """Worker threads, per process: a forked child gets a pool of its own, not its parent's."""
+    return ThreadPoolExecutor(threads, thread_name_prefix="hourglass-native")
+
+
+def row_chunks(B: int, tile: int = 1) -> list[tuple[int, int]]:
+    """Rows [0, B) split over ``torch.get_num_threads()`` threads, in whole tiles of rows."""
+    import torch
+    tiles = -(-B // tile)
+    n = max(1, min(torch.get_num_threads(), tiles))
+    per = -(-tiles // n) * tile
+    return [(s, min(B, s + per)) for s in range(0, B, per)]
+
+
+def in_threads(fn, chunks: list[tuple[int, int]]) -> list:
+    """``fn(k, start, end)`` for every chunk k, in threads (ctypes releases the GIL while a C
+    function runs, so they run at once); the results in the order of the chunks."""
+    if len(chunks) == 1:
+        return [fn(0, *chunks[0])]
+    pool = _pool(len(chunks), os.getpid())
+    return list(pool.map(lambda k: fn(k, *chunks[k]), range(len(chunks))))

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import ctypes
 import math
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -160,7 +159,7 @@ KERNEL_TILE = 8     # rows the C kernel takes together (TILE in nade.c)
 
 @lru_cache(maxsize=None)
 def kernel() -> ctypes.CDLL | None:
-    """The compiled ``nade.c`` (see :mod:`hourglass.core.native`), or None where it cannot be built."""
+    """The compiled ``nade.c`` (:mod:`hourglass.core.native`), or None where it cannot be built."""
     lib = native.load(Path(__file__).with_name("nade.c"))
     if lib is not None:
         ptr, i32 = ctypes.c_void_p, ctypes.c_int
@@ -169,30 +168,6 @@ def kernel() -> ctypes.CDLL | None:
         lib.nade_backward.argtypes = [i32] * 4 + [ptr] * 9
         lib.nade_backward.restype = None
     return lib
-
-
-@lru_cache(maxsize=4)
-def _pool(threads: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(threads, thread_name_prefix="hourglass-nade")
-
-
-def _row_chunks(B: int) -> list[tuple[int, int]]:
-    """The batch split over ``torch.get_num_threads()`` threads, in whole tiles of rows."""
-    tiles = -(-B // KERNEL_TILE)
-    n = max(1, min(torch.get_num_threads(), tiles))
-    per = -(-tiles // n) * KERNEL_TILE
-    return [(s, min(B, s + per)) for s in range(0, B, per)]
-
-
-def _in_threads(fn, chunks):
-    """``fn(k, start, end)`` for every chunk; ctypes releases the GIL, so the threads run at once."""
-    if len(chunks) == 1:
-        return [fn(0, *chunks[0])]
-    return list(_pool(len(chunks)).map(lambda k: fn(k, *chunks[k]), range(len(chunks))))
-
-
-def _ptr(t: torch.Tensor) -> int:
-    return t.data_ptr()
 
 
 class _KernelLogits(torch.autograd.Function):
@@ -210,10 +185,10 @@ class _KernelLogits(torch.autograd.Function):
 
         def rows(k, s, e):
             work = torch.empty(KERNEL_TILE, H)
-            lib.nade_forward(e - s, D, H, block, _ptr(u[s:e]), _ptr(Wt), _ptr(c), _ptr(V),
-                             _ptr(logits[s:e]), _ptr(starts[s:e]), _ptr(work))
+            native.call(lib.nade_forward, e - s, D, H, block, u[s:e], Wt, c, V, logits[s:e],
+                        starts[s:e], work)
 
-        _in_threads(rows, _row_chunks(B))
+        native.in_threads(rows, native.row_chunks(B, KERNEL_TILE))
         if any(ctx.needs_input_grad):
             ctx.save_for_backward(u, Wt, V, starts)
         ctx.block = block
@@ -228,17 +203,16 @@ class _KernelLogits(torch.autograd.Function):
         B, D = u.shape
         H = Wt.shape[1]
         g = g.contiguous()
-        chunks = _row_chunks(B)
+        chunks = native.row_chunks(B, KERNEL_TILE)
 
         def rows(k, s, e):                                          # each thread its own sums
             dWt, dV, dc = torch.zeros(D, H), torch.zeros(D, H), torch.zeros(H)
             work = torch.empty(KERNEL_TILE * (block + 1), H)
-            lib.nade_backward(e - s, D, H, block, _ptr(u[s:e]), _ptr(Wt), _ptr(V),
-                              _ptr(starts[s:e]), _ptr(g[s:e]), _ptr(dWt), _ptr(dV), _ptr(dc),
-                              _ptr(work))
+            native.call(lib.nade_backward, e - s, D, H, block, u[s:e], Wt, V, starts[s:e],
+                        g[s:e], dWt, dV, dc, work)
             return dWt, dV, dc
 
-        (dWt, dV, dc), *rest = _in_threads(rows, chunks)
+        (dWt, dV, dc), *rest = native.in_threads(rows, chunks)
         for part in rest:                                           # summed in a fixed order
             dWt += part[0]
             dV += part[1]

@@ -22,12 +22,17 @@ over [-1, 1], $\sigma = 1$) start near the data. $\log\sigma$ is kept in [-7, 5]
 
 from __future__ import annotations
 
+import ctypes
 import math
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
+from hourglass.core import native
 from hourglass.core import objectives as O
 from hourglass.core.options import option
 from hourglass.core.tensors import rng
@@ -39,6 +44,70 @@ from hourglass.models.registry import ModelConfig, register_model
 LOG_SCALE_RANGE = (-7.0, 5.0)  # sigma in [9e-4, 148]: keeps the density finite on flat features
 ACTIVATIONS = {"relu": torch.relu, "sigmoid": torch.sigmoid}
 ACTIVATION_MODULES = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid}
+
+
+KERNEL_BLOCK = 16  # positions between the pre-activations the C kernel keeps for its backward pass
+
+
+@lru_cache(maxsize=None)
+def kernel() -> ctypes.CDLL | None:
+    """The compiled ``rnade.c`` (:mod:`hourglass.core.native`), or None where it cannot be built."""
+    lib = native.load(Path(__file__).with_name("rnade.c"))
+    if lib is not None:
+        ptr, i32 = ctypes.c_void_p, ctypes.c_int
+        lib.rnade_forward.argtypes = [i32] * 5 + [ptr] * 7
+        lib.rnade_forward.restype = None
+        lib.rnade_backward.argtypes = [i32] * 5 + [ptr] * 9
+        lib.rnade_backward.restype = None
+    return lib
+
+
+class _KernelHidden(torch.autograd.Function):
+    r"""$h_i = g(\rho_i a_i)$ for every position, (B, D, H), in one C loop per element: the
+    running sum, the rescaling and the nonlinearity forward, and their gradient with respect to
+    W, c and rho backward, recomputing $a_i$ block by block (``rnade.c``)."""
+
+    @staticmethod
+    def forward(ctx, x, W, c, rho, act):
+        lib = kernel()
+        B, D = x.shape
+        H = W.shape[0]
+        c, rho = c.contiguous(), rho.contiguous()
+        Wt = W.t().contiguous()                                     # (D, H): row j is W_{:,j}
+        h = torch.empty(B, D, H)
+        starts = torch.empty(B, -(-D // KERNEL_BLOCK), H)          # a at each block's first i
+
+        def rows(k, s, e):
+            native.call(lib.rnade_forward, e - s, D, H, KERNEL_BLOCK, act, x[s:e], Wt, c, rho,
+                        h[s:e], starts[s:e], torch.empty(H))
+
+        native.in_threads(rows, native.row_chunks(B))
+        if any(ctx.needs_input_grad):
+            ctx.save_for_backward(x, Wt, rho, starts)
+        ctx.act = act
+        return h
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dh):
+        lib = kernel()
+        x, Wt, rho, starts = ctx.saved_tensors
+        B, D = x.shape
+        H = Wt.shape[1]
+        dh = dh.contiguous()
+
+        def rows(k, s, e):                                          # each thread its own sums
+            dWt, dc, drho = torch.zeros(D, H), torch.zeros(H), torch.zeros(D)
+            native.call(lib.rnade_backward, e - s, D, H, KERNEL_BLOCK, ctx.act, x[s:e], Wt, rho,
+                        starts[s:e], dh[s:e], dWt, dc, drho, torch.empty(KERNEL_BLOCK + 1, H))
+            return dWt, dc, drho
+
+        (dWt, dc, drho), *rest = native.in_threads(rows, native.row_chunks(B))
+        for part in rest:                                           # summed in a fixed order
+            dWt += part[0]
+            dc += part[1]
+            drho += part[2]
+        return None, dWt.t(), dc, drho, None
 
 
 @dataclass
@@ -100,9 +169,23 @@ class RNADE(nn.Module):
         r"""Parameters of every $p(x_i \mid x_{<i})$ in one pass: mixture logits, means and
         log-scales, each (B, D, K); the entries of position i depend on $x_{<i}$ only."""
         x = x.flatten(1).to(self.W.dtype)                         # (B, D)
+        return self._mixture(self.deep(self.first_hidden(x)), self.V, self.b)
+
+    def first_hidden(self, x: torch.Tensor) -> torch.Tensor:
+        r"""$h_i = g(\rho_i a_i)$ for every position, (B, D, H), from `x` (B, D).
+
+        In float32 on the CPU (and `x` needing no gradient) one C kernel (``rnade.c``, built on
+        first use by :mod:`hourglass.core.native`); otherwise, or where no C compiler is found,
+        the same in PyTorch operations. Both give the same numbers and gradients.
+        """
+        params = (self.W, self.c, self.rho)
+        if (x.dtype == torch.float32 and not x.requires_grad and x.device.type == "cpu"
+                and all(p.dtype == torch.float32 and p.device.type == "cpu" for p in params)
+                and kernel() is not None):
+            act = ("relu", "sigmoid").index(self.config.activation)
+            return _KernelHidden.apply(x.contiguous(), *params, act)
         a = running_sums(x, self.W, self.c)                       # (B, D, H): a_i
-        h = self.deep(ACTIVATIONS[self.config.activation](self.rho[:, None] * a))
-        return self._mixture(h, self.V, self.b)
+        return ACTIVATIONS[self.config.activation](self.rho[:, None] * a)
 
     def conditional_log_prob(self, x: torch.Tensor) -> torch.Tensor:
         r"""$\log p(x_i \mid x_{<i})$ for every position, (B, D), nats."""
