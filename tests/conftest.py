@@ -18,3 +18,20 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 
 torch.set_num_threads(1)
 threadpool_limits(1)
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def native_kernels(monkeypatch):
+    """The C kernels built (and used) whatever ``HOURGLASS_NATIVE`` says outside the test."""
+    from hourglass.core import native
+    from hourglass.models import nade, rnade
+    monkeypatch.delenv("HOURGLASS_NATIVE", raising=False)
+    caches = (native.load, nade.kernel, rnade.kernel)
+    for c in caches:
+        c.cache_clear()
+    yield
+    for c in caches:
+        c.cache_clear()

@@ -151,7 +151,7 @@ def _fused_against_direct(B, D, H, block, scale=3.0):
 
 @pytest.mark.parametrize("B,D,H,block", [(1, 5, 3, 2), (7, 17, 9, 4), (9, 40, 37, 16),
                                          (33, 23, 8, 1), (16, 30, 20, 64), (20, 12, 17, 5)])
-def test_fused_kernel_equals_the_direct_computation(B, D, H, block):
+def test_fused_kernel_equals_the_direct_computation(B, D, H, block, native_kernels):
     assert kernel() is not None, "a C compiler is on PATH, so nade.c must build"
     fast, slow, g_fast, g_slow = _fused_against_direct(B, D, H, block)
     torch.testing.assert_close(fast.double(), slow, rtol=1e-5, atol=1e-5)
@@ -160,7 +160,7 @@ def test_fused_kernel_equals_the_direct_computation(B, D, H, block):
                                    msg=name)
 
 
-def test_fused_kernel_saturated_sigmoids_stay_finite_and_exact():
+def test_fused_kernel_saturated_sigmoids_stay_finite_and_exact(native_kernels):
     # |a| up to ~1000: exp is clamped, h is exactly 0 or 1 and h (1 - h) vanishes as in float64
     fast, slow, g_fast, g_slow = _fused_against_direct(6, 20, 7, 16, scale=300.0)
     assert torch.isfinite(fast).all() and all(torch.isfinite(g).all() for g in g_fast.values())
@@ -170,7 +170,7 @@ def test_fused_kernel_saturated_sigmoids_stay_finite_and_exact():
                                    msg=name)
 
 
-def test_fused_kernel_is_deterministic_and_splits_rows_over_threads():
+def test_fused_kernel_is_deterministic_and_splits_rows_over_threads(native_kernels):
     model = _model(50, 21, dtype=torch.float32)
     x = _data(37, 50, dtype=torch.float32)
     runs = []
@@ -200,7 +200,7 @@ def test_row_chunks_cover_the_batch_in_whole_tiles():
         torch.set_num_threads(threads)
 
 
-def test_model_uses_the_kernel_in_float32_only(monkeypatch):
+def test_model_uses_the_kernel_in_float32_only(monkeypatch, native_kernels):
     calls = []
     real = _KernelLogits.apply
     monkeypatch.setattr(_KernelLogits, "apply", lambda *a: calls.append(1) or real(*a))

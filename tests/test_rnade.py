@@ -179,7 +179,7 @@ def test_config_errors_name_the_problem():
 @pytest.mark.parametrize("activation", ["relu", "sigmoid"])
 @pytest.mark.parametrize("B,D,H,deep", [(19, 37, 23, ()), (1, 5, 3, ()), (6, 40, 9, (4,))])
 def test_kernel_gives_the_log_density_and_gradients_of_the_pytorch_ops(activation, B, D, H, deep,
-                                                                        monkeypatch):
+                                                                        monkeypatch, native_kernels):
     assert rnade_module.kernel() is not None, "a C compiler is on PATH, so rnade.c must build"
     torch.manual_seed(0)
     model = build("rnade", input_shape=(D,), hidden=(H, *deep), components=3,
@@ -205,7 +205,7 @@ def test_kernel_gives_the_log_density_and_gradients_of_the_pytorch_ops(activatio
         torch.testing.assert_close(g_fast[name].double(), p.grad, rtol=1e-4, atol=1e-4, msg=name)
 
 
-def test_pytorch_ops_where_the_kernel_cannot_run(monkeypatch):
+def test_pytorch_ops_where_the_kernel_cannot_run(monkeypatch, native_kernels):
     model = build("rnade", input_shape=(6,), hidden=(5,), components=2)
     x = torch.randn(4, 6)
     expect = model.log_prob(x)                               # the kernel
