@@ -209,7 +209,7 @@ def test_model_uses_the_kernel_in_float32_only(monkeypatch, native_kernels):
     assert calls == [1]
     model.double().log_prob(_data(3, 10))                   # float64: the PyTorch pass
     assert calls == [1]
-    with pytest.raises(ConfigError, match="needs float32 tensors"):
+    with pytest.raises(ConfigError, match="needs float32 CPU tensors"):
         running_sum_logits(_data(3, 10), model.W, model.c, model.V, model.b, fused=True)
 
 

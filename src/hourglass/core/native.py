@@ -3,7 +3,8 @@
 Some models' inner loops are elementwise work that PyTorch can only run as a chain of separate
 passes over a large tensor (NADE's running sum: Larochelle & Murray 2011, Algorithm 1). A loop
 written out in C does the whole chain per element, in registers. The sources ship with the package
-(``hourglass/models/*.c``, plain C99, no PyTorch headers), so compiling one takes about a second.
+(``hourglass/models/*.c`` and the headers beside them, plain C99, no PyTorch headers), so
+compiling one takes about a second.
 
 The shared library is cached under ``$HOURGLASS_CACHE`` (default ``$XDG_CACHE_HOME/hourglass``,
 else ``~/.cache/hourglass``), in ``native/<name>-<key>.so``, where the key hashes the source, the
@@ -81,8 +82,8 @@ def load(source: Path) -> ctypes.CDLL | None:
     try:
         version = subprocess.run([*cc, "--version"], capture_output=True, text=True,
                                  timeout=60).stdout
-        code = source.read_bytes()
-        key = hashlib.sha256("\0".join([code.decode(), version, " ".join(FLAGS),
+        code = "\0".join(p.read_text() for p in [source, *sorted(source.parent.glob("*.h"))])
+        key = hashlib.sha256("\0".join([code, version, " ".join(FLAGS),
                                         _cpu_flags()]).encode()).hexdigest()[:16]
         folder = cache_dir() / "native"
         target = folder / f"{source.stem}-{key}.so"
@@ -110,13 +111,33 @@ def load(source: Path) -> ctypes.CDLL | None:
 
 # ---- running a kernel over the rows of a batch, one chunk per thread ---------------------------
 
+def declare(lib: ctypes.CDLL, name: str, ints: int, pointers: int) -> None:
+    """Declare C function `name` of `lib` as taking `ints` ints, then `pointers` pointers."""
+    fn = getattr(lib, name)
+    fn.argtypes = [ctypes.c_int] * ints + [ctypes.c_void_p] * pointers
+    fn.restype = None
+
+
 def call(fn, *args) -> None:
-    """``fn(*args)`` with every tensor passed as the address of its data (contiguous, CPU)."""
+    """``fn(*args)`` with every tensor passed as the address of its data (contiguous float32 on
+    the CPU: anything else is a bug of the caller, not the user's input)."""
     import torch
     for a in args:
-        if isinstance(a, torch.Tensor) and not (a.is_contiguous() and a.device.type == "cpu"):
-            raise ValueError("a C kernel takes contiguous CPU tensors")  # a bug, not user input
+        if isinstance(a, torch.Tensor) and not (a.is_contiguous() and a.device.type == "cpu"
+                                                and a.dtype == torch.float32):
+            raise ValueError(f"a C kernel takes contiguous float32 CPU tensors, got {a.dtype} "
+                             f"on {a.device}, contiguous={a.is_contiguous()}")
     fn(*(a.data_ptr() if isinstance(a, torch.Tensor) else a for a in args))
+
+
+def sum_in_order(parts: list[tuple]) -> tuple:
+    """The per-thread partial sums ``[(a_0, b_0, ...), (a_1, b_1, ...), ...]`` added in the order
+    of the threads, into the first part's tensors: the same split gives the same bits."""
+    first, *rest = parts
+    for part in rest:
+        for total, p in zip(first, part):
+            total += p
+    return first
 
 
 @lru_cache(maxsize=4)

@@ -162,11 +162,8 @@ def kernel() -> ctypes.CDLL | None:
     """The compiled ``nade.c`` (:mod:`hourglass.core.native`), or None where it cannot be built."""
     lib = native.load(Path(__file__).with_name("nade.c"))
     if lib is not None:
-        ptr, i32 = ctypes.c_void_p, ctypes.c_int
-        lib.nade_forward.argtypes = [i32] * 4 + [ptr] * 7
-        lib.nade_forward.restype = None
-        lib.nade_backward.argtypes = [i32] * 4 + [ptr] * 9
-        lib.nade_backward.restype = None
+        native.declare(lib, "nade_forward", ints=4, pointers=7)
+        native.declare(lib, "nade_backward", ints=4, pointers=9)
     return lib
 
 
@@ -203,7 +200,6 @@ class _KernelLogits(torch.autograd.Function):
         B, D = u.shape
         H = Wt.shape[1]
         g = g.contiguous()
-        chunks = native.row_chunks(B, KERNEL_TILE)
 
         def rows(k, s, e):                                          # each thread its own sums
             dWt, dV, dc = torch.zeros(D, H), torch.zeros(D, H), torch.zeros(H)
@@ -212,11 +208,8 @@ class _KernelLogits(torch.autograd.Function):
                         g[s:e], dWt, dV, dc, work)
             return dWt, dV, dc
 
-        (dWt, dV, dc), *rest = native.in_threads(rows, chunks)
-        for part in rest:                                           # summed in a fixed order
-            dWt += part[0]
-            dV += part[1]
-            dc += part[2]
+        parts = native.in_threads(rows, native.row_chunks(B, KERNEL_TILE))
+        dWt, dV, dc = native.sum_in_order(parts)
         return None, dWt.t(), dc, dV, g.sum(0), None
 
 
@@ -235,10 +228,11 @@ def running_sum_logits(u: torch.Tensor, W: torch.Tensor, c: torch.Tensor, V: tor
     pass in PyTorch operations (False). The kernel's default block is ``KERNEL_BLOCK``.
     """
     B, D = u.shape
+    cpu32 = all(t.dtype == torch.float32 and t.device.type == "cpu" for t in (u, W, c, V, b))
     if fused is None:
-        fused = u.dtype == torch.float32 and kernel() is not None
-    elif fused and (u.dtype != torch.float32 or kernel() is None):
-        raise ConfigError("The fused NADE pass needs float32 tensors and a C compiler (see "
+        fused = cpu32 and kernel() is not None
+    elif fused and not (cpu32 and kernel() is not None):
+        raise ConfigError("The fused NADE pass needs float32 CPU tensors and a C compiler (see "
                           "hourglass.core.native). Pass fused=None to fall back to PyTorch.")
     if block is None:
         block = KERNEL_BLOCK if fused else default_block(B, W.shape[0])

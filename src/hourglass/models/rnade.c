@@ -7,24 +7,10 @@
    block's a_i from its saved start. Plain C99, built by hourglass.core.native; the caller splits
    the batch over threads, each with its own dWt, dc and drho. */
 
-#include <stdint.h>
+#include <stddef.h>
 #include <string.h>
 
-/* exp(x) to about 2 ulp (Cephes' expf), written out so that the loops vectorize. */
-static inline float exp_f(float x) {
-    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  /* round to nearest */
-    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    union { int32_t i; float f; } s = { ((int32_t)n + 127) << 23 };
-    return p * s.f;
-}
+#include "fastmath.h"
 
 /* h[b, i, :] = g(rho_i a_bi) for rows b in [0, B); starts (B, nblocks, H) gets a at each block's
    first position. a: H floats of work space. */
@@ -43,7 +29,7 @@ void rnade_forward(int B, int D, int H, int block, int act, const float *u, cons
                 for (int k = 0; k < H; k++) { float z = r * a[k]; h[k] = z > 0.0f ? z : 0.0f; }
             } else {
                 #pragma omp simd
-                for (int k = 0; k < H; k++) h[k] = 1.0f / (1.0f + exp_f(-r * a[k]));
+                for (int k = 0; k < H; k++) h[k] = sigmoid_f(r * a[k]);
             }
             if (x != 0.0f) {
                 #pragma omp simd
@@ -90,7 +76,7 @@ void rnade_backward(int B, int D, int H, int block, int act, const float *u, con
                 } else {
                     #pragma omp simd reduction(+:dr)
                     for (int k = 0; k < H; k++) {
-                        float s = 1.0f / (1.0f + exp_f(-r * a[k]));
+                        float s = sigmoid_f(r * a[k]);
                         float gz = g[k] * s * (1.0f - s);
                         dr += gz * a[k];
                         carry[k] += gz * r;

@@ -54,11 +54,8 @@ def kernel() -> ctypes.CDLL | None:
     """The compiled ``rnade.c`` (:mod:`hourglass.core.native`), or None where it cannot be built."""
     lib = native.load(Path(__file__).with_name("rnade.c"))
     if lib is not None:
-        ptr, i32 = ctypes.c_void_p, ctypes.c_int
-        lib.rnade_forward.argtypes = [i32] * 5 + [ptr] * 7
-        lib.rnade_forward.restype = None
-        lib.rnade_backward.argtypes = [i32] * 5 + [ptr] * 9
-        lib.rnade_backward.restype = None
+        native.declare(lib, "rnade_forward", ints=5, pointers=7)
+        native.declare(lib, "rnade_backward", ints=5, pointers=9)
     return lib
 
 
@@ -102,11 +99,7 @@ class _KernelHidden(torch.autograd.Function):
                         starts[s:e], dh[s:e], dWt, dc, drho, torch.empty(KERNEL_BLOCK + 1, H))
             return dWt, dc, drho
 
-        (dWt, dc, drho), *rest = native.in_threads(rows, native.row_chunks(B))
-        for part in rest:                                           # summed in a fixed order
-            dWt += part[0]
-            dc += part[1]
-            drho += part[2]
+        dWt, dc, drho = native.sum_in_order(native.in_threads(rows, native.row_chunks(B)))
         return None, dWt.t(), dc, drho, None
 
 
