@@ -35,6 +35,14 @@ def test_compiles_once_and_reuses_the_cached_library(fresh):
     native.load.cache_clear()
     assert native.load(fresh).twice(ctypes.c_int(5)) == 15
     assert len(list((Path(native.cache_dir()) / "native").iterdir())) == 2
+    (fresh.parent / "k.h").write_text("#define K 7\n")               # a header beside it too
+    fresh.write_text('#include "k.h"\nint twice(int x) { return K * x; }\n')
+    native.load.cache_clear()
+    assert native.load(fresh).twice(ctypes.c_int(2)) == 14
+    (fresh.parent / "k.h").write_text("#define K 9\n")
+    native.load.cache_clear()
+    assert native.load(fresh).twice(ctypes.c_int(2)) == 18
+    assert len(list((Path(native.cache_dir()) / "native").iterdir())) == 4
 
 
 def test_a_failing_compiler_falls_back_in_one_line_and_leaves_no_file(fresh, monkeypatch, capsys):
