@@ -244,7 +244,8 @@ def as_examples(x, *, name: str = "data") -> torch.Tensor:
     if x.dtype == np.uint8:
         pass
     elif x.dtype == np.bool_ or np.issubdtype(x.dtype, np.number) and not np.iscomplexobj(x):
-        x = x.astype(np.float32)
+        with np.errstate(over="ignore"):  # too large for float32: inf, reported just below
+            x = x.astype(np.float32)
         if not np.isfinite(x).all():
             bad = int((~np.isfinite(x)).sum())
             raise DataError(f"{name} contains {bad} NaN or infinite values (or values too large "
@@ -253,7 +254,8 @@ def as_examples(x, *, name: str = "data") -> torch.Tensor:
         raise DataError(f"{name} has dtype {x.dtype}; expected real numbers (uint8 or float).")
     if x.ndim == 3:
         x = x[:, None]  # (N, H, W) -> (N, 1, H, W)
-    return torch.from_numpy(np.ascontiguousarray(x))
+    # contiguous and writable (a read-only array, e.g. memory-mapped, is copied once)
+    return torch.from_numpy(np.require(x, requirements=["C", "W"]))
 
 
 MAX_CLASSES = 100_000  # a label beyond this is a corrupt file, not a class (one name per class)
