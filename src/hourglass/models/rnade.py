@@ -169,7 +169,8 @@ class RNADE(nn.Module):
 
         In float32 on the CPU (and `x` needing no gradient) one C kernel (``rnade.c``, built on
         first use by :mod:`hourglass.core.native`); otherwise, or where no C compiler is found,
-        the same in PyTorch operations. Both give the same numbers and gradients.
+        the same in PyTorch operations. Both give the same numbers and gradients, to float32
+        rounding.
         """
         params = (self.W, self.c, self.rho)
         if (x.dtype == torch.float32 and not x.requires_grad and x.device.type == "cpu"
