@@ -19,6 +19,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import platform
 import shlex
 import shutil
 import subprocess
@@ -29,8 +30,9 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
-FLAGS = ("-O3", "-march=native", "-mprefer-vector-width=512", "-fopenmp-simd", "-fPIC", "-shared",
-         "-std=c99")
+FLAGS = ("-O3", "-march=native", "-fopenmp-simd", "-fPIC", "-shared", "-std=c99")
+if platform.machine().lower() in ("x86_64", "amd64"):
+    FLAGS += ("-mprefer-vector-width=512",)  # AVX-512 where the CPU has it (x86 compilers only)
 
 
 def cache_dir() -> Path:
@@ -58,7 +60,6 @@ def _cpu_flags() -> str:
                 return line
     except OSError:
         pass
-    import platform
     return platform.machine() + platform.processor()
 
 
