@@ -27,11 +27,7 @@ import pytest  # noqa: E402
 def native_kernels(monkeypatch):
     """The C kernels built (and used) whatever ``HOURGLASS_NATIVE`` says outside the test."""
     from hourglass.core import native
-    from hourglass.models import nade, rnade
     monkeypatch.delenv("HOURGLASS_NATIVE", raising=False)
-    caches = (native.load, nade.kernel, rnade.kernel)
-    for c in caches:
-        c.cache_clear()
+    native.load.cache_clear()
     yield
-    for c in caches:
-        c.cache_clear()
+    native.load.cache_clear()

@@ -68,9 +68,10 @@ def _say(message: str) -> None:
 
 
 @lru_cache(maxsize=None)
-def load(source: Path) -> ctypes.CDLL | None:
+def load(source: Path, functions: tuple[tuple[str, int, int], ...] = ()) -> ctypes.CDLL | None:
     """The compiled library of the C file `source` (built once per machine and cached), or None.
 
+    `functions`: ``(name, ints, pointers)`` of each C function to declare (see :func:`declare`).
     None where ``HOURGLASS_NATIVE=0``, where no C compiler is found, or where it fails; the last
     two print one line saying why, once per process.
     """
@@ -104,7 +105,10 @@ def load(source: Path) -> ctypes.CDLL | None:
             finally:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
-        return ctypes.CDLL(str(target))
+        lib = ctypes.CDLL(str(target))
+        for name, ints, pointers in functions:
+            declare(lib, name, ints, pointers)
+        return lib
     except (OSError, subprocess.SubprocessError, UnicodeDecodeError) as e:
         _say(f"could not build {source.name} ({e}); {source.stem} runs its slower PyTorch path")
         return None

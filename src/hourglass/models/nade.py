@@ -27,7 +27,6 @@ from __future__ import annotations
 import ctypes
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -157,14 +156,10 @@ KERNEL_BLOCK = 16   # positions between the pre-activations the C kernel saves f
 KERNEL_TILE = 8     # rows the C kernel takes together (TILE in nade.c)
 
 
-@lru_cache(maxsize=None)
 def kernel() -> ctypes.CDLL | None:
     """The compiled ``nade.c`` (:mod:`hourglass.core.native`), or None where it cannot be built."""
-    lib = native.load(Path(__file__).with_name("nade.c"))
-    if lib is not None:
-        native.declare(lib, "nade_forward", ints=4, pointers=7)
-        native.declare(lib, "nade_backward", ints=4, pointers=9)
-    return lib
+    return native.load(Path(__file__).with_name("nade.c"),
+                       (("nade_forward", 4, 7), ("nade_backward", 4, 9)))
 
 
 class _KernelLogits(torch.autograd.Function):

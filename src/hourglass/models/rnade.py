@@ -25,7 +25,6 @@ from __future__ import annotations
 import ctypes
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -49,14 +48,10 @@ ACTIVATION_MODULES = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid}
 KERNEL_BLOCK = 16  # positions between the pre-activations the C kernel keeps for its backward pass
 
 
-@lru_cache(maxsize=None)
 def kernel() -> ctypes.CDLL | None:
     """The compiled ``rnade.c`` (:mod:`hourglass.core.native`), or None where it cannot be built."""
-    lib = native.load(Path(__file__).with_name("rnade.c"))
-    if lib is not None:
-        native.declare(lib, "rnade_forward", ints=5, pointers=7)
-        native.declare(lib, "rnade_backward", ints=5, pointers=9)
-    return lib
+    return native.load(Path(__file__).with_name("rnade.c"),
+                       (("rnade_forward", 5, 7), ("rnade_backward", 5, 9)))
 
 
 class _KernelHidden(torch.autograd.Function):
