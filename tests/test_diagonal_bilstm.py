@@ -1,5 +1,6 @@
-"""The PixelRNN Diagonal BiLSTM: skewing, the autoregressive property and its exact context,
-normalization, the exact log-likelihood, training, sampling and the command line."""
+"""The PixelRNN Diagonal BiLSTM: the diagonal order against the paper's skewed map, the
+autoregressive property and its exact context, normalization, the exact log-likelihood, training,
+sampling and the command line."""
 
 import math
 
@@ -12,7 +13,7 @@ from test_autoregressive import all_binary, dependence
 from hourglass.core.errors import ConfigError
 from hourglass.data import load
 from hourglass.models import build
-from hourglass.models.diagonal_bilstm import shift_down, skew, unskew
+from hourglass.models.diagonal_bilstm import DiagonalBiLSTMLayer, diagonal_order, shift_down
 from hourglass.runs import read_metrics
 from hourglass.train import TrainConfig, train
 
@@ -35,16 +36,54 @@ def make(variant, shape, seed=0, scale=None, **extra):
     return model
 
 
-def test_skew_shifts_row_r_right_by_r_and_unskew_inverts_it():
-    x = torch.arange(1.0, 13.0).view(1, 1, 3, 4)
-    s = skew(x)
-    assert s.shape == (1, 1, 3, 6)
-    torch.testing.assert_close(s[0, 0], torch.tensor([[1.0, 2, 3, 4, 0, 0],
-                                                      [0, 5, 6, 7, 8, 0],
-                                                      [0, 0, 9, 10, 11, 12]]))
-    y = torch.randn(2, 3, 5, 4)
-    assert torch.equal(unskew(skew(y), 4), y)
-    torch.testing.assert_close(shift_down(x)[0, 0], F.pad(x[0, 0], (0, 0, 1, 0))[:3])
+def test_the_diagonal_order_visits_the_skewed_columns_top_down():
+    order, sizes = diagonal_order(3, 4)
+    # the skewed 3 x 4 map (row r shifted right by r), its columns read top-down:
+    # [0 1 2 3 . .], [. 4 5 6 7 .], [. . 8 9 10 11]
+    assert order[0].tolist() == [0, 1, 4, 2, 5, 8, 3, 6, 9, 7, 10, 11]
+    assert sizes == (1, 2, 3, 3, 2, 1)
+    # the flipped map: pixel (r, c) is (r, W - 1 - c) of the image
+    assert order[1].tolist() == [3, 2, 7, 1, 6, 11, 0, 5, 10, 4, 9, 8]
+    x = torch.arange(1.0, 13.0).view(3, 4, 1, 1)
+    torch.testing.assert_close(shift_down(x)[..., 0, 0], F.pad(x[..., 0, 0], (0, 0, 1, 0))[:3])
+
+
+def skewed_layer(layer, x):
+    """The layer as the paper writes it, on (B, C, H, W): skew, step through the skewed columns
+    (all rows, padding included), unskew; the right-to-left LSTM on the flipped map."""
+    B, C, H, W = x.shape
+    both = torch.cat([x, x.flip(3)], dim=1)
+    gates_in = F.pad(layer.input_to_state(both), (0, H)).flatten(2)   # skew: row r right by r
+    gates_in = gates_in[:, :, :H * (W + H - 1)].view(B, 8 * C, H, W + H - 1)
+    h, c, columns = x.new_zeros(B, 2 * C, H), x.new_zeros(B, 2, C, H), []
+    for gates_j in gates_in.unbind(3):
+        gates = gates_j + layer.state_to_state(F.pad(h, (1, 0)))
+        o, f, i, g = gates.view(B, 2, 4 * C, H).chunk(4, dim=2)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = (torch.sigmoid(o) * torch.tanh(c)).reshape(B, 2 * C, H)
+        columns.append(h)
+    states = F.pad(torch.stack(columns, dim=3).flatten(2), (0, H))    # unskew
+    left, right = states.view(B, 2 * C, H, W + H)[..., :W].chunk(2, dim=1)
+    return x + left + F.pad(right.flip(3), (0, 0, 1, 0))[:, :, :-1]
+
+
+@pytest.mark.parametrize("H, W, groups", [(5, 4, 1), (3, 7, 1), (9, 9, 1), (4, 4, 3), (1, 5, 1),
+                                          (6, 1, 1)])
+def test_the_diagonal_steps_equal_the_skewed_columns_of_the_paper(H, W, groups):
+    torch.manual_seed(0)
+    layer = DiagonalBiLSTMLayer(6, groups=groups).double()
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.normal_(0, 0.7)
+    x = torch.randn(3, 6, H, W, dtype=torch.float64, requires_grad=True)
+    expected = skewed_layer(layer, x)
+    got = layer(x.permute(2, 3, 0, 1)).permute(2, 3, 0, 1)          # the layer is (H, W, B, C)
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-12)
+    weights = torch.randn_like(expected)
+    grads = torch.autograd.grad((expected * weights).sum(), [x, *layer.parameters()])
+    grads_new = torch.autograd.grad((got * weights).sum(), [x, *layer.parameters()])
+    for a, b in zip(grads_new, grads):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))

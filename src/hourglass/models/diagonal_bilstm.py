@@ -12,7 +12,10 @@ where the input-to-state $K^{is}$ is a 1x1 convolution (mask B: all of the pixel
 and the state-to-state $K^{ss}$ a 2x1 convolution down the column, over the states of rows
 $r - 1$ and $r$ of the previous column: in the image, the states of the pixel above and of the
 pixel to the left. Unskewing gives back an (H, W) map whose state at $(r, c)$ has seen every
-input at $(r', c')$ with $r' \le r$, $c' \le c$.
+input at $(r', c')$ with $r' \le r$, $c' \le c$. Column $j$ of the skewed map is diagonal
+$r + c = j$ of the image, so the layers here never build the skewed map (nearly half of whose
+entries are padding): they gather the pixels diagonal by diagonal and step through the diagonals,
+with the same result.
 
 A second LSTM, with weights of its own, runs on the horizontally flipped map (right to left), where
 the state at $(r, c)$ sees $r' \le r$, $c' \ge c$: the pixels right of $(r, c)$ in its own row,
@@ -33,6 +36,7 @@ narrows this gap; with $k \ge 2W - 1$ it is closed.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -56,35 +60,38 @@ class DiagonalBiLSTMConfig(ImageAutoregressiveConfig):
     odd_fields = ("kernel_size",)
 
 
-def skew(x: torch.Tensor) -> torch.Tensor:
-    """Shift row r right by r: (B, C, H, W) -> (B, C, H, W + H - 1), zeros elsewhere.
+@functools.lru_cache(maxsize=None)
+def diagonal_order(H: int, W: int) -> tuple[torch.Tensor, tuple[int, ...]]:
+    r"""The pixels of an (H, W) map in the order the LSTM visits them: diagonal $j = r + c$ by
+    diagonal, each from its top row down.
 
-    Padding each row with H zeros and reading the flat map back with rows one shorter moves
-    row r by r places: flat index r (W + H) + c is row r, column r + c of width W + H - 1.
+    Returns raster indices $r W + c$ of shape (2, H W), row 0 for the map itself and row 1 for the
+    horizontally flipped map (its pixel $(r, c)$ is $(r, W - 1 - c)$ of the image), and the length
+    of every diagonal. Diagonal $j$ of the map is column $j$ of the skewed map (row $r$ shifted
+    right by $r$), rows $\max(0, j - W + 1) .. \min(j, H - 1)$.
     """
-    B, C, H, W = x.shape
-    flat = F.pad(x, (0, H)).flatten(2)                    # (B, C, H * (W + H))
-    return flat[:, :, :H * (W + H - 1)].view(B, C, H, W + H - 1)
-
-
-def unskew(x: torch.Tensor, width: int) -> torch.Tensor:
-    """The inverse of `skew`: (B, C, H, W + H - 1) -> (B, C, H, W)."""
-    B, C, H, _ = x.shape
-    flat = F.pad(x.flatten(2), (0, H))                    # (B, C, H * (W + H))
-    return flat.view(B, C, H, width + H)[..., :width]
+    r, c = torch.meshgrid(torch.arange(H), torch.arange(W), indexing="ij")
+    r, c = r.flatten(), c.flatten()
+    visit = ((r + c) * H + r).argsort()
+    order = torch.stack([r[visit] * W + c[visit], r[visit] * W + (W - 1 - c[visit])])
+    return order, tuple(torch.bincount(r + c, minlength=H + W - 1).tolist())
 
 
 def shift_down(x: torch.Tensor) -> torch.Tensor:
-    """Move every row one down, zeros in the first: (B, C, H, W) -> (B, C, H, W)."""
-    return F.pad(x, (0, 0, 1, 0))[:, :, :-1]
+    """Move every row one down, zeros in the first: (H, W, B, C) -> (H, W, B, C)."""
+    return F.pad(x, (0, 0, 0, 0, 0, 0, 1, 0))[:-1]
 
 
 class DiagonalBiLSTMLayer(nn.Module):
-    """One Diagonal BiLSTM layer with a residual connection: (B, C, H, W) -> (B, C, H, W).
+    """One Diagonal BiLSTM layer with a residual connection: (H, W, B, C) -> (H, W, B, C).
 
-    Both directions run in the same loop over the skewed columns: channel group 0 is the
-    left-to-right LSTM, group 1 the right-to-left one (on the flipped map); ``groups=2`` keeps
-    their weights apart.
+    The layer works on maps laid out rows, columns, batch, channels, so that a pixel's features for
+    the whole batch are one contiguous block. Instead of skewing the map and stepping through its
+    columns (nearly half of whose entries are the skew's zeros), it gathers the pixels diagonal
+    by diagonal (`diagonal_order`) and steps through the diagonals, each a contiguous run of
+    rows; a column of the skewed map, read in place, would pull one cache line per element. Both
+    directions run in the same loop: index 0 is the left-to-right LSTM, 1 the right-to-left one
+    (on the flipped map), each with weights of its own.
     """
 
     def __init__(self, channels: int, *, groups: int = 1):
@@ -95,28 +102,42 @@ class DiagonalBiLSTMLayer(nn.Module):
         self.input_to_state = MaskedConv2d(
             2 * c, 2 * 4 * c, ordered_mask(1, 1, 8 * c, c, include_center=True, groups=groups,
                                            out_parts=8), conv_groups=2)
-        # rows r - 1 and r of the previous column; no bias (the input-to-state has one), so the
-        # zero gates of the skew's padding keep the states left of every row's start at zero
+        # rows r - 1 and r of the previous column; no bias (the input-to-state has one)
         self.state_to_state = nn.Conv1d(2 * c, 2 * 4 * c, 2, groups=2, bias=False)
 
     def forward(self, x):
-        B, C, H, W = x.shape
-        both = torch.cat([x, x.flip(3)], dim=1)             # (B, 2C, H, W): both directions
-        gates_in = skew(self.input_to_state(both))         # (B, 8C, H, W + H - 1)
-        h = x.new_zeros(B, 2 * C, H)                        # state left of the first column
-        c = x.new_zeros(B, 2, C, H)
-        columns = []
-        for gates_j in gates_in.unbind(3):                  # column by column; all rows at once
-            # $K^{ss} \circledast h_{j-1}$: row r of the output sees rows r - 1 and r
-            gates = gates_j + self.state_to_state(F.pad(h, (1, 0)))   # (B, 8C, H)
-            o, f, i, g = gates.view(B, 2, 4 * C, H).chunk(4, dim=2)   # (B, 2, C, H) each
+        H, W, B, C = x.shape
+        order, sizes = diagonal_order(H, W)
+        order = order.to(x.device)
+        flat = x.reshape(H * W, B, C)
+        seq = torch.stack([flat.index_select(0, order[0]), flat.index_select(0, order[1])])
+        # one product per diagonal, $K^{is} \circledast x_j + K^{ss} \circledast h_{j-1}$, over
+        # the pixel's input and the states of rows r - 1 and r side by side: weights (2, 3C, 4C)
+        w_is = (self.input_to_state.weight * self.input_to_state.mask).view(2, 4 * C, C)
+        w_ss = self.state_to_state.weight.view(2, 4 * C, C, 2)
+        w = torch.cat([w_is, w_ss[..., 0], w_ss[..., 1]], dim=2).transpose(1, 2)
+        bias = self.input_to_state.bias.view(2, 1, 4 * C)
+        h = x.new_zeros(2, 0, B, C)                         # (2, rows of the last diagonal, B, C)
+        c = x.new_zeros(2, 0, B, C)
+        states = []
+        for j, x_j in enumerate(seq.split(sizes, dim=1)):   # (2, n, B, C), diagonal by diagonal
+            n = x_j.shape[1]
+            top = int(j < W)  # the diagonal starts in row 0: above it is outside the image
+            new = int(j < H)  # it ends in row j, whose previous column is left of the row: zeros
+            # the states of rows lo - 1 .. hi of the previous diagonal: (2, n + 1, B, C)
+            h = F.pad(h, (0, 0, 0, 0, top, new))
+            c = F.pad(c[:, 1 - top:], (0, 0, 0, 0, 0, new))       # rows lo .. hi
+            inputs = torch.cat([x_j, h[:, :-1], h[:, 1:]], dim=3)  # (2, n, B, 3C)
+            gates = torch.baddbmm(bias, inputs.view(2, n * B, 3 * C), w).view(2, n, B, 4 * C)
+            o, f, i, g = gates.chunk(4, dim=3)
             c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-            h_j = torch.sigmoid(o) * torch.tanh(c)
-            h = h_j.reshape(B, 2 * C, H)
-            columns.append(h)
-        states = unskew(torch.stack(columns, dim=3), W)     # (B, 2C, H, W)
-        left_to_right, right_to_left = states.chunk(2, dim=1)
-        return x + left_to_right + shift_down(right_to_left.flip(3))
+            h = torch.sigmoid(o) * torch.tanh(c)
+            states.append(h)
+        states = torch.cat(states, dim=1)                    # (2, HW, B, C), visiting order
+        inverse = order.argsort(dim=1)                       # back to raster order
+        left_to_right = states[0].index_select(0, inverse[0]).view(H, W, B, C)
+        right_to_left = states[1].index_select(0, inverse[1]).view(H, W, B, C)
+        return x + left_to_right + shift_down(right_to_left)
 
 
 @register_model("diagonal-bilstm")
@@ -141,4 +162,6 @@ class DiagonalBiLSTM(AutoregressiveModel):
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of every pixel's conditional: (B, C, H, W) or (B, 256, C, H, W)."""
         x = self.net_input(x)
-        return self.per_value_logits(self.head(self.layers(self.input(x))))
+        h = self.input(x).permute(2, 3, 0, 1).contiguous()   # (H, W, B, C): see the layer
+        h = self.layers(h).permute(2, 3, 0, 1)               # (B, C, H, W)
+        return self.per_value_logits(self.head(h))
