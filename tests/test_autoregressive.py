@@ -13,6 +13,7 @@ from hourglass.core.errors import ConfigError, DataError
 from hourglass.experiments.likelihood_table import BINARY_MODELS
 from hourglass.models import build, get_model_class, list_models
 from hourglass.models.autoregressive import AutoregressiveModel
+from hourglass.models.rowlstm import RowLSTMLayer
 from hourglass.nn.masked import raster_mask, vertical_mask
 
 AR_MODELS = [n for n in list_models() if issubclass(get_model_class(n), AutoregressiveModel)]
@@ -142,6 +143,41 @@ def test_a_leaking_mask_breaks_normalization():
     with torch.no_grad():
         total = float(model.log_prob(all_binary((1, 3, 3))).double().exp().sum())
     assert abs(total - 1) > 0.01
+
+
+def row_by_row(layer, x):
+    """The Row LSTM layer as the paper writes it, on (B, C, H, W): the masked 1 x k input-to-state
+    convolution of the whole map, then row by row the 1 x k state-to-state convolution."""
+    gates_in, (B, C, H, W) = layer.input_to_state(x), x.shape
+    h, c, rows = x.new_zeros(B, C, W), x.new_zeros(B, C, W), []
+    for r in range(H):
+        o, f, i, g = (gates_in[:, :, r] + layer.state_to_state(h)).chunk(4, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        rows.append(h)
+    return x + torch.stack(rows, dim=2)
+
+
+@pytest.mark.parametrize("H, W, k, groups", [(5, 4, 3, 1), (3, 7, 5, 1), (4, 4, 3, 3),
+                                             (1, 5, 1, 1), (6, 1, 3, 1)])
+def test_the_row_lstm_layer_equals_its_convolutions_row_by_row(H, W, k, groups):
+    torch.manual_seed(0)
+    layer = RowLSTMLayer(6, k, groups=groups).double()
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.normal_(0, 0.7)
+    # its product reads the input taps up to the centre: mask B keeps nothing right of it
+    mask = layer.input_to_state.mask.expand_as(layer.input_to_state.weight)
+    assert layer.taps == list(range(k // 2 + 1)) and not mask[..., k // 2 + 1:].any()
+    x = torch.randn(3, 6, H, W, dtype=torch.float64, requires_grad=True)
+    expected = row_by_row(layer, x)
+    got = layer(x.permute(2, 3, 0, 1)).permute(2, 3, 0, 1)          # the layer is (H, W, B, C)
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-12)
+    weights = torch.randn_like(expected)
+    grads = torch.autograd.grad((expected * weights).sum(), [x, *layer.parameters()])
+    grads_new = torch.autograd.grad((got * weights).sum(), [x, *layer.parameters()])
+    for a, b in zip(grads_new, grads):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
 
 
 @pytest.mark.parametrize("variant", ["nade", "nade-deep", "pixelcnn", "gated", "row-lstm"])

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from hourglass.core.options import option
@@ -42,7 +43,12 @@ class RowLSTMConfig(ImageAutoregressiveConfig):
 
 
 class RowLSTMLayer(nn.Module):
-    """One Row LSTM layer with a residual connection: (B, C, H, W) -> (B, C, H, W)."""
+    """One Row LSTM layer with a residual connection: (H, W, B, C) -> (H, W, B, C).
+
+    The layer works on maps laid out rows, columns, batch, channels, so that a row is one
+    contiguous block, and computes each row's gates as one product, over the taps of the
+    input-to-state kernel (those its mask keeps) and of the state-to-state kernel side by side.
+    """
 
     def __init__(self, channels: int, k: int, *, groups: int = 1):
         super().__init__()
@@ -50,20 +56,31 @@ class RowLSTMLayer(nn.Module):
         self.input_to_state = masked_conv(channels, 4 * channels, 1, k, include_center=True,
                                           groups=groups, out_parts=4)
         self.state_to_state = nn.Conv1d(channels, 4 * channels, k, padding=k // 2)
+        self.taps = list(range(k // 2 + 1))  # mask B keeps nothing right of the centre
 
     def forward(self, x):
-        B, C, H, W = x.shape
-        gates_in = self.input_to_state(x)                 # (B, 4C, H, W), all rows at once
-        h = x.new_zeros(B, C, W)                          # state above the first row
-        c = x.new_zeros(B, C, W)
+        H, W, B, C = x.shape
+        k = self.state_to_state.kernel_size[0]
+        w_is = self.input_to_state.weight * self.input_to_state.mask     # (4C, C, 1, k)
+        w_ss = self.state_to_state.weight                                # (4C, C, k)
+        # (taps x C + k C, 4C): the kept input taps, then every state tap
+        w = torch.cat([w_is[:, :, 0, t] for t in self.taps] + list(w_ss.unbind(2)), dim=1).t()
+        bias = self.input_to_state.bias + self.state_to_state.bias
+        pad = k // 2
+        h = x.new_zeros(W + 2 * pad, B, C)                # state above the first row, padded
+        c = x.new_zeros(W, B, C)
         rows = []
-        for gates_r in gates_in.unbind(2):                # row by row; unbind: a cheap backward
-            gates = gates_r + self.state_to_state(h)      # (B, 4C, W)
-            o, f, i, g = gates.chunk(4, dim=1)
+        for x_r in F.pad(x, (0, 0, 0, 0, pad, pad)).unbind(0):   # (W + 2 pad, B, C) each
+            # $K^{is} \circledast x_r + K^{ss} \circledast h_{r-1}$, every column at once
+            inputs = torch.cat([x_r[t:t + W] for t in self.taps]
+                               + [h[t:t + W] for t in range(k)], dim=2)
+            gates = torch.addmm(bias, inputs.view(W * B, -1), w).view(W, B, 4 * C)
+            o, f, i, g = gates.chunk(4, dim=2)
             c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-            h = torch.sigmoid(o) * torch.tanh(c)
-            rows.append(h)
-        return x + torch.stack(rows, dim=2)               # (B, C, H, W)
+            h_r = torch.sigmoid(o) * torch.tanh(c)
+            rows.append(h_r)
+            h = F.pad(h_r, (0, 0, 0, 0, pad, pad))
+        return x + torch.stack(rows)                      # (H, W, B, C)
 
 
 @register_model("row-lstm")
@@ -88,4 +105,6 @@ class RowLSTM(AutoregressiveModel):
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of every pixel's conditional: (B, C, H, W) or (B, 256, C, H, W)."""
         x = self.net_input(x)
-        return self.per_value_logits(self.head(self.layers(self.input(x))))
+        h = self.input(x).permute(2, 3, 0, 1).contiguous()   # (H, W, B, C): see the layer
+        h = self.layers(h).permute(2, 3, 0, 1)               # (B, C, H, W)
+        return self.per_value_logits(self.head(h))
