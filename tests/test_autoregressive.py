@@ -145,19 +145,6 @@ def test_a_leaking_mask_breaks_normalization():
     assert abs(total - 1) > 0.01
 
 
-def row_by_row(layer, x):
-    """The Row LSTM layer as the paper writes it, on (B, C, H, W): the masked 1 x k input-to-state
-    convolution of the whole map, then row by row the 1 x k state-to-state convolution."""
-    gates_in, (B, C, H, W) = layer.input_to_state(x), x.shape
-    h, c, rows = x.new_zeros(B, C, W), x.new_zeros(B, C, W), []
-    for r in range(H):
-        o, f, i, g = (gates_in[:, :, r] + layer.state_to_state(h)).chunk(4, dim=1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        h = torch.sigmoid(o) * torch.tanh(c)
-        rows.append(h)
-    return x + torch.stack(rows, dim=2)
-
-
 @pytest.mark.parametrize("H, W, k, groups", [(5, 4, 3, 1), (3, 7, 5, 1), (4, 4, 3, 3),
                                              (1, 5, 1, 1), (6, 1, 3, 1)])
 def test_the_row_lstm_layer_equals_its_convolutions_row_by_row(H, W, k, groups):
@@ -170,7 +157,7 @@ def test_the_row_lstm_layer_equals_its_convolutions_row_by_row(H, W, k, groups):
     mask = layer.input_to_state.mask.expand_as(layer.input_to_state.weight)
     assert layer.taps == list(range(k // 2 + 1)) and not mask[..., k // 2 + 1:].any()
     x = torch.randn(3, 6, H, W, dtype=torch.float64, requires_grad=True)
-    expected = row_by_row(layer, x)
+    expected = layer.forward_convolutions(x)                      # the paper's convolutions
     got = layer(x.permute(2, 3, 0, 1)).permute(2, 3, 0, 1)          # the layer is (H, W, B, C)
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-12)
     weights = torch.randn_like(expected)

@@ -48,25 +48,6 @@ def test_the_diagonal_order_visits_the_skewed_columns_top_down():
     torch.testing.assert_close(shift_down(x)[..., 0, 0], F.pad(x[..., 0, 0], (0, 0, 1, 0))[:3])
 
 
-def skewed_layer(layer, x):
-    """The layer as the paper writes it, on (B, C, H, W): skew, step through the skewed columns
-    (all rows, padding included), unskew; the right-to-left LSTM on the flipped map."""
-    B, C, H, W = x.shape
-    both = torch.cat([x, x.flip(3)], dim=1)
-    gates_in = F.pad(layer.input_to_state(both), (0, H)).flatten(2)   # skew: row r right by r
-    gates_in = gates_in[:, :, :H * (W + H - 1)].view(B, 8 * C, H, W + H - 1)
-    h, c, columns = x.new_zeros(B, 2 * C, H), x.new_zeros(B, 2, C, H), []
-    for gates_j in gates_in.unbind(3):
-        gates = gates_j + layer.state_to_state(F.pad(h, (1, 0)))
-        o, f, i, g = gates.view(B, 2, 4 * C, H).chunk(4, dim=2)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        h = (torch.sigmoid(o) * torch.tanh(c)).reshape(B, 2 * C, H)
-        columns.append(h)
-    states = F.pad(torch.stack(columns, dim=3).flatten(2), (0, H))    # unskew
-    left, right = states.view(B, 2 * C, H, W + H)[..., :W].chunk(2, dim=1)
-    return x + left + F.pad(right.flip(3), (0, 0, 1, 0))[:, :, :-1]
-
-
 @pytest.mark.parametrize("H, W, groups", [(5, 4, 1), (3, 7, 1), (9, 9, 1), (4, 4, 3), (1, 5, 1),
                                           (6, 1, 1)])
 def test_the_diagonal_steps_equal_the_skewed_columns_of_the_paper(H, W, groups):
@@ -76,7 +57,7 @@ def test_the_diagonal_steps_equal_the_skewed_columns_of_the_paper(H, W, groups):
         for p in layer.parameters():
             p.normal_(0, 0.7)
     x = torch.randn(3, 6, H, W, dtype=torch.float64, requires_grad=True)
-    expected = skewed_layer(layer, x)
+    expected = layer.forward_skewed(x)                            # the paper's skewed map
     got = layer(x.permute(2, 3, 0, 1)).permute(2, 3, 0, 1)          # the layer is (H, W, B, C)
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-12)
     weights = torch.randn_like(expected)

@@ -139,6 +139,25 @@ class DiagonalBiLSTMLayer(nn.Module):
         right_to_left = states[1].index_select(0, inverse[1]).view(H, W, B, C)
         return x + left_to_right + shift_down(right_to_left)
 
+    def forward_skewed(self, x: torch.Tensor) -> torch.Tensor:
+        """The same layer as the paper writes it, on (B, C, H, W) maps: skew, step through the
+        columns of the skewed map (all rows, its zeros included), unskew. A reference for
+        `forward`: it gives the same result, several times slower."""
+        B, C, H, W = x.shape
+        both = torch.cat([x, x.flip(3)], dim=1)                 # right to left: the flipped map
+        gates_in = F.pad(self.input_to_state(both), (0, H)).flatten(2)   # skew: row r right by r
+        gates_in = gates_in[:, :, :H * (W + H - 1)].view(B, 8 * C, H, W + H - 1)
+        h, c, columns = x.new_zeros(B, 2 * C, H), x.new_zeros(B, 2, C, H), []
+        for gates_j in gates_in.unbind(3):
+            gates = gates_j + self.state_to_state(F.pad(h, (1, 0)))     # rows r - 1 and r
+            o, f, i, g = gates.view(B, 2, 4 * C, H).chunk(4, dim=2)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = (torch.sigmoid(o) * torch.tanh(c)).reshape(B, 2 * C, H)
+            columns.append(h)
+        states = F.pad(torch.stack(columns, dim=3).flatten(2), (0, H))  # unskew
+        left, right = states.view(B, 2 * C, H, W + H)[..., :W].chunk(2, dim=1)
+        return x + left + F.pad(right.flip(3), (0, 0, 1, 0))[:, :, :-1]
+
 
 @register_model("diagonal-bilstm")
 class DiagonalBiLSTM(AutoregressiveModel):
