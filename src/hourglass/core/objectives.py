@@ -217,11 +217,14 @@ def gaussian_mixture_log_density(x: torch.Tensor, logits: torch.Tensor, mean: to
 
     the output of one RNADE conditional (Uria, Murray & Larochelle 2013). ``x`` has any shape S;
     ``logits``, ``mean`` and ``log_scale`` ($\log\sigma$) have shape (*S, K), the components last.
-    Returns shape S (not summed).
+    Returns shape S (not summed). With $\log \pi_{ik} = \ell_{ik} - \operatorname{logsumexp}_k
+    \ell_{ik}$ this is $\operatorname{logsumexp}_k [\ell_{ik} + \log \mathcal N_{ik}] -
+    \operatorname{logsumexp}_k \ell_{ik}$, which never builds the (*S, K) tensor of
+    $\log \pi$ that ``log_softmax`` would.
     """
     z = (x.unsqueeze(-1) - mean) * torch.exp(-log_scale)
     log_components = -0.5 * (LOG_2PI + z * z) - log_scale          # log N(x; mu_k, sigma_k^2)
-    return torch.logsumexp(torch.log_softmax(logits, dim=-1) + log_components, dim=-1)
+    return torch.logsumexp(logits + log_components, dim=-1) - torch.logsumexp(logits, dim=-1)
 
 
 def gaussian_mixture_log_likelihood(x: torch.Tensor, logits: torch.Tensor, mean: torch.Tensor,
