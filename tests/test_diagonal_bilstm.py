@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from cli_helpers import cli
-from test_autoregressive import all_binary, dependence
+from test_autoregressive import all_binary, assert_layer_equals_paper_form, dependence
 from hourglass.core.errors import ConfigError
 from hourglass.data import load
 from hourglass.models import build
@@ -56,15 +56,7 @@ def test_the_diagonal_steps_equal_the_skewed_columns_of_the_paper(H, W, groups):
     with torch.no_grad():
         for p in layer.parameters():
             p.normal_(0, 0.7)
-    x = torch.randn(3, 6, H, W, dtype=torch.float64, requires_grad=True)
-    expected = layer.forward_skewed(x)                            # the paper's skewed map
-    got = layer(x.permute(2, 3, 0, 1)).permute(2, 3, 0, 1)          # the layer is (H, W, B, C)
-    torch.testing.assert_close(got, expected, rtol=0, atol=1e-12)
-    weights = torch.randn_like(expected)
-    grads = torch.autograd.grad((expected * weights).sum(), [x, *layer.parameters()])
-    grads_new = torch.autograd.grad((got * weights).sum(), [x, *layer.parameters()])
-    for a, b in zip(grads_new, grads):
-        torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
+    assert_layer_equals_paper_form(layer, layer.forward_skewed, (3, 6, H, W))
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
