@@ -146,3 +146,84 @@ def test_the_iwae_training_shortcuts_equal_the_plain_densities():
     z = mu + torch.exp(0.5 * logvar) * eps
     assert torch.allclose(O.reparameterized_log_density(eps, logvar),
                           O.gaussian_log_density(z, mu, logvar), atol=1e-5)
+
+
+# ---- the fused Bernoulli pass (core/bernoulli.c) ----------------------------------------------
+
+def _bernoulli_case(g, R=96, B=32, D=300):
+    """Logits from 1e-3 to 100 in size (both tails of softplus and the sigmoid), data half binary
+    and half probabilities."""
+    scale = torch.tensor([1e-3, 1.0, 5.0, 30.0, 100.0]).repeat(D // 5 + 1)[:D]
+    logits = torch.randn(R, D, generator=g) * scale
+    x = torch.rand(B, D, generator=g)
+    x[: B // 2] = x[: B // 2].round()
+    return logits, x
+
+
+def _bernoulli_float64(x, logits):
+    """The same rows (row r against x row r % B) from F.binary_cross_entropy_with_logits, float64."""
+    xs = x.double().repeat(logits.shape[0] // x.shape[0], 1)
+    return -F.binary_cross_entropy_with_logits(logits.double(), xs, reduction="none").sum(-1)
+
+
+def test_the_fused_bernoulli_pass_is_the_cross_entropy_and_its_gradient(g):
+    if O._bernoulli_kernel() is None:
+        pytest.skip("no C compiler: the PyTorch path is the one in use (tested below)")
+    logits, x = _bernoulli_case(g)
+    weights = torch.randn(logits.shape[0], generator=g)
+    for fn in (O.bernoulli_logits_fused, lambda lg, xx: O._bernoulli_rows_torch(xx, lg)):
+        lg = logits.clone().requires_grad_()
+        value = fn(lg, x)
+        (grad,) = torch.autograd.grad((value * weights).sum(), lg)
+        l64 = logits.double().requires_grad_()
+        ref = _bernoulli_float64(x, l64)
+        (ref_grad,) = torch.autograd.grad((ref * weights.double()).sum(), l64)
+        # float32 rounding of sums of 300 terms up to 100 in size
+        torch.testing.assert_close(value.double(), ref.detach(), rtol=1e-6, atol=1e-3)
+        torch.testing.assert_close(grad.double(), ref_grad, rtol=0, atol=1e-6)
+
+
+def test_the_public_bernoulli_functions_take_the_fused_pass_and_agree_with_the_torch_one(g):
+    logits, x = _bernoulli_case(g, R=4 * 32)
+    k_value = O.bernoulli_log_likelihood_k(x, logits.view(4, 32, -1))             # (k, B)
+    assert k_value.shape == (4, 32)
+    torch.testing.assert_close(k_value.flatten(), O._bernoulli_rows_torch(x, logits),
+                               rtol=1e-6, atol=1e-3)
+    images = logits[:32].view(32, 3, 10, 10)
+    torch.testing.assert_close(O.bernoulli_log_likelihood(x.view(32, 3, 10, 10), images),
+                               _bernoulli_float64(x, logits[:32]).float(), rtol=1e-6, atol=1e-3)
+    assert O._fusable(x, logits) == (O._bernoulli_kernel() is not None)
+    assert not O._fusable(x.double(), logits.double())       # other dtypes: the PyTorch path
+    assert not O._fusable(x.requires_grad_(), logits)         # a gradient for x: the PyTorch path
+
+
+def test_the_fused_bernoulli_pass_gives_the_same_bits_on_one_thread_or_two(g):
+    if O._bernoulli_kernel() is None:
+        pytest.skip("no C compiler")
+    logits, x = _bernoulli_case(g, R=97, B=97)       # an odd row count: uneven chunks
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = O.bernoulli_logits_fused(logits, x)
+        torch.set_num_threads(2)
+        two = O.bernoulli_logits_fused(logits, x)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(one, two)
+
+
+def test_the_fused_bernoulli_pass_refuses_a_second_derivative(g):
+    if O._bernoulli_kernel() is None:
+        pytest.skip("no C compiler")
+    logits, x = _bernoulli_case(g, R=8, B=8, D=10)
+    lg = logits.requires_grad_()
+    (grad,) = torch.autograd.grad(O.bernoulli_logits_fused(lg, x).sum(), lg, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable|not differentiable|does not"):
+        grad.sum().backward()
+
+
+def test_the_bernoulli_gradient_with_respect_to_the_data_is_the_logits(g):
+    logits, x = _bernoulli_case(g, R=8, B=8, D=10)
+    x = x.requires_grad_()
+    (dx,) = torch.autograd.grad(O.bernoulli_log_likelihood(x, logits).sum(), x)
+    torch.testing.assert_close(dx, logits)              # d/dx [x l - softplus(l)] = l

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "fastmath.h"
+#include "../core/fastmath.h"
 
 #define TILE 8
 
