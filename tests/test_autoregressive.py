@@ -188,6 +188,50 @@ def test_sample_frequencies_match_exp_log_prob(variant):
     assert float((freq - p).abs().max()) < 0.012  # ~6 standard errors at n = 20000
 
 
+def sample_from_whole_images(model, n, generator):
+    """The sampler without row windows: the network on the whole image at every step."""
+    shape = model.config.input_shape
+    order = model.order().flatten()
+    x = torch.zeros(n, model.dim)
+    with torch.no_grad():
+        for r in torch.unique(order):
+            where = (order == r).nonzero().squeeze(1)
+            x[:, where] = model._draw(model.logits(x.view(-1, *shape)), where, generator)
+    return x.view(-1, *shape)
+
+
+@pytest.mark.parametrize("variant, shape", [("pixelcnn", (1, 9, 4)), ("gated", (1, 9, 4)),
+                                            ("pixelcnn-k5-l5", (2, 8, 3)),
+                                            ("gated-categorical", (3, 7, 3)),
+                                            ("row-lstm", (1, 6, 4)), ("diagonal-bilstm", (3, 5, 4))])
+def test_the_sampler_feeds_the_network_only_the_rows_a_pixel_sees_and_draws_the_same(variant,
+                                                                                       shape):
+    if variant == "diagonal-bilstm":
+        torch.manual_seed(0)
+        model = build("diagonal-bilstm", input_shape=shape, channels=4, n_layers=2,
+                      hidden=(4,)).eval()
+    else:
+        model = make(variant, shape, scale=0.5)
+    C, H, W = shape
+    context = model.context_rows()
+    # the windows are real: the PixelCNNs see 1 + layers (kernel 3) or 2 + 2 * 2 rows up
+    assert context == {"pixelcnn": 3, "gated": 4, "pixelcnn-k5-l5": 6,
+                       "gated-categorical": 3}.get(variant, H - 1)
+    x = torch.rand(5, *shape).round() if model.out_channels == 1 else torch.rand(5, *shape)
+    order = model.order().flatten()
+    with torch.no_grad():
+        full = model.logits(x).reshape(5, model.out_channels, -1)
+        for r in torch.unique(order).tolist():
+            where, rows, where_in_rows = model._sample_step(order, r)
+            assert rows.stop == int(where.max()) // W % H + 1                # nothing below
+            assert rows.start == max(0, rows.stop - 1 - context)
+            window = model.logits(x[:, :, rows]).reshape(5, model.out_channels, -1)
+            torch.testing.assert_close(window[:, :, where_in_rows], full[:, :, where],
+                                       rtol=1e-5, atol=1e-5)
+    drawn = model.sample(6, generator=torch.Generator().manual_seed(3), progress=False)
+    assert torch.equal(drawn, sample_from_whole_images(model, 6, torch.Generator().manual_seed(3)))
+
+
 @pytest.mark.parametrize("variant", ["pixelcnn-categorical", "row-lstm-categorical"])
 def test_categorical_samples_are_8bit_levels_drawn_from_the_softmax(variant):
     model = make(variant, (1, 1, 1), scale=0.3)

@@ -206,31 +206,56 @@ class AutoregressiveModel(nn.Module):
         loss = nll.mean()
         return {"loss": loss, "bits_per_dim": O.bits_per_dim(loss.detach(), self.dim)}
 
+    def context_rows(self) -> int | None:
+        """How many rows above a pixel its conditional sees, for image models in raster order:
+        the logits of row r are a function of input rows r - n .. r alone (n = H - 1 where a
+        recurrent state runs down every row above). The sampler then runs the network on those
+        rows only: the rows below r are not drawn yet and cannot matter. None (the default):
+        the order is not by rows, and the sampler feeds the whole example."""
+        return None
+
     @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None, batch_size: int = 256,
                progress: bool | None = None) -> torch.Tensor:
         """Draw `n` examples, one rank of ``order()`` at a time, `batch_size` examples at once.
 
-        Each step recomputes ``logits`` of the partly drawn batch and draws the positions of the
-        next rank from their conditionals. ``progress=None`` shows a tqdm bar on a terminal only.
-        Returns floats of the data's kind: 0/1 (Bernoulli) or level / 255 (categorical).
+        Each step recomputes the logits of the partly drawn batch (of its rows that the next
+        rank's conditionals see, :meth:`context_rows`) and draws the positions of that rank.
+        ``progress=None`` shows a tqdm bar on a terminal only. Returns floats of the data's kind:
+        0/1 (Bernoulli) or level / 255 (categorical).
         """
         check_n(n)
         device = next(self.parameters()).device
         order = self.order().flatten().to(device)                # (D,)
         ranks = torch.unique(order)
+        steps = [self._sample_step(order, r) for r in ranks.tolist()]
         chunks = [(s, min(n, s + batch_size)) for s in range(0, n, batch_size)]
         out = []
         with progress_bar(len(chunks) * len(ranks), progress) as bar:
             for start, stop in chunks:
                 x = torch.zeros(stop - start, self.dim, device=device)  # (b, D)
-                for r in ranks:
-                    where = (order == r).nonzero().squeeze(1)            # positions of this rank
-                    logits = self.logits(x.view(-1, *self.config.input_shape))
-                    x[:, where] = self._draw(logits, where, generator)
+                image = x.view(-1, *self.config.input_shape)
+                for where, rows, where_in_rows in steps:
+                    logits = self.logits(image if rows is None else image[:, :, rows])
+                    x[:, where] = self._draw(logits, where_in_rows, generator)
                     bar.update()
-                out.append(x.view(-1, *self.config.input_shape))
+                out.append(image)
         return torch.cat(out)
+
+    def _sample_step(self, order: torch.Tensor, rank: int):
+        """The flat positions of `rank`, the rows of the image the network needs for them (a
+        slice, or None for the whole example) and the positions' flat indices within those
+        rows."""
+        where = (order == rank).nonzero().squeeze(1)
+        context = self.context_rows()
+        if context is None:
+            return where, None, where
+        C, H, W = self.config.input_shape
+        channel, row, col = where // (H * W), where // W % H, where % W
+        last = int(row.max())
+        first = max(0, int(row.min()) - context)
+        height = last + 1 - first
+        return where, slice(first, last + 1), channel * height * W + (row - first) * W + col
 
     def _draw(self, logits: torch.Tensor, where: torch.Tensor, generator) -> torch.Tensor:
         """Draw the values at flat positions `where` from their conditionals: (b, len(where))."""

@@ -70,6 +70,12 @@ class PixelCNN(AutoregressiveModel):
                                         for _ in range(c.n_layers))
         self.head = pixel_head(c.channels, c.hidden, c_in * self.out_channels, groups=groups)
 
+    def context_rows(self) -> int:
+        """Rows above a pixel in its receptive field: each masked kernel of height k reaches k // 2
+        rows up, and the layers are stacked (a bound: the vertical stack's input and each layer
+        reach one more row up, the horizontal kernels none)."""
+        return sum(m.kernel_size[0] // 2 for m in self.modules() if isinstance(m, nn.Conv2d))
+
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of every pixel's conditional: (B, C, H, W) or (B, 256, C, H, W)."""
         x = self.net_input(x)

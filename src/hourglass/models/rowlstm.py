@@ -115,6 +115,10 @@ class RowLSTM(AutoregressiveModel):
                                       for _ in range(c.n_layers)))
         self.head = pixel_head(c.channels, c.hidden, c_in * self.out_channels, groups=groups)
 
+    def context_rows(self) -> int:
+        """Every row above: the LSTM state runs down the image."""
+        return self.config.input_shape[1] - 1
+
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of every pixel's conditional: (B, C, H, W) or (B, 256, C, H, W)."""
         x = self.net_input(x)
