@@ -1,11 +1,10 @@
 """Small C kernels, compiled on first use with the machine's C compiler and loaded with ctypes.
 
-Some inner loops are elementwise work that PyTorch can only run as a chain of separate passes over
-a large tensor (NADE's running sum: Larochelle & Murray 2011, Algorithm 1; the Bernoulli
-log-likelihood and its gradient). A loop written out in C does the whole chain per element, in
-registers. The sources ship with the package (``hourglass/core/*.c``, ``hourglass/models/*.c`` and
-the header ``core/fastmath.h``; plain C99, no PyTorch headers), so compiling one takes about a
-second.
+Some models' inner loops are elementwise work that PyTorch can only run as a chain of separate
+passes over a large tensor (NADE's running sum: Larochelle & Murray 2011, Algorithm 1). A loop
+written out in C does the whole chain per element, in registers. The sources ship with the package
+(``hourglass/models/*.c`` and the headers beside them, plain C99, no PyTorch headers), so
+compiling one takes about a second.
 
 The shared library is cached under ``$HOURGLASS_CACHE`` (default ``$XDG_CACHE_HOME/hourglass``,
 else ``~/.cache/hourglass``), in ``native/<name>-<key>.so``, where the key hashes the source, the
@@ -31,8 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
-HEADERS = Path(__file__).parent  # fastmath.h, which every kernel includes
-FLAGS = ("-O3", "-march=native", "-ffp-contract=fast", "-fopenmp-simd", "-fPIC", "-shared", "-std=c99")
+FLAGS = ("-O3", "-march=native", "-fopenmp-simd", "-fPIC", "-shared", "-std=c99")
 if platform.machine().lower() in ("x86_64", "amd64"):
     FLAGS += ("-mprefer-vector-width=512",)  # AVX-512 where the CPU has it (x86 compilers only)
 
@@ -86,8 +84,7 @@ def load(source: Path, functions: tuple[tuple[str, int, int], ...] = ()) -> ctyp
     try:
         version = subprocess.run([*cc, "--version"], capture_output=True, text=True,
                                  timeout=60).stdout
-        headers = sorted({*source.parent.glob("*.h"), *HEADERS.glob("*.h")})
-        code = "\0".join(p.read_text() for p in [source, *headers])
+        code = "\0".join(p.read_text() for p in [source, *sorted(source.parent.glob("*.h"))])
         key = hashlib.sha256("\0".join([code, version, " ".join(FLAGS),
                                         _cpu_flags()]).encode()).hexdigest()[:16]
         folder = cache_dir() / "native"

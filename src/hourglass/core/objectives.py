@@ -14,7 +14,6 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch.autograd.function import once_differentiable
 
 from hourglass.core.tensors import rng
 
@@ -29,86 +28,20 @@ def _sum_features(t: torch.Tensor) -> torch.Tensor:
 def bernoulli_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     r"""Bernoulli log-likelihood of ``x`` under a decoder that outputs logits.
 
-    $\log p(x \mid \ell) = \sum_i x_i \log \sigma(\ell_i) + (1 - x_i) \log(1 - \sigma(\ell_i))
-    = \sum_i x_i \ell_i - \mathrm{softplus}(\ell_i)$
+    $\log p(x \mid \ell) = \sum_i x_i \log \sigma(\ell_i) + (1 - x_i) \log(1 - \sigma(\ell_i))$
 
     i.e. minus the binary cross-entropy, computed stably from the logits. ``x`` may hold
-    probabilities in [0, 1] (then it is the cross-entropy, not a proper likelihood). On the CPU
-    in float32 the sum and its gradient $x_i - \sigma(\ell_i)$ come from one C pass over the
-    logits (:func:`bernoulli_logits_fused`).
+    probabilities in [0, 1] (then it is the cross-entropy, not a proper likelihood).
     """
-    B = x.shape[0]
-    return _bernoulli_rows(x.reshape(B, -1), logits.reshape(B, -1))
+    return -_sum_features(F.binary_cross_entropy_with_logits(logits, x, reduction="none"))
 
 
 def bernoulli_log_likelihood_k(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     r""":func:`bernoulli_log_likelihood` of one ``x`` (B, D) under ``k`` decodings ``logits``
-    (k, B, D), shape (k, B), without copying ``x`` k times."""
-    k, B, D = logits.shape
-    return _bernoulli_rows(x.reshape(B, D), logits.reshape(k * B, D)).view(k, B)
-
-
-def _bernoulli_rows(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-    """Row r of `logits` (R, D) scored against row r % B of `x` (B, D): shape (R,)."""
-    if _fusable(x, logits):
-        return bernoulli_logits_fused(logits, x)
-    return _bernoulli_rows_torch(x, logits)
-
-
-def _bernoulli_rows_torch(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-    """:func:`_bernoulli_rows` in PyTorch ops (any device and dtype, differentiable in both)."""
-    R, D = logits.shape
-    xs = x if R == x.shape[0] else x.repeat(R // x.shape[0], 1)
-    return (logits * xs).sum(-1) - F.softplus(logits).sum(-1)
-
-
-def _fusable(x: torch.Tensor, logits: torch.Tensor) -> bool:
-    return (logits.device.type == "cpu" and x.device.type == "cpu"
-            and logits.dtype == torch.float32 and x.dtype == torch.float32
-            and not x.requires_grad and logits.shape[1] > 0 and logits.shape[0] % x.shape[0] == 0
-            and not torch.compiler.is_compiling() and _bernoulli_kernel() is not None)
-
-
-def _bernoulli_kernel():
-    from pathlib import Path
-
-    from hourglass.core import native
-    return native.load(Path(__file__).with_name("bernoulli.c"), (("bernoulli_logits", 4, 4),))
-
-
-class _BernoulliLogits(torch.autograd.Function):
-    r"""Forward: the per-row sums; the gradient $x_i - \sigma(\ell_i)$ is written in the same pass
-    and kept for backward, which only scales it by the incoming gradient."""
-
-    @staticmethod
-    def forward(ctx, logits, x):
-        from hourglass.core import native
-        lib = _bernoulli_kernel()
-        logits, x = logits.contiguous(), x.contiguous()
-        R, D = logits.shape
-        logp = torch.empty(R)
-        grad = torch.empty(R, D) if ctx.needs_input_grad[0] else None
-
-        def rows(k, s, e):
-            native.call(lib.bernoulli_logits, e - s, D, x.shape[0], s, logits[s:e], x, logp[s:e],
-                        None if grad is None else grad[s:e])
-
-        native.in_threads(rows, native.row_chunks(R))
-        ctx.save_for_backward(grad)
-        return logp
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, g):
-        (grad,) = ctx.saved_tensors
-        return grad * g.unsqueeze(1), None
-
-
-def bernoulli_logits_fused(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    r"""$\sum_i x_{r \bmod B, i}\, \ell_{r,i} - \mathrm{softplus}(\ell_{r,i})$ for every row r of
-    ``logits`` (R, D), against ``x`` (B, D), by the C kernel ``core/bernoulli.c`` (contiguous
-    float32 CPU tensors; differentiable once with respect to the logits, not ``x``)."""
-    return _BernoulliLogits.apply(logits, x)
+    (k, B, D), shape (k, B), without copying ``x`` k times:
+    $\log p(x \mid \ell) = \sum_i x_i \ell_i - \mathrm{softplus}(\ell_i)$, the same sum
+    rearranged ($\log \sigma(\ell) = \ell - \mathrm{softplus}(\ell)$)."""
+    return (logits * x).sum(-1) - F.softplus(logits).sum(-1)
 
 
 def categorical_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:

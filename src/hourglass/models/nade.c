@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "../core/fastmath.h"
+#include "fastmath.h"
 
 #define TILE 8
 

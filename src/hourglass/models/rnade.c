@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "../core/fastmath.h"
+#include "fastmath.h"
 
 /* h[b, i, :] = g(rho_i a_bi) for rows b in [0, B); starts (B, nblocks, H) gets a at each block's
    first position. a: H floats of work space. */
