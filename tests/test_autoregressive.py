@@ -203,7 +203,9 @@ def sample_from_whole_images(model, n, generator):
 @pytest.mark.parametrize("variant, shape", [("pixelcnn", (1, 9, 4)), ("gated", (1, 9, 4)),
                                             ("pixelcnn-k5-l5", (2, 8, 3)),
                                             ("gated-categorical", (3, 7, 3)),
-                                            ("row-lstm", (1, 6, 4)), ("diagonal-bilstm", (3, 5, 4))])
+                                            ("row-lstm", (1, 6, 4)), ("row-lstm-k5", (2, 5, 4)),
+                                            ("row-lstm-categorical", (3, 4, 3)),
+                                            ("diagonal-bilstm", (3, 5, 4))])
 def test_the_sampler_feeds_the_network_only_the_rows_a_pixel_sees_and_draws_the_same(variant,
                                                                                        shape):
     if variant == "diagonal-bilstm":
