@@ -23,7 +23,8 @@ which come after it in raster order. Shifting that output down by one row keeps 
 $r' \le r - 1$; the two outputs are added to the input (a residual connection). After a mask-A
 k x k first layer the output at a pixel depends on no pixel at or after it in raster order, and
 $\log p(x) = \sum_i \log p(x_i \mid x_{<i})$ is exact. A ReLU + 1x1 head (mask B) gives the
-logits. Sampling is pixel by pixel. With ``channel_order`` the first layer, the input-to-state
+logits. Sampling is pixel by pixel, carrying the states: each draw runs one step per layer. With
+``channel_order`` the first layer, the input-to-state
 kernels and the head keep the channels of a colour pixel in order (R, G, B; sec. 3.4); the
 state-to-state kernel reads earlier pixels only, and the right-to-left map is shifted a row down.
 
@@ -46,7 +47,8 @@ from torch import nn
 from hourglass.core.options import option
 from hourglass.core.validation import Interval
 from hourglass.nn.masked import MaskedConv2d, masked_conv, ordered_mask, pixel_head
-from hourglass.models.autoregressive import AutoregressiveModel, ImageAutoregressiveConfig
+from hourglass.models.autoregressive import (AutoregressiveModel, ImageAutoregressiveConfig,
+                                             check_n, progress_bar)
 from hourglass.models.registry import register_model
 
 
@@ -105,6 +107,27 @@ class DiagonalBiLSTMLayer(nn.Module):
         # rows r - 1 and r of the previous column; no bias (the input-to-state has one)
         self.state_to_state = nn.Conv1d(2 * c, 2 * 4 * c, 2, groups=2, bias=False)
 
+    def step_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both directions' weights of one step's product, (2, 3C, 4C): over the pixel's input, the
+        state above it and the state before it in its row; and their biases, (2, 1, 4C)."""
+        C = self.state_to_state.in_channels // 2
+        w_is = (self.input_to_state.weight * self.input_to_state.mask).view(2, 4 * C, C)
+        w_ss = self.state_to_state.weight.view(2, 4 * C, C, 2)
+        w = torch.cat([w_is, w_ss[..., 0], w_ss[..., 1]], dim=2).transpose(1, 2)
+        return w, self.input_to_state.bias.view(2, 1, 4 * C)
+
+    @staticmethod
+    def cell(direction: int, x, h_above, h_before, c_before, weights):
+        """One pixel's LSTM step in one direction (0: left to right, 1: right to left), for the
+        whole batch: its input, the states above it and before it in its row, and the cell
+        before it, each (B, C) -> its (h, c)."""
+        w, bias = weights
+        gates = torch.addmm(bias[direction], torch.cat([x, h_above, h_before], dim=1),
+                            w[direction])
+        o, f, i, g = gates.chunk(4, dim=1)
+        c = torch.sigmoid(f) * c_before + torch.sigmoid(i) * torch.tanh(g)
+        return torch.sigmoid(o) * torch.tanh(c), c
+
     def forward(self, x):
         H, W, B, C = x.shape
         order, sizes = diagonal_order(H, W)
@@ -112,11 +135,8 @@ class DiagonalBiLSTMLayer(nn.Module):
         flat = x.reshape(H * W, B, C)
         seq = torch.stack([flat.index_select(0, order[0]), flat.index_select(0, order[1])])
         # one product per diagonal, $K^{is} \circledast x_j + K^{ss} \circledast h_{j-1}$, over
-        # the pixel's input and the states of rows r - 1 and r side by side: weights (2, 3C, 4C)
-        w_is = (self.input_to_state.weight * self.input_to_state.mask).view(2, 4 * C, C)
-        w_ss = self.state_to_state.weight.view(2, 4 * C, C, 2)
-        w = torch.cat([w_is, w_ss[..., 0], w_ss[..., 1]], dim=2).transpose(1, 2)
-        bias = self.input_to_state.bias.view(2, 1, 4 * C)
+        # the pixel's input and the states of rows r - 1 and r side by side
+        w, bias = self.step_weights()
         h = x.new_zeros(2, 0, B, C)                         # (2, rows of the last diagonal, B, C)
         c = x.new_zeros(2, 0, B, C)
         states = []
@@ -181,6 +201,77 @@ class DiagonalBiLSTM(AutoregressiveModel):
     def context_rows(self) -> int:
         """Every row above: the LSTM state runs down the image."""
         return self.config.input_shape[1] - 1
+
+    def _pixel(self, x_rows, col, above, before, weights):
+        """The logits of pixel `col` of the last row of `x_rows` (B, C, rows, W), the rows the
+        first layer's kernel reaches, as (B, C, 1, 1) or (B, 256, C, 1, 1); and per layer the
+        left-to-right LSTM's (h, c) there and the layer's input. `above`: per layer the
+        left-to-right and right-to-left states of the row above, (W, B, C) each; `before`: the
+        left-to-right (h, c) of the pixel before in the row (zeros at the first)."""
+        feat = self.input(self.net_input(x_rows))[:, :, -1, col]        # (B, C)
+        steps = []
+        for (h_up, rev_up), (h_left, c_left), w in zip(above, before, weights):
+            h, c = DiagonalBiLSTMLayer.cell(0, feat, h_up[col], h_left, c_left, w)
+            steps.append((h, c, feat))
+            feat = feat + h + rev_up[col]           # the residual sum; right to left: a row up
+        B, C = feat.shape
+        return self.per_value_logits(self.head(feat.view(B, C, 1, 1))), steps
+
+    @torch.no_grad()
+    def sample(self, n: int, *, generator: torch.Generator | None = None, batch_size: int = 256,
+               progress: bool | None = None) -> torch.Tensor:
+        """Draw `n` images pixel by pixel (and colour by colour), carrying the LSTM states: a draw
+        at (r, c) runs one left-to-right step per layer, from the states above and to the left;
+        a finished row runs the right-to-left LSTM along it once, for the row below. The same
+        draws as :meth:`AutoregressiveModel.sample`, with a pixel's work per draw instead of
+        the image's."""
+        check_n(n)
+        C, H, W = self.config.input_shape
+        device = next(self.parameters()).device
+        order = self.order().flatten().to(device)
+        ranks = torch.unique(order).tolist()
+        draws = [[[] for _ in range(W)] for _ in range(H)]  # per pixel: (where, its channels)
+        for r in ranks:
+            where = (order == r).nonzero().squeeze(1)
+            pixel = int(where[0]) % (H * W)
+            draws[pixel // W][pixel % W].append((where, where // (H * W)))
+        up, ch, L = self.config.kernel_size // 2, self.config.channels, len(self.layers)
+        chunks = [(s, min(n, s + batch_size)) for s in range(0, n, batch_size)]
+        out = []
+        with progress_bar(len(chunks) * len(ranks), progress) as bar:
+            for start, stop in chunks:
+                b = stop - start
+                x = torch.zeros(b, C, H, W, device=device)
+                flat = x.view(b, -1)
+                weights = [layer.step_weights() for layer in self.layers]
+                zero = x.new_zeros(b, ch)
+                above = [(x.new_zeros(W, b, ch), x.new_zeros(W, b, ch)) for _ in range(L)]
+                for row in range(H):
+                    rows = x[:, :, max(0, row - up):row + 1]
+                    before = [(zero, zero)] * L
+                    h_row = [x.new_empty(W, b, ch) for _ in range(L)]
+                    inputs = [x.new_empty(W, b, ch) for _ in range(L)]
+                    for col in range(W):
+                        for where, channels in draws[row][col]:
+                            logits, _ = self._pixel(rows, col, above, before, weights)
+                            flat[:, where] = self._draw(logits, channels, generator)
+                            bar.update()
+                        _, steps = self._pixel(rows, col, above, before, weights)
+                        before = [(h, c) for h, c, _ in steps]
+                        for l, (h, _, feat) in enumerate(steps):
+                            h_row[l][col], inputs[l][col] = h, feat
+                    # the right-to-left LSTM along the finished row, per layer
+                    new_above = []
+                    for l in range(L):
+                        rev, (h, c) = x.new_empty(W, b, ch), (zero, zero)
+                        for col in reversed(range(W)):
+                            h, c = DiagonalBiLSTMLayer.cell(1, inputs[l][col], above[l][1][col],
+                                                            h, c, weights[l])
+                            rev[col] = h
+                        new_above.append((h_row[l], rev))
+                    above = new_above
+                out.append(x)
+        return torch.cat(out)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of every pixel's conditional: (B, C, H, W) or (B, 256, C, H, W)."""
