@@ -244,11 +244,11 @@ WHOLE = "sample images/s, whole image per step"
 def sampling_rate(model, seconds: float, n: int = 16) -> dict:
     """Images/s of sequential sampling: one ``sample(n)`` call (NADE and RNADE: calls for
     `seconds`). For the image models also the rate of a sampler that reran the network on the whole
-    image at each of the D steps (one logits pass, timed singly, times D): what the row windows of
-    ``sample`` save."""
+    image at each of the D steps (one logits pass, timed singly, times D): what their samplers'
+    row windows and carried states save."""
     model.eval()
     gen = torch.Generator().manual_seed(0)
-    if type(model).sample is not AutoregressiveModel.sample:
+    if not isinstance(model, AutoregressiveModel) or model.context_rows() is None:  # NADE, RNADE
         r, calls = rate(lambda: model.sample(n, generator=gen, progress=False), n, seconds)
         return {"sample images/s": r, "sampling": f"{calls} x sample({n})"}
     t0 = time.perf_counter()
@@ -460,9 +460,10 @@ def render(result: dict) -> str:
             "of its ops) in matrix products and convolutions, the optimizer, other torch ops "
             "(elementwise, reductions, copies) and outside any op (Python, the autograd engine). "
             f"Log-likelihood: exact, or the IWAE bound with k = {result['iwae k']}. Sampling: "
-            "one sample(16) call; the image models' sampler runs the network on the rows that "
-            "the next pixel sees (all rows above for the PixelRNNs, the receptive field's for "
-            "the PixelCNNs), against the whole image each step (one logits pass, times D). NADE's and RNADE's "
+            "sample(16); the PixelCNNs' sampler runs the network on the rows in the next pixel's "
+            "receptive field, the PixelRNNs' carry their LSTM states and step one row (Row LSTM) "
+            "or one pixel (Diagonal BiLSTM) per draw; the last column is a sampler that reran the "
+            "network on the whole image at every step (one logits pass, times D). NADE's and RNADE's "
             "running sums run in C kernels (``nade.c``, ``rnade.c``), which the FLOP counter and "
             "the profiler do not see (their time is \"outside\"); NADE's bound is the "
             "elementwise floor of its pass, two sigmoids of every (b, i, h), from the last "
