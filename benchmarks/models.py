@@ -241,6 +241,11 @@ def log_prob_fn(model, x, y):
 WHOLE = "sample images/s, whole image per step"
 
 
+def has_rows(model) -> bool:
+    """An image model in raster order, whose sampler works row by row (the PixelCNNs, PixelRNNs)."""
+    return isinstance(model, AutoregressiveModel) and model.context_rows() is not None
+
+
 def sampling_rate(model, seconds: float, n: int = 16) -> dict:
     """Images/s of sequential sampling: one ``sample(n)`` call (NADE and RNADE: calls for
     `seconds`). For the image models also the rate of a sampler that reran the network on the whole
@@ -248,7 +253,7 @@ def sampling_rate(model, seconds: float, n: int = 16) -> dict:
     row windows and carried states save."""
     model.eval()
     gen = torch.Generator().manual_seed(0)
-    if not isinstance(model, AutoregressiveModel) or model.context_rows() is None:  # NADE, RNADE
+    if not has_rows(model):                                   # NADE, RNADE: their own samplers
         r, calls = rate(lambda: model.sample(n, generator=gen, progress=False), n, seconds)
         return {"sample images/s": r, "sampling": f"{calls} x sample({n})"}
     t0 = time.perf_counter()
@@ -294,7 +299,7 @@ def bench_model(name, ds, pool, args, peak, bandwidth) -> dict:
         row["log-lik samples/s"], _ = rate(score, bs, args.seconds)
         row["log-lik FLOPs/example"] = counter.get_total_flops() / bs
     if isinstance(model, AutoregressiveModel) or name == "rnade":
-        row.update(sampling_rate(model, args.seconds))
+        row.update(sampling_rate(model, args.seconds, n=64 if has_rows(model) else 16))
     return row
 
 
@@ -460,10 +465,11 @@ def render(result: dict) -> str:
             "of its ops) in matrix products and convolutions, the optimizer, other torch ops "
             "(elementwise, reductions, copies) and outside any op (Python, the autograd engine). "
             f"Log-likelihood: exact, or the IWAE bound with k = {result['iwae k']}. Sampling: "
-            "sample(16); the PixelCNNs' sampler runs the network on the rows in the next pixel's "
-            "receptive field, the PixelRNNs' carry their LSTM states and step one row (Row LSTM) "
-            "or one pixel (Diagonal BiLSTM) per draw; the last column is a sampler that reran the "
-            "network on the whole image at every step (one logits pass, times D). NADE's and RNADE's "
+            "sample(64) (NADE, RNADE: sample(16)); the PixelCNNs' sampler runs the network on "
+            "the rows in the next pixel's receptive field, the PixelRNNs' carry their LSTM states "
+            "and run one pixel's step per layer and draw; the last column is a sampler that reran "
+            "the network on the whole image at every step (one logits pass, times D). NADE's and "
+            "RNADE's "
             "running sums run in C kernels (``nade.c``, ``rnade.c``), which the FLOP counter and "
             "the profiler do not see (their time is \"outside\"); NADE's bound is the "
             "elementwise floor of its pass, two sigmoids of every (b, i, h), from the last "

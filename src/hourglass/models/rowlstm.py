@@ -11,8 +11,8 @@ its left) and the state-to-state convolution $K^{ss}$ is 1 x k over the previous
 first layer is a k x k mask-A convolution of the image, so the output at a pixel depends only on
 the pixels before it in raster order (a triangular context above it plus the row to its left):
 $\log p(x) = \sum_i \log p(x_i \mid x_{<i})$ is exact. Layers are residual; a ReLU + 1x1 head gives
-the logits. Sampling is pixel by pixel, each draw rerunning only its row from the states of the
-row above. With ``channel_order`` every mask keeps the channels of a
+the logits. Sampling is pixel by pixel, carrying the states: each draw runs one column of each
+layer's step. With ``channel_order`` every mask keeps the channels of a
 colour pixel in order (R, G, B; sec. 3.4): the gates are elementwise and the state-to-state
 convolution reads the row above only, so the order survives the recurrence.
 """
@@ -131,38 +131,43 @@ class RowLSTM(AutoregressiveModel):
         """Every row above: the LSTM state runs down the image."""
         return self.config.input_shape[1] - 1
 
-    def _row(self, x_rows: torch.Tensor, states: list, weights: list):
-        """The logits of the last row of `x_rows` (B, C, rows, W), the rows the first layer's
-        kernel reaches from it, given every layer's LSTM state of the row above: the logits
-        (B, C, 1, W) or (B, 256, C, 1, W), and the layers' states of this row."""
+    def _pixel(self, x_rows: torch.Tensor, col: int, rows_in: list, above: list, weights: list):
+        """The logits of pixel `col` of the last row of `x_rows` (B, C, rows, W), the rows the
+        first layer's kernel reaches, as (B, C, 1, 1) or (B, 256, C, 1, 1); and every layer's
+        (h, c) there. `rows_in`: per layer its input row so far, (W + 2 pad, B, C) with the
+        columns padded (this pixel's entry is written here); `above`: per layer the padded states
+        and the cells of the row above. The mask keeps no input right of the pixel, so one column
+        of each layer's step is all it needs."""
         pad = self.config.row_kernel // 2
-        h = self.input(self.net_input(x_rows))[:, :, -1].permute(2, 0, 1).contiguous()  # (W,B,C)
-        new = []
-        for layer, (h_above, c), w in zip(self.layers, states, weights):
-            h_r, c = layer.step(F.pad(h, (0, 0, 0, 0, pad, pad)), h_above, c, w)
-            new.append((F.pad(h_r, (0, 0, 0, 0, pad, pad)), c))
-            h = h + h_r                                                         # residual
-        return self.per_value_logits(self.head(h.permute(1, 2, 0).unsqueeze(2))), new
+        feat = self.input(self.net_input(x_rows))[:, :, -1, col]               # (B, C)
+        states = []
+        for layer, row_in, (h_above, c_above), w in zip(self.layers, rows_in, above, weights):
+            row_in[pad + col] = feat
+            h, c = layer.step(row_in[col:col + 2 * pad + 1], h_above[col:col + 2 * pad + 1],
+                              c_above[col:col + 1], w)
+            states.append((h[0], c[0]))
+            feat = feat + h[0]                                                  # residual
+        B, C = feat.shape
+        return self.per_value_logits(self.head(feat.view(B, C, 1, 1))), states
 
     @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None, batch_size: int = 256,
                progress: bool | None = None) -> torch.Tensor:
         """Draw `n` images pixel by pixel (and colour by colour), carrying every layer's LSTM state
-        down the rows: a draw in row r reruns the network on row r alone, from the states of
-        row r - 1, and a finished row advances the states once. The same draws as
-        :meth:`AutoregressiveModel.sample`, at 1 / H of its work per pixel."""
+        down the rows: a draw at (r, c) runs each layer's step for column c alone, from the
+        states of row r - 1 and the layer's inputs left of c. The same draws as
+        :meth:`AutoregressiveModel.sample`, with a pixel's work per draw instead of the image's."""
         check_n(n)
         C, H, W = self.config.input_shape
         device = next(self.parameters()).device
         order = self.order().flatten().to(device)
         ranks = torch.unique(order).tolist()
-        up = self.config.kernel_size // 2
-        steps = [[] for _ in range(H)]                    # per row: (where, where in the row)
+        draws = [[[] for _ in range(W)] for _ in range(H)]  # per pixel: (where, its channels)
         for r in ranks:
             where = (order == r).nonzero().squeeze(1)
-            row = int(where[0]) // W % H
-            steps[row].append((where, where // (H * W) * W + where % W))
-        pad = self.config.row_kernel // 2
+            pixel = int(where[0]) % (H * W)
+            draws[pixel // W][pixel % W].append((where, where // (H * W)))
+        up, pad, ch = self.config.kernel_size // 2, self.config.row_kernel // 2, self.config.channels
         chunks = [(s, min(n, s + batch_size)) for s in range(0, n, batch_size)]
         out = []
         with progress_bar(len(chunks) * len(ranks), progress) as bar:
@@ -171,16 +176,22 @@ class RowLSTM(AutoregressiveModel):
                 x = torch.zeros(b, C, H, W, device=device)
                 flat = x.view(b, -1)
                 weights = [layer.row_weights() for layer in self.layers]
-                ch = self.config.channels
-                states = [(x.new_zeros(W + 2 * pad, b, ch), x.new_zeros(W, b, ch))
-                          for _ in self.layers]
+                above = [(x.new_zeros(W + 2 * pad, b, ch), x.new_zeros(W, b, ch))
+                         for _ in self.layers]
                 for row in range(H):
                     rows = x[:, :, max(0, row - up):row + 1]
-                    for where, in_row in steps[row]:
-                        logits, _ = self._row(rows, states, weights)
-                        flat[:, where] = self._draw(logits, in_row, generator)
-                        bar.update()
-                    _, states = self._row(rows, states, weights)
+                    rows_in = [x.new_zeros(W + 2 * pad, b, ch) for _ in self.layers]
+                    h_row = [x.new_zeros(W + 2 * pad, b, ch) for _ in self.layers]
+                    c_row = [x.new_empty(W, b, ch) for _ in self.layers]
+                    for col in range(W):
+                        for where, channels in draws[row][col]:
+                            logits, _ = self._pixel(rows, col, rows_in, above, weights)
+                            flat[:, where] = self._draw(logits, channels, generator)
+                            bar.update()
+                        _, states = self._pixel(rows, col, rows_in, above, weights)
+                        for l, (h, c) in enumerate(states):
+                            h_row[l][pad + col], c_row[l][col] = h, c
+                    above = list(zip(h_row, c_row))
                 out.append(x)
         return torch.cat(out)
 
