@@ -242,6 +242,41 @@ class AutoregressiveModel(nn.Module):
                 out.append(image)
         return torch.cat(out)
 
+    @torch.no_grad()
+    def sample_pixels(self, n: int, stepper, *, generator: torch.Generator | None = None,
+                      batch_size: int = 256, progress: bool | None = None) -> torch.Tensor:
+        """:meth:`sample` for a model that carries its network's state from pixel to pixel (the
+        PixelRNNs): for each batch ``x`` (b, C, H, W) of zeros, ``s = stepper(x)``, then in
+        raster order ``s.logits(row, col)`` gives the pixel's logits, (b, C, 1, 1) or
+        (b, 256, C, 1, 1), from the values drawn so far (called once per rank drawn there: each
+        colour in turn), ``s.pixel_done(row, col)`` and ``s.row_done(row)`` advance the state."""
+        check_n(n)
+        C, H, W = self.config.input_shape
+        device = next(self.parameters()).device
+        order = self.order().flatten().to(device)
+        ranks = torch.unique(order).tolist()
+        draws = [[[] for _ in range(W)] for _ in range(H)]  # per pixel: (where, its channels)
+        for r in ranks:
+            where = (order == r).nonzero().squeeze(1)
+            pixel = int(where[0]) % (H * W)
+            draws[pixel // W][pixel % W].append((where, where // (H * W)))
+        chunks = [(s, min(n, s + batch_size)) for s in range(0, n, batch_size)]
+        out = []
+        with progress_bar(len(chunks) * len(ranks), progress) as bar:
+            for start, stop in chunks:
+                x = torch.zeros(stop - start, C, H, W, device=device)
+                flat, state = x.view(stop - start, -1), stepper(x)
+                for row in range(H):
+                    for col in range(W):
+                        for where, channels in draws[row][col]:
+                            flat[:, where] = self._draw(state.logits(row, col), channels,
+                                                        generator)
+                            bar.update()
+                        state.pixel_done(row, col)
+                    state.row_done(row)
+                out.append(x)
+        return torch.cat(out)
+
     def _sample_step(self, order: torch.Tensor, rank: int):
         """The flat positions of `rank`, the rows of the image the network needs for them (a
         slice, or None for the whole example) and the positions' flat indices within those

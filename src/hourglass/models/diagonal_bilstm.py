@@ -47,8 +47,7 @@ from torch import nn
 from hourglass.core.options import option
 from hourglass.core.validation import Interval
 from hourglass.nn.masked import MaskedConv2d, masked_conv, ordered_mask, pixel_head
-from hourglass.models.autoregressive import (AutoregressiveModel, ImageAutoregressiveConfig,
-                                             check_n, progress_bar)
+from hourglass.models.autoregressive import AutoregressiveModel, ImageAutoregressiveConfig
 from hourglass.models.registry import register_model
 
 
@@ -202,76 +201,15 @@ class DiagonalBiLSTM(AutoregressiveModel):
         """Every row above: the LSTM state runs down the image."""
         return self.config.input_shape[1] - 1
 
-    def _pixel(self, x_rows, col, above, before, weights):
-        """The logits of pixel `col` of the last row of `x_rows` (B, C, rows, W), the rows the
-        first layer's kernel reaches, as (B, C, 1, 1) or (B, 256, C, 1, 1); and per layer the
-        left-to-right LSTM's (h, c) there and the layer's input. `above`: per layer the
-        left-to-right and right-to-left states of the row above, (W, B, C) each; `before`: the
-        left-to-right (h, c) of the pixel before in the row (zeros at the first)."""
-        feat = self.input(self.net_input(x_rows))[:, :, -1, col]        # (B, C)
-        steps = []
-        for (h_up, rev_up), (h_left, c_left), w in zip(above, before, weights):
-            h, c = DiagonalBiLSTMLayer.cell(0, feat, h_up[col], h_left, c_left, w)
-            steps.append((h, c, feat))
-            feat = feat + h + rev_up[col]           # the residual sum; right to left: a row up
-        B, C = feat.shape
-        return self.per_value_logits(self.head(feat.view(B, C, 1, 1))), steps
-
-    @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None, batch_size: int = 256,
                progress: bool | None = None) -> torch.Tensor:
         """Draw `n` images pixel by pixel (and colour by colour), carrying the LSTM states: a draw
         at (r, c) runs one left-to-right step per layer, from the states above and to the left;
-        a finished row runs the right-to-left LSTM along it once, for the row below. The same
-        draws as :meth:`AutoregressiveModel.sample`, with a pixel's work per draw instead of
-        the image's."""
-        check_n(n)
-        C, H, W = self.config.input_shape
-        device = next(self.parameters()).device
-        order = self.order().flatten().to(device)
-        ranks = torch.unique(order).tolist()
-        draws = [[[] for _ in range(W)] for _ in range(H)]  # per pixel: (where, its channels)
-        for r in ranks:
-            where = (order == r).nonzero().squeeze(1)
-            pixel = int(where[0]) % (H * W)
-            draws[pixel // W][pixel % W].append((where, where // (H * W)))
-        up, ch, L = self.config.kernel_size // 2, self.config.channels, len(self.layers)
-        chunks = [(s, min(n, s + batch_size)) for s in range(0, n, batch_size)]
-        out = []
-        with progress_bar(len(chunks) * len(ranks), progress) as bar:
-            for start, stop in chunks:
-                b = stop - start
-                x = torch.zeros(b, C, H, W, device=device)
-                flat = x.view(b, -1)
-                weights = [layer.step_weights() for layer in self.layers]
-                zero = x.new_zeros(b, ch)
-                above = [(x.new_zeros(W, b, ch), x.new_zeros(W, b, ch)) for _ in range(L)]
-                for row in range(H):
-                    rows = x[:, :, max(0, row - up):row + 1]
-                    before = [(zero, zero)] * L
-                    h_row = [x.new_empty(W, b, ch) for _ in range(L)]
-                    inputs = [x.new_empty(W, b, ch) for _ in range(L)]
-                    for col in range(W):
-                        for where, channels in draws[row][col]:
-                            logits, _ = self._pixel(rows, col, above, before, weights)
-                            flat[:, where] = self._draw(logits, channels, generator)
-                            bar.update()
-                        _, steps = self._pixel(rows, col, above, before, weights)
-                        before = [(h, c) for h, c, _ in steps]
-                        for l, (h, _, feat) in enumerate(steps):
-                            h_row[l][col], inputs[l][col] = h, feat
-                    # the right-to-left LSTM along the finished row, per layer
-                    new_above = []
-                    for l in range(L):
-                        rev, (h, c) = x.new_empty(W, b, ch), (zero, zero)
-                        for col in reversed(range(W)):
-                            h, c = DiagonalBiLSTMLayer.cell(1, inputs[l][col], above[l][1][col],
-                                                            h, c, weights[l])
-                            rev[col] = h
-                        new_above.append((h_row[l], rev))
-                    above = new_above
-                out.append(x)
-        return torch.cat(out)
+        a finished row runs the right-to-left LSTM along it once, for the row below
+        (:class:`DiagonalBiLSTMSampler`). The same draws as :meth:`AutoregressiveModel.sample`,
+        with a pixel's work per draw instead of the image's."""
+        return self.sample_pixels(n, lambda x: DiagonalBiLSTMSampler(self, x),
+                                  generator=generator, batch_size=batch_size, progress=progress)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of every pixel's conditional: (B, C, H, W) or (B, 256, C, H, W)."""
@@ -279,3 +217,63 @@ class DiagonalBiLSTM(AutoregressiveModel):
         h = self.input(x).permute(2, 3, 0, 1).contiguous()   # (H, W, B, C): see the layer
         h = self.layers(h).permute(2, 3, 0, 1)               # (B, C, H, W)
         return self.per_value_logits(self.head(h))
+
+
+class DiagonalBiLSTMSampler:
+    """The Diagonal BiLSTM's state while a batch `x` (B, C, H, W) is drawn pixel by pixel: per
+    layer the left-to-right and right-to-left states of the row above, (W, B, C) each, and in the
+    current row the left-to-right states and the layer's inputs so far."""
+
+    def __init__(self, model: DiagonalBiLSTM, x: torch.Tensor):
+        self.model, self.x = model, x
+        self.up = model.config.kernel_size // 2
+        self.weights = [layer.step_weights() for layer in model.layers]
+        B, _, _, W = x.shape
+        self.zero = x.new_zeros(B, model.config.channels)
+        self.above = [(self._row(), self._row()) for _ in model.layers]
+        self._new_row()
+
+    def _row(self) -> torch.Tensor:
+        B, _, _, W = self.x.shape
+        return self.x.new_zeros(W, B, self.model.config.channels)
+
+    def _new_row(self):
+        L = len(self.model.layers)
+        self.before = [(self.zero, self.zero)] * L   # (h, c) of the pixel to the left
+        self.h_row = [self._row() for _ in range(L)]
+        self.inputs = [self._row() for _ in range(L)]
+
+    def _pixel(self, row: int, col: int):
+        """The pixel's logits, and per layer the left-to-right (h, c) there and its input."""
+        m = self.model
+        x_rows = self.x[:, :, max(0, row - self.up):row + 1]   # the first kernel's reach
+        feat = m.input(m.net_input(x_rows))[:, :, -1, col]                     # (B, C)
+        steps = []
+        for (h_up, rev_up), (h_left, c_left), w in zip(self.above, self.before, self.weights):
+            h, c = DiagonalBiLSTMLayer.cell(0, feat, h_up[col], h_left, c_left, w)
+            steps.append((h, c, feat))
+            feat = feat + h + rev_up[col]           # the residual sum; right to left: a row up
+        B, C = feat.shape
+        return m.per_value_logits(m.head(feat.view(B, C, 1, 1))), steps
+
+    def logits(self, row: int, col: int) -> torch.Tensor:
+        return self._pixel(row, col)[0]
+
+    def pixel_done(self, row: int, col: int) -> None:
+        steps = self._pixel(row, col)[1]
+        self.before = [(h, c) for h, c, _ in steps]
+        for l, (h, _, feat) in enumerate(steps):
+            self.h_row[l][col], self.inputs[l][col] = h, feat
+
+    def row_done(self, row: int) -> None:
+        """The right-to-left LSTM along the finished row, per layer: the row below's context."""
+        above = []
+        for l, w in enumerate(self.weights):
+            rev, (h, c) = self._row(), (self.zero, self.zero)
+            for col in reversed(range(rev.shape[0])):
+                h, c = DiagonalBiLSTMLayer.cell(1, self.inputs[l][col], self.above[l][1][col],
+                                                h, c, w)
+                rev[col] = h
+            above.append((self.h_row[l], rev))
+        self.above = above
+        self._new_row()

@@ -28,8 +28,7 @@ from torch import nn
 from hourglass.core.options import option
 from hourglass.core.validation import Interval
 from hourglass.nn.masked import masked_conv, pixel_head
-from hourglass.models.autoregressive import (AutoregressiveModel, ImageAutoregressiveConfig,
-                                             check_n, progress_bar)
+from hourglass.models.autoregressive import AutoregressiveModel, ImageAutoregressiveConfig
 from hourglass.models.registry import register_model
 
 
@@ -131,69 +130,15 @@ class RowLSTM(AutoregressiveModel):
         """Every row above: the LSTM state runs down the image."""
         return self.config.input_shape[1] - 1
 
-    def _pixel(self, x_rows: torch.Tensor, col: int, rows_in: list, above: list, weights: list):
-        """The logits of pixel `col` of the last row of `x_rows` (B, C, rows, W), the rows the
-        first layer's kernel reaches, as (B, C, 1, 1) or (B, 256, C, 1, 1); and every layer's
-        (h, c) there. `rows_in`: per layer its input row so far, (W + 2 pad, B, C) with the
-        columns padded (this pixel's entry is written here); `above`: per layer the padded states
-        and the cells of the row above. The mask keeps no input right of the pixel, so one column
-        of each layer's step is all it needs."""
-        pad = self.config.row_kernel // 2
-        feat = self.input(self.net_input(x_rows))[:, :, -1, col]               # (B, C)
-        states = []
-        for layer, row_in, (h_above, c_above), w in zip(self.layers, rows_in, above, weights):
-            row_in[pad + col] = feat
-            h, c = layer.step(row_in[col:col + 2 * pad + 1], h_above[col:col + 2 * pad + 1],
-                              c_above[col:col + 1], w)
-            states.append((h[0], c[0]))
-            feat = feat + h[0]                                                  # residual
-        B, C = feat.shape
-        return self.per_value_logits(self.head(feat.view(B, C, 1, 1))), states
-
-    @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None, batch_size: int = 256,
                progress: bool | None = None) -> torch.Tensor:
         """Draw `n` images pixel by pixel (and colour by colour), carrying every layer's LSTM state
         down the rows: a draw at (r, c) runs each layer's step for column c alone, from the
-        states of row r - 1 and the layer's inputs left of c. The same draws as
-        :meth:`AutoregressiveModel.sample`, with a pixel's work per draw instead of the image's."""
-        check_n(n)
-        C, H, W = self.config.input_shape
-        device = next(self.parameters()).device
-        order = self.order().flatten().to(device)
-        ranks = torch.unique(order).tolist()
-        draws = [[[] for _ in range(W)] for _ in range(H)]  # per pixel: (where, its channels)
-        for r in ranks:
-            where = (order == r).nonzero().squeeze(1)
-            pixel = int(where[0]) % (H * W)
-            draws[pixel // W][pixel % W].append((where, where // (H * W)))
-        up, pad, ch = self.config.kernel_size // 2, self.config.row_kernel // 2, self.config.channels
-        chunks = [(s, min(n, s + batch_size)) for s in range(0, n, batch_size)]
-        out = []
-        with progress_bar(len(chunks) * len(ranks), progress) as bar:
-            for start, stop in chunks:
-                b = stop - start
-                x = torch.zeros(b, C, H, W, device=device)
-                flat = x.view(b, -1)
-                weights = [layer.row_weights() for layer in self.layers]
-                above = [(x.new_zeros(W + 2 * pad, b, ch), x.new_zeros(W, b, ch))
-                         for _ in self.layers]
-                for row in range(H):
-                    rows = x[:, :, max(0, row - up):row + 1]
-                    rows_in = [x.new_zeros(W + 2 * pad, b, ch) for _ in self.layers]
-                    h_row = [x.new_zeros(W + 2 * pad, b, ch) for _ in self.layers]
-                    c_row = [x.new_empty(W, b, ch) for _ in self.layers]
-                    for col in range(W):
-                        for where, channels in draws[row][col]:
-                            logits, _ = self._pixel(rows, col, rows_in, above, weights)
-                            flat[:, where] = self._draw(logits, channels, generator)
-                            bar.update()
-                        _, states = self._pixel(rows, col, rows_in, above, weights)
-                        for l, (h, c) in enumerate(states):
-                            h_row[l][pad + col], c_row[l][col] = h, c
-                    above = list(zip(h_row, c_row))
-                out.append(x)
-        return torch.cat(out)
+        states of row r - 1 and the layer's inputs left of c (:class:`RowLSTMSampler`). The same
+        draws as :meth:`AutoregressiveModel.sample`, with a pixel's work per draw instead of the
+        image's."""
+        return self.sample_pixels(n, lambda x: RowLSTMSampler(self, x), generator=generator,
+                                  batch_size=batch_size, progress=progress)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of every pixel's conditional: (B, C, H, W) or (B, 256, C, H, W)."""
@@ -201,3 +146,54 @@ class RowLSTM(AutoregressiveModel):
         h = self.input(x).permute(2, 3, 0, 1).contiguous()   # (H, W, B, C): see the layer
         h = self.layers(h).permute(2, 3, 0, 1)               # (B, C, H, W)
         return self.per_value_logits(self.head(h))
+
+
+class RowLSTMSampler:
+    """The Row LSTM's state while a batch `x` (B, C, H, W) is drawn pixel by pixel: per layer the
+    padded states and the cells of the row above, and the current row's inputs, states and cells
+    so far (columns padded by k // 2)."""
+
+    def __init__(self, model: RowLSTM, x: torch.Tensor):
+        self.model, self.x = model, x
+        self.pad, self.up = model.config.row_kernel // 2, model.config.kernel_size // 2
+        self.weights = [layer.row_weights() for layer in model.layers]
+        self.above = [(self._zeros(2 * self.pad), self._zeros(0)) for _ in model.layers]
+        self._new_row()
+
+    def _zeros(self, extra: int) -> torch.Tensor:
+        B, _, _, W = self.x.shape
+        return self.x.new_zeros(W + extra, B, self.model.config.channels)
+
+    def _new_row(self):
+        L = len(self.model.layers)
+        self.rows_in = [self._zeros(2 * self.pad) for _ in range(L)]
+        self.h_row = [self._zeros(2 * self.pad) for _ in range(L)]
+        self.c_row = [self._zeros(0) for _ in range(L)]
+
+    def _pixel(self, row: int, col: int):
+        """The pixel's logits, and each layer's (h, c) there; the mask keeps no input right of
+        the pixel, so one column of each layer's step is all it needs."""
+        m, pad = self.model, self.pad
+        x_rows = self.x[:, :, max(0, row - self.up):row + 1]   # the first kernel's reach
+        feat = m.input(m.net_input(x_rows))[:, :, -1, col]                     # (B, C)
+        states = []
+        for layer, row_in, (h_above, c_above), w in zip(m.layers, self.rows_in, self.above,
+                                                        self.weights):
+            row_in[pad + col] = feat
+            h, c = layer.step(row_in[col:col + 2 * pad + 1], h_above[col:col + 2 * pad + 1],
+                              c_above[col:col + 1], w)
+            states.append((h[0], c[0]))
+            feat = feat + h[0]                                                  # residual
+        B, C = feat.shape
+        return m.per_value_logits(m.head(feat.view(B, C, 1, 1))), states
+
+    def logits(self, row: int, col: int) -> torch.Tensor:
+        return self._pixel(row, col)[0]
+
+    def pixel_done(self, row: int, col: int) -> None:
+        for l, (h, c) in enumerate(self._pixel(row, col)[1]):
+            self.h_row[l][self.pad + col], self.c_row[l][col] = h, c
+
+    def row_done(self, row: int) -> None:
+        self.above = list(zip(self.h_row, self.c_row))
+        self._new_row()
