@@ -46,6 +46,7 @@ from torch import nn
 
 from hourglass.core.options import option
 from hourglass.core.validation import Interval
+from hourglass.nn.layers import lstm_update
 from hourglass.nn.masked import MaskedConv2d, masked_conv, ordered_mask, pixel_head
 from hourglass.models.autoregressive import AutoregressiveModel, ImageAutoregressiveConfig
 from hourglass.models.registry import register_model
@@ -123,9 +124,7 @@ class DiagonalBiLSTMLayer(nn.Module):
         w, bias = weights
         gates = torch.addmm(bias[direction], torch.cat([x, h_above, h_before], dim=1),
                             w[direction])
-        o, f, i, g = gates.chunk(4, dim=1)
-        c = torch.sigmoid(f) * c_before + torch.sigmoid(i) * torch.tanh(g)
-        return torch.sigmoid(o) * torch.tanh(c), c
+        return lstm_update(gates, c_before, dim=1)
 
     def forward(self, x):
         H, W, B, C = x.shape
@@ -148,9 +147,7 @@ class DiagonalBiLSTMLayer(nn.Module):
             c = F.pad(c[:, 1 - top:], (0, 0, 0, 0, 0, new))       # rows lo .. hi
             inputs = torch.cat([x_j, h[:, :-1], h[:, 1:]], dim=3)  # (2, n, B, 3C)
             gates = torch.baddbmm(bias, inputs.view(2, n * B, 3 * C), w).view(2, n, B, 4 * C)
-            o, f, i, g = gates.chunk(4, dim=3)
-            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-            h = torch.sigmoid(o) * torch.tanh(c)
+            h, c = lstm_update(gates, c, dim=3)
             states.append(h)
         states = torch.cat(states, dim=1)                    # (2, HW, B, C), visiting order
         inverse = order.argsort(dim=1)                       # back to raster order
@@ -169,9 +166,8 @@ class DiagonalBiLSTMLayer(nn.Module):
         h, c, columns = x.new_zeros(B, 2 * C, H), x.new_zeros(B, 2, C, H), []
         for gates_j in gates_in.unbind(3):
             gates = gates_j + self.state_to_state(F.pad(h, (1, 0)))     # rows r - 1 and r
-            o, f, i, g = gates.view(B, 2, 4 * C, H).chunk(4, dim=2)
-            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-            h = (torch.sigmoid(o) * torch.tanh(c)).reshape(B, 2 * C, H)
+            h, c = lstm_update(gates.view(B, 2, 4 * C, H), c, dim=2)
+            h = h.reshape(B, 2 * C, H)
             columns.append(h)
         states = F.pad(torch.stack(columns, dim=3).flatten(2), (0, H))  # unskew
         left, right = states.view(B, 2 * C, H, W + H)[..., :W].chunk(2, dim=1)
@@ -228,8 +224,7 @@ class DiagonalBiLSTMSampler:
         self.model, self.x = model, x
         self.up = model.config.kernel_size // 2
         self.weights = [layer.step_weights() for layer in model.layers]
-        B, _, _, W = x.shape
-        self.zero = x.new_zeros(B, model.config.channels)
+        self.zero = x.new_zeros(x.shape[0], model.config.channels)
         self.above = [(self._row(), self._row()) for _ in model.layers]
         self._new_row()
 

@@ -27,6 +27,7 @@ from torch import nn
 
 from hourglass.core.options import option
 from hourglass.core.validation import Interval
+from hourglass.nn.layers import lstm_update
 from hourglass.nn.masked import masked_conv, pixel_head
 from hourglass.models.autoregressive import AutoregressiveModel, ImageAutoregressiveConfig
 from hourglass.models.registry import register_model
@@ -77,9 +78,7 @@ class RowLSTMLayer(nn.Module):
         inputs = torch.cat([x_r[t:t + W] for t in self.taps] + [h[t:t + W] for t in range(k)],
                            dim=2)
         gates = torch.addmm(bias, inputs.view(W * B, -1), w).view(W, B, 4 * C)
-        o, f, i, g = gates.chunk(4, dim=2)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        return torch.sigmoid(o) * torch.tanh(c), c
+        return lstm_update(gates, c, dim=2)
 
     def forward(self, x):
         H, W, B, C = x.shape
@@ -100,9 +99,7 @@ class RowLSTMLayer(nn.Module):
         gates_in, (B, C, H, W) = self.input_to_state(x), x.shape
         h, c, rows = x.new_zeros(B, C, W), x.new_zeros(B, C, W), []
         for gates_r in gates_in.unbind(2):                # unbind: one backward for all rows
-            o, f, i, g = (gates_r + self.state_to_state(h)).chunk(4, dim=1)
-            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-            h = torch.sigmoid(o) * torch.tanh(c)
+            h, c = lstm_update(gates_r + self.state_to_state(h), c, dim=1)
             rows.append(h)
         return x + torch.stack(rows, dim=2)
 

@@ -10,9 +10,23 @@ from __future__ import annotations
 
 import math
 
+import torch
 from torch import nn
 
 from hourglass.core.errors import ConfigError
+
+
+def lstm_update(gates: torch.Tensor, c: torch.Tensor,
+                dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""One LSTM update (Hochreiter & Schmidhuber 1997) from the pre-activations ``gates``, the
+    output, forget, input and candidate blocks stacked along `dim`, and the previous cell `c`:
+
+    $c' = \sigma(f) \odot c + \sigma(i) \odot \tanh(g)$,  $h' = \sigma(o) \odot \tanh(c')$.
+
+    Returns (h', c')."""
+    o, f, i, g = gates.chunk(4, dim=dim)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
 
 
 def mlp(sizes: list[int], *, dropout: float = 0.0, batch_norm: bool = False,
