@@ -36,21 +36,21 @@ from hourglass.core.io import atomic_write_json, atomic_write_text
 from hourglass.train import TrainConfig, train
 # the sibling benchmarks (this script's folder is on sys.path when it is run as a script)
 from models import KINDS, _best_time, matmul_peak, profiled
-from peer import HandVAE, _data, _model
+from peer import _data, _model
 
 RESULTS = Path(__file__).parent / "results"
 def hand_run(x_uint8: torch.Tensor, batch_size: int, steps: int):
     """A closure running `steps` steps of the minimal loop (float data, index slices, fused
-    Adam)."""
-    torch.manual_seed(0)
-    model = HandVAE(x_uint8[0].numel()).train()
+    Adam) on Hourglass's own model, so that the two profiles differ by the trainer alone (the
+    side-by-side benchmark, ``peer.py``, gives the hand loop a model of its own)."""
+    model = _model(tuple(x_uint8.shape[1:])).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
-    x = x_uint8[:steps * batch_size].flatten(1).float() / 255
+    x = x_uint8[:steps * batch_size].float() / 255
 
     def run():
         perm = torch.randperm(x.shape[0])
         for start in range(0, x.shape[0], batch_size):
-            loss = model.loss(x[perm[start:start + batch_size]])
+            loss = model(x[perm[start:start + batch_size]])["loss"]
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
