@@ -4,25 +4,28 @@
    (act 1). The forward pass writes every h_i (the mixture outputs on top of them stay in PyTorch)
    and keeps a at the first position of every block of `block` positions; the backward pass takes
    dL/dh, runs over the positions in reverse carrying sum_{i' > i} da_i', and recomputes each
-   block's a_i from its saved start. Plain C99, built by hourglass.core.native; the caller splits
-   the batch over threads, each with its own dWt, dc and drho. */
+   block's a_i from its saved start. h and dL/dh are laid out position-major, (D, B, H): the
+   mixture weights of position i then multiply one contiguous (B, H) block (a batched product
+   without a transposed copy). Plain C99, built by hourglass.core.native; the caller splits the
+   rows [0, B) into ranges [b0, b1), one per thread, each with its own dWt, dc and drho. */
 
 #include <stddef.h>
 #include <string.h>
 
 #include "fastmath.h"
 
-/* h[b, i, :] = g(rho_i a_bi) for rows b in [0, B); starts (B, nblocks, H) gets a at each block's
-   first position. a: H floats of work space. */
-void rnade_forward(int B, int D, int H, int block, int act, const float *u, const float *Wt,
-                   const float *c, const float *rho, float *hout, float *starts, float *a) {
+/* h[i, b, :] = g(rho_i a_bi) for rows b in [b0, b1) of u (B, D); starts (B, nblocks, H) gets a
+   at each block's first position. a: H floats of work space. */
+void rnade_forward(int B, int b0, int b1, int D, int H, int block, int act, const float *u,
+                   const float *Wt, const float *c, const float *rho, float *hout, float *starts,
+                   float *a) {
     int nblocks = (D + block - 1) / block;
-    for (int b = 0; b < B; b++) {
+    for (int b = b0; b < b1; b++) {
         memcpy(a, c, sizeof(float) * H);
         for (int i = 0; i < D; i++) {
             if (i % block == 0)
                 memcpy(starts + ((size_t)b * nblocks + i / block) * H, a, sizeof(float) * H);
-            float *h = hout + ((size_t)b * D + i) * H, r = rho[i], x = u[(size_t)b * D + i];
+            float *h = hout + ((size_t)i * B + b) * H, r = rho[i], x = u[(size_t)b * D + i];
             const float *w = Wt + (size_t)i * H;
             if (act == 0) {
                 #pragma omp simd
@@ -39,14 +42,14 @@ void rnade_forward(int B, int D, int H, int block, int act, const float *u, cons
     }
 }
 
-/* Adds the gradients of sum_bik dh_bik h_bik to dWt (D, H), dc (H) and drho (D).
-   work: (block + 1) * H floats. */
-void rnade_backward(int B, int D, int H, int block, int act, const float *u, const float *Wt,
-                    const float *rho, const float *starts, const float *dh, float *dWt, float *dc,
-                    float *drho, float *work) {
+/* Adds the gradients of sum_ibk dh_ibk h_ibk over rows b in [b0, b1) to dWt (D, H), dc (H) and
+   drho (D). work: (block + 1) * H floats. */
+void rnade_backward(int B, int b0, int b1, int D, int H, int block, int act, const float *u,
+                    const float *Wt, const float *rho, const float *starts, const float *dh,
+                    float *dWt, float *dc, float *drho, float *work) {
     int nblocks = (D + block - 1) / block;
     float *ab = work, *carry = work + (size_t)block * H;
-    for (int b = 0; b < B; b++) {
+    for (int b = b0; b < b1; b++) {
         memset(carry, 0, sizeof(float) * H);
         for (int kb = nblocks - 1; kb >= 0; kb--) {
             int s0 = kb * block, m = D - s0 < block ? D - s0 : block;
@@ -60,7 +63,7 @@ void rnade_backward(int B, int D, int H, int block, int act, const float *u, con
             }
             for (int j = m - 1; j >= 0; j--) {
                 int i = s0 + j;
-                const float *a = ab + (size_t)j * H, *g = dh + ((size_t)b * D + i) * H;
+                const float *a = ab + (size_t)j * H, *g = dh + ((size_t)i * B + b) * H;
                 float *dw = dWt + (size_t)i * H, r = rho[i], x = u[(size_t)b * D + i], dr = 0.0f;
                 if (x != 0.0f) {                            /* a_i' (i' > i) holds W_{:,i} u_i */
                     #pragma omp simd

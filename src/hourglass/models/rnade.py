@@ -51,13 +51,13 @@ KERNEL_BLOCK = 16  # positions between the pre-activations the C kernel keeps fo
 def kernel() -> ctypes.CDLL | None:
     """The compiled ``rnade.c`` (:mod:`hourglass.core.native`), or None where it cannot be built."""
     return native.load(Path(__file__).with_name("rnade.c"),
-                       (("rnade_forward", 5, 7), ("rnade_backward", 5, 9)))
+                       (("rnade_forward", 7, 7), ("rnade_backward", 7, 9)))
 
 
 class _KernelHidden(torch.autograd.Function):
-    r"""$h_i = g(\rho_i a_i)$ for every position, (B, D, H), in one C loop per element: the
-    running sum, the rescaling and the nonlinearity forward, and their gradient with respect to
-    W, c and rho backward, recomputing $a_i$ block by block (``rnade.c``)."""
+    r"""$h_i = g(\rho_i a_i)$ for every position, position-major (D, B, H), in one C loop per
+    element: the running sum, the rescaling and the nonlinearity forward, and their gradient with
+    respect to W, c and rho backward, recomputing $a_i$ block by block (``rnade.c``)."""
 
     @staticmethod
     def forward(ctx, x, W, c, rho, act):
@@ -66,12 +66,12 @@ class _KernelHidden(torch.autograd.Function):
         H = W.shape[0]
         c, rho = c.contiguous(), rho.contiguous()
         Wt = W.t().contiguous()                                     # (D, H): row j is W_{:,j}
-        h = torch.empty(B, D, H)
+        h = torch.empty(D, B, H)
         starts = torch.empty(B, -(-D // KERNEL_BLOCK), H)          # a at each block's first i
 
         def rows(k, s, e):
-            native.call(lib.rnade_forward, e - s, D, H, KERNEL_BLOCK, act, x[s:e], Wt, c, rho,
-                        h[s:e], starts[s:e], torch.empty(H))
+            native.call(lib.rnade_forward, B, s, e, D, H, KERNEL_BLOCK, act, x, Wt, c, rho,
+                        h, starts, torch.empty(H))
 
         native.in_threads(rows, native.row_chunks(B))
         if any(ctx.needs_input_grad):
@@ -90,8 +90,8 @@ class _KernelHidden(torch.autograd.Function):
 
         def rows(k, s, e):                                          # each thread its own sums
             dWt, dc, drho = torch.zeros(D, H), torch.zeros(H), torch.zeros(D)
-            native.call(lib.rnade_backward, e - s, D, H, KERNEL_BLOCK, ctx.act, x[s:e], Wt, rho,
-                        starts[s:e], dh[s:e], dWt, dc, drho, torch.empty(KERNEL_BLOCK + 1, H))
+            native.call(lib.rnade_backward, B, s, e, D, H, KERNEL_BLOCK, ctx.act, x, Wt, rho,
+                        starts, dh, dWt, dc, drho, torch.empty(KERNEL_BLOCK + 1, H))
             return dWt, dc, drho
 
         dWt, dc, drho = native.sum_in_order(native.in_threads(rows, native.row_chunks(B)))
@@ -146,21 +146,27 @@ class RNADE(nn.Module):
         """Number of data dimensions D."""
         return math.prod(self.config.input_shape)
 
-    def _mixture(self, h: torch.Tensor, V: torch.Tensor, b: torch.Tensor):
-        """(…, H) hidden states, their (…, H, 3K) weights and (…, 3K) biases -> the conditionals'
-        logits, means and log-scales, (…, K) each."""
-        out = torch.einsum("...h,...hk->...k", h, V) + b
+    @staticmethod
+    def _mixture(out: torch.Tensor):
+        """(…, 3K) outputs of the mixture layer -> the conditionals' logits, means and
+        log-scales, (…, K) each."""
         logits, mean, log_scale = out.chunk(3, dim=-1)
         return logits, mean, log_scale.clamp(*LOG_SCALE_RANGE)
+
+    def _conditionals_by_position(self, x: torch.Tensor):
+        """:meth:`conditionals`, position-major: (D, B, K) each. Position i's (B, H) hidden
+        states times its own (H, 3K) weights, for every i, is one batched product."""
+        x = x.flatten(1).to(self.W.dtype)                         # (B, D)
+        h = self.deep(self.first_hidden(x))                        # (D, B, H_top)
+        return self._mixture(torch.baddbmm(self.b[:, None, :], h, self.V))
 
     def conditionals(self, x: torch.Tensor):
         r"""Parameters of every $p(x_i \mid x_{<i})$ in one pass: mixture logits, means and
         log-scales, each (B, D, K); the entries of position i depend on $x_{<i}$ only."""
-        x = x.flatten(1).to(self.W.dtype)                         # (B, D)
-        return self._mixture(self.deep(self.first_hidden(x)), self.V, self.b)
+        return tuple(t.transpose(0, 1) for t in self._conditionals_by_position(x))
 
     def first_hidden(self, x: torch.Tensor) -> torch.Tensor:
-        r"""$h_i = g(\rho_i a_i)$ for every position, (B, D, H), from `x` (B, D).
+        r"""$h_i = g(\rho_i a_i)$ for every position, position-major (D, B, H), from `x` (B, D).
 
         In float32 on the CPU (and `x` needing no gradient) one C kernel (``rnade.c``, built on
         first use by :mod:`hourglass.core.native`); otherwise, or where no C compiler is found,
@@ -173,12 +179,13 @@ class RNADE(nn.Module):
                 and kernel() is not None):
             act = ("relu", "sigmoid").index(self.config.activation)
             return _KernelHidden.apply(x.contiguous(), *params, act)
-        a = running_sums(x, self.W, self.c)                       # (B, D, H): a_i
-        return ACTIVATIONS[self.config.activation](self.rho[:, None] * a)
+        a = running_sums(x, self.W, self.c).transpose(0, 1)      # (D, B, H): a_i
+        return ACTIVATIONS[self.config.activation](self.rho[:, None, None] * a)
 
     def conditional_log_prob(self, x: torch.Tensor) -> torch.Tensor:
         r"""$\log p(x_i \mid x_{<i})$ for every position, (B, D), nats."""
-        return O.gaussian_mixture_log_density(x.flatten(1).to(self.W.dtype), *self.conditionals(x))
+        xt = x.flatten(1).to(self.W.dtype).t()                    # (D, B)
+        return O.gaussian_mixture_log_density(xt, *self._conditionals_by_position(x)).t()
 
     def log_prob(self, x: torch.Tensor, *, k: int | None = None,
                  generator: torch.Generator | None = None) -> torch.Tensor:
@@ -187,8 +194,7 @@ class RNADE(nn.Module):
         A log-*density*: it may be positive. ``k`` and ``generator`` are accepted for the common
         protocol and ignored (no sampling).
         """
-        return O.gaussian_mixture_log_likelihood(x.flatten(1).to(self.W.dtype),
-                                                 *self.conditionals(x))
+        return self.conditional_log_prob(x).sum(1)
 
     def forward(self, x, y=None):
         loss = -self.log_prob(x).mean()
@@ -206,7 +212,7 @@ class RNADE(nn.Module):
         with progress_bar(self.dim, progress) as bar:
             for i in range(self.dim):
                 h = self.deep(g(self.rho[i] * a))                               # (n, H_top)
-                logits, mean, log_scale = self._mixture(h, self.V[i], self.b[i])  # (n, K) each
+                logits, mean, log_scale = self._mixture(h @ self.V[i] + self.b[i])  # (n, K) each
                 k = torch.multinomial(logits.softmax(-1), 1, **rng(generator))     # (n, 1)
                 eps = torch.randn(n, **rng(generator), device=a.device)
                 x[:, i] = (mean.gather(1, k).squeeze(1)
