@@ -1,6 +1,10 @@
 """NADE's blockwise running-sum pass (Larochelle & Murray 2011, Algorithm 1) against the direct
 (B, D, H) computation: the same logits, log-likelihoods and gradients of every parameter."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -232,3 +236,34 @@ def test_running_sums_and_their_gradient_by_hand():
     xg = x.clone().requires_grad_()                         # x with a gradient: autograd's path
     running_sums(xg, W, c).sum().backward()
     torch.testing.assert_close(xg.grad, (W.sum(0) * torch.arange(D - 1, -1, -1)).expand(B, D))
+
+
+THREADS_PROBE = r"""
+import os, threading, torch
+torch.set_num_threads(2)
+from hourglass.models import build
+from hourglass.models import nade, rnade
+assert nade.kernel() is not None and rnade.kernel() is not None
+torch.ones(1000, 1000).sum()            # the main thread's OpenMP team, started once
+def threads():
+    return len(os.listdir("/proc/self/task")), threading.active_count()
+(os_before, py_before) = threads()
+for name in ("nade", "rnade"):           # D * H = 50,176: a parallel fill, were it in a worker
+    model = build(name, input_shape=(784,), hidden=(64,))
+    model(torch.rand(64, 784).round())["loss"].backward()
+os_after, py_after = threads()
+print(os_after - os_before, py_after - py_before)
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc (Linux)")
+def test_the_kernels_worker_threads_run_c_alone_and_start_no_openmp_threads(native_kernels):
+    """A worker that ran a parallel torch op would start OpenMP threads of its own; with more
+    OpenMP threads than cores, GNU OpenMP stops spin-waiting and every small parallel op of the
+    process afterwards gets several times slower. The threads the kernels add are their pool's."""
+    env = {k: v for k, v in os.environ.items() if k != "HOURGLASS_NATIVE"}
+    out = subprocess.run([sys.executable, "-c", THREADS_PROBE], capture_output=True, text=True,
+                         env=env, check=True).stdout.split()
+    os_threads, python_threads = map(int, out)
+    assert python_threads == 2                     # the pool: one worker per row chunk
+    assert os_threads == python_threads            # and nothing else

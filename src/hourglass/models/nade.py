@@ -175,12 +175,9 @@ class _KernelLogits(torch.autograd.Function):
         logits = torch.empty(B, D)
         starts = torch.empty(B, -(-D // block), H)                 # a at each block's first i
 
-        def rows(k, s, e):
-            work = torch.empty(KERNEL_TILE, H)
-            native.call(lib.nade_forward, e - s, D, H, block, u[s:e], Wt, c, V, logits[s:e],
-                        starts[s:e], work)
-
-        native.in_threads(rows, native.row_chunks(B, KERNEL_TILE))
+        native.in_threads([native.bind(lib.nade_forward, e - s, D, H, block, u[s:e], Wt, c, V,
+                                       logits[s:e], starts[s:e], torch.empty(KERNEL_TILE, H))
+                           for s, e in native.row_chunks(B, KERNEL_TILE)])
         if any(ctx.needs_input_grad):
             ctx.save_for_backward(u, Wt, V, starts)
         ctx.block = block
@@ -196,14 +193,13 @@ class _KernelLogits(torch.autograd.Function):
         H = Wt.shape[1]
         g = g.contiguous()
 
-        def rows(k, s, e):                                          # each thread its own sums
-            dWt, dV, dc = torch.zeros(D, H), torch.zeros(D, H), torch.zeros(H)
-            work = torch.empty(KERNEL_TILE * (block + 1), H)
-            native.call(lib.nade_backward, e - s, D, H, block, u[s:e], Wt, V, starts[s:e],
-                        g[s:e], dWt, dV, dc, work)
-            return dWt, dV, dc
-
-        parts = native.in_threads(rows, native.row_chunks(B, KERNEL_TILE))
+        chunks = native.row_chunks(B, KERNEL_TILE)
+        # each thread its own sums dWt, dV, dc
+        parts = [(torch.zeros(D, H), torch.zeros(D, H), torch.zeros(H)) for _ in chunks]
+        native.in_threads([native.bind(lib.nade_backward, e - s, D, H, block, u[s:e], Wt, V,
+                                       starts[s:e], g[s:e], *sums,
+                                       torch.empty(KERNEL_TILE * (block + 1), H))
+                           for (s, e), sums in zip(chunks, parts)])
         dWt, dV, dc = native.sum_in_order(parts)
         return None, dWt.t(), dc, dV, g.sum(0), None
 

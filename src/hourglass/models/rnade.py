@@ -69,11 +69,9 @@ class _KernelHidden(torch.autograd.Function):
         h = torch.empty(D, B, H)
         starts = torch.empty(B, -(-D // KERNEL_BLOCK), H)          # a at each block's first i
 
-        def rows(k, s, e):
-            native.call(lib.rnade_forward, B, s, e, D, H, KERNEL_BLOCK, act, x, Wt, c, rho,
-                        h, starts, torch.empty(H))
-
-        native.in_threads(rows, native.row_chunks(B))
+        native.in_threads([native.bind(lib.rnade_forward, B, s, e, D, H, KERNEL_BLOCK, act, x,
+                                       Wt, c, rho, h, starts, torch.empty(H))
+                           for s, e in native.row_chunks(B)])
         if any(ctx.needs_input_grad):
             ctx.save_for_backward(x, Wt, rho, starts)
         ctx.act = act
@@ -88,13 +86,14 @@ class _KernelHidden(torch.autograd.Function):
         H = Wt.shape[1]
         dh = dh.contiguous()
 
-        def rows(k, s, e):                                          # each thread its own sums
-            dWt, dc, drho = torch.zeros(D, H), torch.zeros(H), torch.zeros(D)
-            native.call(lib.rnade_backward, B, s, e, D, H, KERNEL_BLOCK, ctx.act, x, Wt, rho,
-                        starts, dh, dWt, dc, drho, torch.empty(KERNEL_BLOCK + 1, H))
-            return dWt, dc, drho
-
-        dWt, dc, drho = native.sum_in_order(native.in_threads(rows, native.row_chunks(B)))
+        chunks = native.row_chunks(B)
+        # each thread its own sums dWt, dc, drho
+        parts = [(torch.zeros(D, H), torch.zeros(H), torch.zeros(D)) for _ in chunks]
+        native.in_threads([native.bind(lib.rnade_backward, B, s, e, D, H, KERNEL_BLOCK, ctx.act,
+                                       x, Wt, rho, starts, dh, *sums,
+                                       torch.empty(KERNEL_BLOCK + 1, H))
+                           for (s, e), sums in zip(chunks, parts)])
+        dWt, dc, drho = native.sum_in_order(parts)
         return None, dWt.t(), dc, drho, None
 
 
