@@ -212,7 +212,7 @@ class CVAE(VAE):
 
     @torch.no_grad()
     def log_prob(self, x: torch.Tensor, y=None, *, k: int = 1000,
-                 generator: torch.Generator | None = None, max_elements: int = 2 ** 24):
+                 generator: torch.Generator | None = None, max_elements: int = 2 ** 20):
         r"""Importance-weighted bound, nats: $\mathcal L_k(x|y) \le \log p(x|y)$ given y; without
         y, $\log \sum_y p(y)\,\hat p_k(x|y)$ (a bound on $\log p(x)$, K times the work)."""
         check_k(k)
