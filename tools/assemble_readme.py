@@ -43,6 +43,7 @@ def fill(text: str) -> str:
     text = text.replace("PEER_AVX512_TABLE", _table(results / "peer-avx512.md"))
     text = text.replace("MODELS_TABLE", demote(_table(results / "models.md"), 4))
     text = text.replace("PROFILE_TABLE", _table(results / "profile-step.md"))
+    text = text.replace("EVALUATE_TABLE", _table(results / "evaluate.md"))
     ddp = results / "distributed.md"
     text = text.replace("DDP_TABLE", "\n\n" + ddp.read_text().strip() if ddp.exists()
                         else "(not run yet)")
