@@ -234,6 +234,30 @@ def test_the_sampler_feeds_the_network_only_the_rows_a_pixel_sees_and_draws_the_
     assert torch.equal(drawn, sample_from_whole_images(model, 6, torch.Generator().manual_seed(3)))
 
 
+@pytest.mark.parametrize("variant, shape, extra", [
+    ("pixelcnn", (1, 7, 5), {}), ("gated-k5", (2, 6, 5), {}),
+    ("pixelcnn-k5-l5", (3, 5, 4), dict(channel_order=False)),
+    ("gated-categorical", (3, 4, 3), dict(channel_order=False))])
+def test_the_pixelcnn_sampler_computes_each_layer_at_the_drawn_pixel_and_draws_the_same(
+        variant, shape, extra, monkeypatch):
+    """The cached sampler never runs the network on an image, yet draws what rerunning it on the
+    whole image at every step draws, and what the row-window sampler draws."""
+    model = make(variant, shape, scale=0.5, **extra)
+    whole = sample_from_whole_images(model, 7, torch.Generator().manual_seed(4))
+    rows = AutoregressiveModel.sample(model, 7, generator=torch.Generator().manual_seed(4),
+                                      batch_size=4, progress=False)   # two batches: 4 + 3
+
+    def no_network_pass(x):
+        raise AssertionError("the cached sampler ran the network on an image")
+    monkeypatch.setattr(model, "logits", no_network_pass)
+    cached = model.sample(7, generator=torch.Generator().manual_seed(4), progress=False)
+    assert torch.equal(cached, whole)
+    cached = model.sample(7, generator=torch.Generator().manual_seed(4), batch_size=4,
+                          progress=False)
+    assert torch.equal(cached, rows)
+    assert 0 < float(cached.mean()) < 1                      # not all one value
+
+
 @pytest.mark.parametrize("variant", ["pixelcnn-categorical", "row-lstm-categorical"])
 def test_categorical_samples_are_8bit_levels_drawn_from_the_softmax(variant):
     model = make(variant, (1, 1, 1), scale=0.3)
