@@ -143,11 +143,6 @@ def bind(fn, *args):
     return run
 
 
-def call(fn, *args) -> None:
-    """``fn(*args)`` now, in this thread (:func:`bind`)."""
-    bind(fn, *args)()
-
-
 def sum_in_order(parts: list[tuple]) -> tuple:
     """The per-thread partial sums ``[(a_0, b_0, ...), (a_1, b_1, ...), ...]`` added in the order
     of the threads, into the first part's tensors: the same split gives the same bits."""
@@ -181,8 +176,8 @@ def in_threads(calls: list) -> None:
     all: a thread that runs a parallel torch op gets an OpenMP team of its own, and once a
     process has more OpenMP threads than cores, GNU OpenMP stops spin-waiting between parallel
     regions, so that afterwards every small parallel op in the whole process wakes its team
-    through the kernel (measured on 2 cores: a (64, 288) x (288, 32) linear layer went from 17 to
-    141 microseconds once a pool thread had filled a tensor)."""
+    through the kernel (measured once, ad hoc, on 2 cores: a (64, 288) x (288, 32) linear
+    layer went from 17 to 141 microseconds once a pool thread had filled a tensor)."""
     if len(calls) == 1:
         calls[0]()
         return
