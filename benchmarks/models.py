@@ -242,7 +242,8 @@ WHOLE = "sample images/s, whole image per step"
 
 
 def has_rows(model) -> bool:
-    """An image model in raster order (the PixelCNNs, PixelRNNs): its whole-image sampler is timed too."""
+    """An image model in raster order (the PixelCNNs, PixelRNNs), whose whole-image sampler is
+    timed too."""
     return isinstance(model, AutoregressiveModel) and model.context_rows() is not None
 
 
@@ -469,8 +470,9 @@ def render(result: dict) -> str:
             "(elementwise, reductions, copies) and outside any op (Python, the autograd engine). "
             f"Log-likelihood: exact, or the IWAE bound with k = {result['iwae k']}. Sampling: "
             "sample(64) (NADE, RNADE: sample(16)), calls for the measurement's seconds after a "
-            "warm-up call, or one call where it takes longer; the PixelCNNs' sampler caches every layer's "
-            "maps and computes each layer at the drawn pixel alone (the gated model's vertical "
+            "warm-up call, or one call where it takes longer; the PixelCNNs' sampler caches "
+            "every layer's maps and computes each layer at the drawn pixel alone (the gated "
+            "model's vertical "
             "stack a row at a time), the PixelRNNs' carry their LSTM states "
             "and run one pixel's step per layer and draw; the last column is a sampler that reran "
             "the network on the whole image at every step (one logits pass, times D). NADE's and "
