@@ -36,6 +36,7 @@ from hourglass.core.io import atomic_write_json, atomic_write_text
 from hourglass.data import load
 from hourglass.evaluate.metrics import evaluate_model
 # the sibling benchmarks (this script's folder is on sys.path when it is run as a script)
+from models import alternating
 from peer import HandVAE, _model
 
 RESULTS = Path(__file__).parent / "results"
@@ -102,13 +103,9 @@ def main(argv=None) -> int:
     def run_hand():
         return float(-hand_iwae(hand, x, args.k).mean())
 
-    times = {"hourglass": [], "hand": []}
     nll = {}
-    for r in range(args.rounds):
-        for name in (["hourglass", "hand"] if r % 2 == 0 else ["hand", "hourglass"]):
-            t0 = time.perf_counter()
-            nll[name] = (run_ours if name == "hourglass" else run_hand)()
-            times[name].append(time.perf_counter() - t0)
+    times = alternating({"hourglass": lambda: nll.update(hourglass=run_ours()),
+                         "hand": lambda: nll.update(hand=run_hand())}, args.rounds)
     rate = {name: args.n / statistics.median(t) for name, t in times.items()}
     starts = {"hourglass --help": startup(["--help"], args.rounds),
               "hourglass list": startup(["list"], args.rounds)}

@@ -34,7 +34,7 @@ from hourglass.core.errors import ConfigError
 from hourglass.models.base import AutoencoderBase, make_decoder, make_encoder
 from hourglass.models.protocol import declare
 from hourglass.models.registry import register_model
-from hourglass.models.vae import VAE, ELBOVAEConfig, check_k
+from hourglass.models.vae import IWAE_CHUNK_ELEMENTS, VAE, ELBOVAEConfig, check_k
 
 
 @dataclass
@@ -212,7 +212,7 @@ class CVAE(VAE):
 
     @torch.no_grad()
     def log_prob(self, x: torch.Tensor, y=None, *, k: int = 1000,
-                 generator: torch.Generator | None = None, max_elements: int = 2 ** 20):
+                 generator: torch.Generator | None = None, max_elements: int = IWAE_CHUNK_ELEMENTS):
         r"""Importance-weighted bound, nats: $\mathcal L_k(x|y) \le \log p(x|y)$ given y; without
         y, $\log \sum_y p(y)\,\hat p_k(x|y)$ (a bound on $\log p(x)$, K times the work)."""
         check_k(k)

@@ -47,6 +47,9 @@ from hourglass.models.base import AutoencoderBase, AutoencoderConfig
 from hourglass.models.protocol import When, declare
 from hourglass.models.registry import register_model
 
+# decoder outputs held at once by the IWAE bound's chunks: 4 MB of float32, so that the passes
+# over a chunk stay in the cache
+IWAE_CHUNK_ELEMENTS = 2 ** 20
 
 @dataclass
 class VAEConfig(AutoencoderConfig):
@@ -281,7 +284,7 @@ class VAE(AutoencoderBase):
 
     @torch.no_grad()
     def log_prob(self, x: torch.Tensor, *, k: int = 1000, generator: torch.Generator | None = None,
-                 max_elements: int = 2 ** 20) -> torch.Tensor:
+                 max_elements: int = IWAE_CHUNK_ELEMENTS) -> torch.Tensor:
         r"""Importance-weighted estimate $\mathcal L_k(x) \le \log p(x)$ per example, nats.
 
         The k samples are drawn in chunks so that at most ~`max_elements` decoder outputs are held
